@@ -1,1 +1,20 @@
+//! `ibkr-supervisor`: keeps automated-trading connections to IB Gateway / TWS alive, and never
+//! lets the trading engine act on a dead one.
+//!
+//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol, with fault injection;
+//!   the tests, benchmarks and demo run the real `ibapi` client against it.
+//! - [`settings`]: the validated configuration (from the actors crate).
+//! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
+//! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
+//! - `logging`, `shutdown`: log output and the SIGINT/SIGTERM future.
 
+pub mod cli;
+pub mod demo;
+pub mod logging;
+mod run;
+mod shutdown;
+pub mod sim;
+
+pub use ibkr_supervisor_actors::settings;
+pub use run::run_cli;
+pub use shutdown::shutdown_signal;

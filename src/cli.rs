@@ -1,0 +1,103 @@
+//! The command line: `ibkr-supervisor [run flags] | sim … | demo …`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keeps automated-trading connections to IB Gateway / TWS alive, and never lets the trading
+/// engine act on a dead one.
+#[derive(Debug, Parser)]
+#[command(name = "ibkr-supervisor", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Flags of the supervisor itself (the default command).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Settings file (JSON).
+    #[arg(long, value_name = "PATH", default_value = "config/settings.json", global = true)]
+    pub config: PathBuf,
+
+    /// Heartbeat interval in seconds (overrides heartbeat.interval; fractions allowed).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<f64>,
+
+    /// Track connection status but make no automatic reconnect attempts.
+    #[arg(long)]
+    pub no_auto_reconnect: bool,
+
+    /// Connect every account once, probe, print the heartbeat line, exit 0 if all are connected.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Validate the settings file, print a summary, and exit (0 valid, 2 invalid).
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Log format: text (default from settings) or json.
+    #[arg(long, value_name = "FORMAT", global = true)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a standalone simulated IB Gateway (one listener per --listen/--account pair).
+    Sim(SimArgs),
+    /// Start simulated paper and live gateways on free loopback ports and the supervisor
+    /// pointed at them; print the URLs.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:4002 (repeat with --account for more listeners).
+    #[arg(long = "listen", value_name = "ADDR", required = true)]
+    pub listen: Vec<SocketAddr>,
+
+    /// Account served by the matching --listen, e.g. DU1234567.
+    #[arg(long = "account", value_name = "ID", required = true)]
+    pub account: Vec<String>,
+
+    /// Address of the HTTP control API (GET /sim/state, POST /sim/fault).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7462")]
+    pub control: SocketAddr,
+
+    /// Delay before an accepted order fills, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub fill_delay_ms: u64,
+
+    /// Interval between market-data quote rounds, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub tick_interval_ms: u64,
+
+    /// Seed for prices and sizes (random when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Port of the supervisor's HTTP server (0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Port of the simulator's control API (0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 7462)]
+    pub control_port: u16,
+
+    /// Database file for the demo (a temporary directory when absent).
+    #[arg(long, value_name = "PATH")]
+    pub database: Option<PathBuf>,
+}

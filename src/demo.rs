@@ -1,0 +1,47 @@
+//! `ibkr-supervisor demo`: simulated paper and live gateways on free loopback ports, their
+//! control API, and the supervisor pointed at them. The README's first command.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::cli::DemoArgs;
+use crate::sim::{SimConfig, Simulator};
+
+/// The demo's two accounts: (settings name, IB account id).
+pub const DEMO_ACCOUNTS: [(&str, &str); 2] = [("Paper", "DU1234567"), ("Live", "U7654321")];
+
+/// Run the demo until `shutdown`.
+pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode {
+    let mut config = SimConfig::default();
+    for (_, account) in DEMO_ACCOUNTS {
+        config = config.loopback(account);
+    }
+    let sim = match Simulator::start(config).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let control = match sim.serve_control(SocketAddr::from(([127, 0, 0, 1], args.control_port))).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!(
+                "error: cannot serve the simulator control API on port {}: {e} (try --control-port 0)",
+                args.control_port
+            );
+            sim.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    for (index, (name, account)) in DEMO_ACCOUNTS.iter().enumerate() {
+        println!("simulated IB Gateway {name} ({account}) on {}", sim.addr(index));
+    }
+    println!("simulator control: http://{control}/sim/state");
+    println!("inject a fault:    curl -X POST http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
+    println!("press Ctrl-C to stop");
+    shutdown.await;
+    sim.shutdown();
+    ExitCode::SUCCESS
+}

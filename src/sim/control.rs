@@ -1,0 +1,78 @@
+//! The simulator's HTTP control API, on its own port:
+//!
+//! - `GET /sim/state` → [`SimState`](super::SimState) as JSON.
+//! - `POST /sim/fault` with `{"kind": K, "port"?: P, ...}` → 200 `{"applied": K, "ports": [...]}`;
+//!   400 with `{"error": reason}` for bad JSON or an unknown kind, 404 for an unknown port,
+//!   413 for a body over 64 KiB.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+use warp::http::StatusCode;
+use warp::reply::{json, with_status, Reply};
+use warp::Filter;
+
+use super::{FaultError, FaultRequest, Simulator};
+
+const MAX_BODY: u64 = 64 * 1024;
+
+pub(super) async fn serve(
+    sim: Simulator,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let routes = routes(sim);
+    tokio::spawn(async move {
+        warp::serve(routes).incoming(listener).graceful(async move { shutdown.cancelled().await }).run().await;
+    });
+    tracing::info!(addr = %bound, "simulator control API listening");
+    Ok(bound)
+}
+
+fn routes(sim: Simulator) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let state_sim = sim.clone();
+    let state = warp::path!("sim" / "state").and(warp::get()).map(move || json(&state_sim.state()).into_response());
+    let fault = warp::path!("sim" / "fault")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .map(move |body: bytes::Bytes| apply(&sim, &body));
+    state.or(fault).unify().recover(rejection).unify()
+}
+
+fn apply(sim: &Simulator, body: &[u8]) -> warp::reply::Response {
+    let result = FaultRequest::from_json(body).and_then(|req| {
+        let kind = req.fault.kind();
+        sim.inject(req.fault, req.port)?;
+        let ports: Vec<u16> =
+            sim.addrs().iter().map(|a| a.port()).filter(|p| req.port.is_none_or(|t| t == *p)).collect();
+        Ok(serde_json::json!({ "applied": kind, "ports": ports }))
+    });
+    match result {
+        Ok(body) => json(&body).into_response(),
+        Err(e @ FaultError::UnknownPort(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> warp::reply::Response {
+    with_status(json(&serde_json::json!({ "error": message })), status).into_response()
+}
+
+async fn rejection(rejection: warp::Rejection) -> Result<warp::reply::Response, Infallible> {
+    let (status, message) = if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "no such endpoint; use GET /sim/state or POST /sim/fault".to_owned())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"))
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed; use GET /sim/state or POST /sim/fault".to_owned())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "a Content-Length is required".to_owned())
+    } else {
+        (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+    };
+    Ok(error(status, &message))
+}

@@ -1,0 +1,305 @@
+//! A simulated IB Gateway speaking the real TWS wire protocol, with fault injection.
+//!
+//! One [`Simulator`] serves any number of listeners, each acting as the gateway of one account.
+//! Real TWS API clients (ibapi, IB's official Python client) connect to it over TCP and cannot
+//! tell it from a gateway for what it covers: handshake and version negotiation, StartApi,
+//! managed accounts and next valid id, farm notices, current time, request ids, orders (place,
+//! cancel, fills with executions and commissions, open orders, executions), and level-1 market
+//! data on a random walk. Faults ([`Fault`]) are injected in process or over HTTP
+//! ([`Simulator::serve_control`]).
+//!
+//! - `wire`: framing, handshake, cancel-safe frame reader.
+//! - `proto`: the protobuf messages, declared by hand.
+//! - `gateway`: one listener's state (clients, order book, prices, fault conditions).
+//! - `session`: one client connection.
+//! - `fault`: the fault model and its JSON form.
+//! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`).
+
+mod control;
+mod fault;
+mod gateway;
+mod proto;
+mod session;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+pub use fault::{Fault, FaultError, FaultRequest};
+pub use gateway::{ClientInfo, Conditions, OrderLogEntry};
+pub use wire::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
+
+use gateway::Gateway;
+
+/// One listener: the address to bind (port 0 picks a free one) and the account it serves.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub addr: SocketAddr,
+    pub account: String,
+}
+
+/// Behaviour shared by every listener.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Delay between an accepted order and its fill.
+    pub fill_delay: Duration,
+    /// Interval between market-data quote rounds per subscription.
+    pub tick_interval: Duration,
+    /// Highest server version offered (213..=226).
+    pub server_version: i32,
+    /// Zone name in the handshake's connection time (`UTC`, or `EST` for TWS realism).
+    pub time_zone: String,
+    /// First NextValidId.
+    pub first_order_id: i32,
+    /// Seed for prices and sizes (random when `None`).
+    pub seed: Option<u64>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            fill_delay: Duration::from_millis(200),
+            tick_interval: Duration::from_millis(250),
+            server_version: MAX_SERVER_VERSION,
+            time_zone: "UTC".into(),
+            first_order_id: 1,
+            seed: None,
+        }
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct SimConfig {
+    pub listeners: Vec<ListenerConfig>,
+    pub options: SimOptions,
+}
+
+impl SimConfig {
+    /// Add a listener for `account` on `addr`.
+    pub fn listener(mut self, addr: impl Into<SocketAddr>, account: impl Into<String>) -> Self {
+        self.listeners.push(ListenerConfig { addr: addr.into(), account: account.into() });
+        self
+    }
+
+    /// Add a listener for `account` on a free loopback port.
+    pub fn loopback(self, account: impl Into<String>) -> Self {
+        self.listener(SocketAddr::from(([127, 0, 0, 1], 0)), account)
+    }
+
+    pub fn options(mut self, options: SimOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    #[error("no listener configured; add at least one --listen ADDR --account ID")]
+    NoListener,
+    #[error("server_version {0} is outside 213..=226, the versions the simulator speaks")]
+    BadServerVersion(i32),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A listener as shown in [`SimState`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerState {
+    pub port: u16,
+    pub addr: SocketAddr,
+    pub account: String,
+    pub listening: bool,
+    pub upstream: &'static str,
+    pub conditions: Conditions,
+    pub last_fault: Option<Fault>,
+    pub open_sockets: usize,
+    pub market_data_subscriptions: u64,
+    pub clients: Vec<ClientInfo>,
+}
+
+/// Everything `GET /sim/state` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimState {
+    pub listeners: Vec<ListenerState>,
+    pub clients: Vec<ClientInfo>,
+    pub orders: Vec<OrderLogEntry>,
+    /// Orders pushed out of the (capped) log.
+    pub orders_dropped: u64,
+}
+
+/// A running simulator; dropping it does not stop it, call [`Simulator::shutdown`].
+#[derive(Clone)]
+pub struct Simulator {
+    gateways: Vec<Arc<Gateway>>,
+    shutdown: CancellationToken,
+}
+
+impl Simulator {
+    /// Bind every listener and start serving.
+    pub async fn start(config: SimConfig) -> Result<Simulator, SimError> {
+        if config.listeners.is_empty() {
+            return Err(SimError::NoListener);
+        }
+        let version = config.options.server_version;
+        if !(MIN_SERVER_VERSION..=MAX_SERVER_VERSION).contains(&version) {
+            return Err(SimError::BadServerVersion(version));
+        }
+        let options = Arc::new(config.options);
+        let shutdown = CancellationToken::new();
+        let mut gateways = Vec::with_capacity(config.listeners.len());
+        for listener in config.listeners {
+            let gateway = Gateway::start(listener.addr, listener.account, Arc::clone(&options), shutdown.child_token())
+                .await
+                .map_err(|source| {
+                    shutdown.cancel();
+                    SimError::Bind { addr: listener.addr, source }
+                })?;
+            tracing::info!(addr = %gateway.addr, account = %gateway.account, "simulated gateway listening");
+            gateways.push(gateway);
+        }
+        Ok(Simulator { gateways, shutdown })
+    }
+
+    /// The bound address of every listener, in configuration order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.gateways.iter().map(|g| g.addr).collect()
+    }
+
+    /// The bound address of the `index`th listener.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.gateways[index].addr
+    }
+
+    /// The bound port of the `index`th listener.
+    pub fn port(&self, index: usize) -> u16 {
+        self.gateways[index].port()
+    }
+
+    /// Inject a fault into one listener (`port`) or all (`None`).
+    pub fn inject(&self, fault: Fault, port: Option<u16>) -> Result<(), FaultError> {
+        let targets: Vec<&Arc<Gateway>> = self.gateways.iter().filter(|g| port.is_none_or(|p| g.port() == p)).collect();
+        if targets.is_empty() {
+            return Err(FaultError::UnknownPort(port.unwrap_or(0)));
+        }
+        for gateway in targets {
+            gateway.apply(&fault);
+        }
+        Ok(())
+    }
+
+    /// Inject a fault into every listener.
+    pub fn inject_all(&self, fault: Fault) {
+        self.inject(fault, None).expect("a simulator has at least one listener");
+    }
+
+    /// A snapshot of clients, orders and faults.
+    pub fn state(&self) -> SimState {
+        let mut state = SimState { listeners: vec![], clients: vec![], orders: vec![], orders_dropped: 0 };
+        for gateway in &self.gateways {
+            let conditions = gateway.publish_conditions();
+            let clients = gateway.clients();
+            let (orders, dropped) = gateway.order_log();
+            state.clients.extend(clients.iter().cloned());
+            state.orders.extend(orders);
+            state.orders_dropped += dropped;
+            state.listeners.push(ListenerState {
+                port: gateway.port(),
+                addr: gateway.addr,
+                account: gateway.account.clone(),
+                listening: !conditions.refusing,
+                upstream: if conditions.upstream_lost { "lost" } else { "connected" },
+                conditions,
+                last_fault: gateway.last_fault(),
+                open_sockets: gateway.open_socket_count(),
+                market_data_subscriptions: gateway.market_data_subscriptions(),
+                clients,
+            });
+        }
+        state.orders.sort_by_key(|o| o.received_at);
+        state
+    }
+
+    /// Every order received so far, oldest first.
+    pub fn orders(&self) -> Vec<OrderLogEntry> {
+        self.state().orders
+    }
+
+    /// Connected clients (past StartApi), over all listeners.
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        self.gateways.iter().flat_map(|g| g.clients()).collect()
+    }
+
+    /// Serve the HTTP control API on `addr`; returns the bound address.
+    pub async fn serve_control(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        control::serve(self.clone(), addr, self.shutdown.child_token()).await
+    }
+
+    /// Stop listening and close every connection.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Resolves once [`Simulator::shutdown`] was called.
+    pub async fn stopped(&self) {
+        self.shutdown.cancelled().await
+    }
+}
+
+/// `ibkr-supervisor sim …`: serve the listeners and the control API until `shutdown`.
+pub async fn run_standalone(
+    args: crate::cli::SimArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    if args.listen.len() != args.account.len() {
+        eprintln!(
+            "error: --listen and --account come in pairs: got {} --listen and {} --account",
+            args.listen.len(),
+            args.account.len()
+        );
+        return ExitCode::from(2);
+    }
+    let config = SimConfig {
+        listeners: args
+            .listen
+            .iter()
+            .zip(&args.account)
+            .map(|(addr, account)| ListenerConfig { addr: *addr, account: account.clone() })
+            .collect(),
+        options: SimOptions {
+            fill_delay: Duration::from_millis(args.fill_delay_ms),
+            tick_interval: Duration::from_millis(args.tick_interval_ms.max(1)),
+            seed: args.seed,
+            ..SimOptions::default()
+        },
+    };
+    let sim = match Simulator::start(config).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let control = match sim.serve_control(args.control).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: cannot serve the control API on {}: {e}", args.control);
+            sim.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    for (addr, account) in sim.addrs().iter().zip(&args.account) {
+        println!("simulated IB Gateway for {account} on {addr}");
+    }
+    println!("control API on http://{control}/sim/state (POST /sim/fault)");
+    shutdown.await;
+    sim.shutdown();
+    ExitCode::SUCCESS
+}

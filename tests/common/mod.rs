@@ -1,0 +1,201 @@
+//! Fixtures shared by the integration tests: a simulator on free loopback ports, an ibapi
+//! client configured as the supervisor configures it, a raw TWS socket for wire-level checks,
+//! and `eventually` for waiting on a condition with a deadline.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ibapi::prelude::*;
+use ibkr_supervisor::sim::{SimConfig, SimOptions, Simulator};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const ACCOUNT: &str = "DU1234567";
+
+/// A simulator with one listener, fast fills and ticks.
+pub async fn sim() -> Simulator {
+    sim_with(SimOptions {
+        fill_delay: Duration::from_millis(50),
+        tick_interval: Duration::from_millis(10),
+        seed: Some(7),
+        ..SimOptions::default()
+    })
+    .await
+}
+
+pub async fn sim_with(options: SimOptions) -> Simulator {
+    Simulator::start(SimConfig::default().loopback(ACCOUNT).options(options)).await.expect("simulator starts")
+}
+
+/// An ibapi async client as the supervisor builds it: no reconnects of its own, a bounded
+/// one-shot timeout, and the notice stream bound before the handshake.
+pub async fn connect(addr: SocketAddr, client_id: i32) -> (Client, NoticeStream) {
+    try_connect(addr, client_id).await.expect("ibapi connects to the simulator")
+}
+
+pub async fn try_connect(addr: SocketAddr, client_id: i32) -> Result<(Client, NoticeStream), ibapi::Error> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Client::builder()
+            .address(addr.to_string())
+            .client_id(client_id)
+            .max_reconnect_attempts(0)
+            .one_shot_timeout(Duration::from_millis(500))
+            .connect_with_notice_stream(),
+    )
+    .await
+    .expect("connect does not hang")
+}
+
+/// Poll `check` until it returns true or `within` elapses.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Next notice with one of `codes`, skipping others, within `within`.
+pub async fn notice_with(notices: &mut NoticeStream, codes: &[i32], within: Duration) -> Notice {
+    tokio::time::timeout(within, async {
+        loop {
+            match notices.next().await {
+                Some(n) if codes.contains(&n.code) => return n,
+                Some(_) => continue,
+                None => panic!("notice stream ended while waiting for {codes:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no notice {codes:?} within {within:?}"))
+}
+
+/// A TWS socket driven by hand, for checks below what a client library shows.
+pub struct RawClient {
+    pub stream: TcpStream,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("tcp connect");
+        stream.set_nodelay(true).unwrap();
+        Self { stream }
+    }
+
+    /// Send `API\0` + the version string.
+    pub async fn send_prefix(&mut self, versions: &str) {
+        let mut bytes = b"API\0".to_vec();
+        bytes.extend_from_slice(&(versions.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(versions.as_bytes());
+        self.stream.write_all(&bytes).await.unwrap();
+    }
+
+    /// Read the handshake reply: (server version, connection time).
+    pub async fn read_handshake(&mut self) -> std::io::Result<(i32, String)> {
+        let body = self.read_body().await?;
+        let text = String::from_utf8(body).unwrap();
+        let mut fields = text.split_terminator('\0');
+        let version = fields.next().unwrap().parse().unwrap();
+        Ok((version, fields.next().unwrap_or_default().to_owned()))
+    }
+
+    /// Full session start with `client_id`; returns the frames up to NextValidId.
+    pub async fn start(addr: SocketAddr, client_id: u8) -> Self {
+        let mut client = Self::connect(addr).await;
+        client.send_prefix("v213..226").await;
+        client.read_handshake().await.unwrap();
+        client.send_frame(271, &[0x08, client_id]).await;
+        loop {
+            let (id, _) = client.read_frame().await.unwrap();
+            if id == 209 {
+                return client;
+            }
+        }
+    }
+
+    pub async fn send_frame(&mut self, wire_id: i32, payload: &[u8]) {
+        let mut bytes = ((payload.len() + 4) as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&wire_id.to_be_bytes());
+        bytes.extend_from_slice(payload);
+        self.stream.write_all(&bytes).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// One frame: (wire id, payload).
+    pub async fn read_frame(&mut self) -> std::io::Result<(i32, Vec<u8>)> {
+        let mut body = self.read_body().await?;
+        let payload = body.split_off(4);
+        Ok((i32::from_be_bytes([body[0], body[1], body[2], body[3]]), payload))
+    }
+
+    async fn read_body(&mut self) -> std::io::Result<Vec<u8>> {
+        let len = self.stream.read_u32().await? as usize;
+        let mut body = vec![0; len];
+        self.stream.read_exact(&mut body).await?;
+        Ok(body)
+    }
+
+    /// Read until the peer closes: Ok(()) on FIN, the error on RST.
+    pub async fn read_to_close(&mut self) -> std::io::Result<()> {
+        let mut sink = Vec::new();
+        self.stream.read_to_end(&mut sink).await.map(|_| ())
+    }
+}
+
+/// Decode an ErrorMessage payload's (id, code, message) — fields 1, 3, 4.
+pub fn error_fields(payload: &[u8]) -> (i64, i64, String) {
+    let (mut id, mut code, mut msg) = (0, 0, String::new());
+    let mut buf = payload;
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf);
+        match (key >> 3, key & 7) {
+            (field, 0) => {
+                let v = read_varint(&mut buf) as i64;
+                match field {
+                    1 => id = v as i32 as i64,
+                    3 => code = v,
+                    _ => {}
+                }
+            }
+            (field, 2) => {
+                let len = read_varint(&mut buf) as usize;
+                if field == 4 {
+                    msg = String::from_utf8_lossy(&buf[..len]).into_owned();
+                }
+                buf = &buf[len..];
+            }
+            (_, 1) => buf = &buf[8..],
+            (_, 5) => buf = &buf[4..],
+            other => panic!("unexpected wire type {other:?}"),
+        }
+    }
+    (id, code, msg)
+}
+
+fn read_varint(buf: &mut &[u8]) -> u64 {
+    let mut value = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = buf[0];
+        *buf = &buf[1..];
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    value
+}
