@@ -119,6 +119,8 @@ pub struct OrderLogEntry {
     pub received_at: DateTime<Utc>,
     /// What the gateway did with it: accepted, modified, or the rejection reason.
     pub outcome: String,
+    /// The order's status in the book now (Submitted, Filled, Cancelled…), if it is booked.
+    pub status: Option<&'static str>,
 }
 
 /// A connected client as shown by `GET /sim/state`.
@@ -464,9 +466,18 @@ impl Gateway {
         inner.order_log.push(entry);
     }
 
+    /// The order log with each order's current status.
     pub fn order_log(&self) -> (Vec<OrderLogEntry>, u64) {
         let inner = self.lock();
-        (inner.order_log.clone(), inner.order_log_dropped)
+        let log = inner
+            .order_log
+            .iter()
+            .map(|entry| OrderLogEntry {
+                status: inner.orders.get(&(entry.client_id, entry.order_id)).map(|o| o.status.as_str()),
+                ..entry.clone()
+            })
+            .collect();
+        (log, inner.order_log_dropped)
     }
 
     /// The next order id a client may use (NextValidId).

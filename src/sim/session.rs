@@ -483,6 +483,7 @@ impl Session {
             limit_price: order.lmt_price,
             received_at: Utc::now(),
             outcome: String::new(),
+            status: None,
         };
         let quantity: f64 = quantity_text.parse().unwrap_or(0.0);
         let rejection = if order_id <= 0 {
