@@ -15,6 +15,7 @@ mod run;
 mod shutdown;
 pub mod sim;
 
+pub use ibkr_supervisor_actors as actors;
 pub use ibkr_supervisor_actors::settings;
-pub use run::run_cli;
+pub use run::{exit_code, once, run, run_cli, OnceReport, EXIT_MELTDOWN};
 pub use shutdown::shutdown_signal;

@@ -1,12 +1,19 @@
-//! Running the supervisor from the command line.
+//! Running the supervisor: [`run`] until a shutdown signal (or a meltdown), and [`once`] for
+//! `--once`. The binary and the tests call the same functions.
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ibkr_supervisor_actors::gateway::GatewayMessage;
 use ibkr_supervisor_actors::settings::{Settings, SettingsError};
+use ibkr_supervisor_actors::{heartbeat_line, BoardSnapshot, ConnectionState, Outcome, StartOptions, Supervision};
+use ractor::rpc::CallResult;
 
 use crate::cli::RunArgs;
+
+/// Exit code after a meltdown: non-zero so the service manager restarts the process.
+pub const EXIT_MELTDOWN: u8 = 3;
 
 impl RunArgs {
     /// Apply `--interval` and `--no-auto-reconnect` on top of the settings file.
@@ -27,9 +34,127 @@ impl RunArgs {
     }
 }
 
-/// Run the supervisor with `settings` until `shutdown` (or once, with `--once`).
+/// The command line's supervisor modes.
 pub async fn run_cli(settings: Settings, args: RunArgs, shutdown: impl Future<Output = ()>) -> ExitCode {
-    let _ = (settings, args, shutdown);
-    eprintln!("error: the supervision tree is not built yet");
-    ExitCode::FAILURE
+    if args.once {
+        let report = once(settings, StartOptions::default()).await;
+        println!("IBKR Heartbeat: {}", report.line);
+        for problem in &report.problems {
+            println!("  {problem}");
+        }
+        return if report.all_connected { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    match run(settings, StartOptions::default(), shutdown).await {
+        Ok(outcome) => exit_code(&outcome),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// 0 after a requested shutdown, [`EXIT_MELTDOWN`] after a meltdown.
+pub fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Shutdown => ExitCode::SUCCESS,
+        Outcome::Meltdown(_) => ExitCode::from(EXIT_MELTDOWN),
+    }
+}
+
+/// Supervise until `shutdown` resolves (then stop in order, within about 2 s) or the tree
+/// melts down.
+pub async fn run(
+    settings: Settings,
+    options: StartOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Outcome, ibkr_supervisor_actors::SupervisionError> {
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let accounts: Vec<String> =
+        settings.accounts.iter().map(|a| format!("{} ({}:{})", a.name, a.host, a.port)).collect();
+    let mut supervision = Supervision::start(settings, options).await?;
+    tracing::info!(accounts = %accounts.join(", "), "supervising");
+    let stopped = tokio::select! {
+        _ = shutdown => None,
+        outcome = supervision.wait() => Some(outcome),
+    };
+    Ok(match stopped {
+        Some(outcome) => outcome,
+        None => {
+            tracing::info!("shutting down: heartbeats stop, clients disconnect");
+            supervision.shutdown().await
+        }
+    })
+}
+
+/// What `--once` found.
+#[derive(Debug, Clone)]
+pub struct OnceReport {
+    /// `Paper ✅ | Live ❌`.
+    pub line: String,
+    pub all_connected: bool,
+    /// One line per account that is not connected, with the reason.
+    pub problems: Vec<String>,
+    pub board: BoardSnapshot,
+}
+
+/// Connect every account once (bounded by the connect timeout), probe, and report.
+pub async fn once(mut settings: Settings, options: StartOptions) -> OnceReport {
+    settings.reconnect.auto = false;
+    settings.reconnect.manual_min_interval = Duration::ZERO;
+    settings.heartbeat.interval = Duration::from_secs(86_400); // no heartbeat rounds
+    let connect_timeout = settings.heartbeat.connect_timeout;
+    let probe_timeout = settings.heartbeat.probe_timeout;
+    let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
+    let supervision = match Supervision::start(settings, options).await {
+        Ok(supervision) => supervision,
+        Err(e) => {
+            return OnceReport { line: e.to_string(), all_connected: false, problems: vec![], board: empty_board() }
+        }
+    };
+    let mut problems = Vec::new();
+    for name in &names {
+        if let Err(e) = supervision.connect_now(name).await {
+            problems.push(format!("{name}: {e}"));
+        }
+    }
+    let settled = |board: &BoardSnapshot| {
+        board.accounts.iter().all(|a| match &a.state {
+            ConnectionState::Disconnected { last_error, .. } => last_error.is_some() || a.reconnect_attempts == 0,
+            ConnectionState::Connecting { .. } => false,
+            _ => true,
+        })
+    };
+    let _ = supervision.board().wait_for(connect_timeout + Duration::from_millis(500), settled).await;
+    for name in &names {
+        let linked = supervision.board().account(name).is_some_and(|a| a.state.link().is_some());
+        if let (true, Some(gateway)) = (linked, supervision.gateway(name)) {
+            let probe = gateway.call(GatewayMessage::ProbeNow, Some(probe_timeout + Duration::from_millis(500)));
+            match probe.await {
+                Ok(CallResult::Success(Ok(_))) => {}
+                Ok(CallResult::Success(Err(e))) => problems.push(format!("{name}: {e}")),
+                _ => problems.push(format!("{name}: no probe answer")),
+            }
+        }
+    }
+    let board = supervision.board().snapshot();
+    for account in &board.accounts {
+        if !account.connected() && !problems.iter().any(|p| p.starts_with(&format!("{}:", account.name))) {
+            let reason = account.error_message.clone().unwrap_or_else(|| account.state.name().to_owned());
+            problems.push(format!("{}: {reason}", account.name));
+        }
+    }
+    let report = OnceReport {
+        line: heartbeat_line(&board.accounts),
+        all_connected: board.accounts.iter().all(|a| a.connected()),
+        problems,
+        board,
+    };
+    supervision.shutdown().await;
+    report
+}
+
+fn empty_board() -> BoardSnapshot {
+    BoardSnapshot { started_at: chrono::Utc::now(), accounts: vec![], meltdown: None }
 }

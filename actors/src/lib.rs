@@ -1,11 +1,33 @@
 //! The supervision tree of `ibkr-supervisor`, and the pure logic it is driven by.
 //!
-//! - [`settings`]: the validated configuration (JSON, humantime durations, IANA zones); a
-//!   mistake names the field and what is expected.
-//! - [`backoff`]: the reconnect policy as a pure state machine with a clock seam
-//!   (schedule, jitter, fallback client ids, manual attempts).
-//! - [`calendar`]: IB's scheduled reset windows (daily and weekly), DST-correct via chrono-tz.
+//! ```text
+//! RootSupervisor (restart intensity per child, meltdown)
+//!  ├─ GatewayActor × account   owns the ibapi client and the ConnectionState; probes, notices
+//!  ├─ ReconnectActor           backoff per account, reset-window calendar, manual attempts
+//!  └─ WatchdogActor            heartbeat every interval; reports stuck gateways
+//! state changes ──▶ EventPort (reconnect, persistence, guard) and StatusBoard (HTTP, --once)
+//! ```
+//!
+//! - [`settings`]: the validated configuration; a mistake names the field.
+//! - [`status`]: [`ConnectionState`] and its pure [`transition`], status events, the board.
+//! - [`backoff`]: the reconnect policy as a pure state machine with a clock seam.
+//! - [`calendar`]: IB's scheduled reset windows, DST-correct via chrono-tz.
+//! - [`clock`]: the wall-clock seam.
+//! - [`gateway`], [`reconnect`], [`watchdog`], [`supervisor`]: one actor per file.
+//! - [`directory`]: the current ref of every child (children are replaced on restart).
 
 pub mod backoff;
 pub mod calendar;
+pub mod clock;
+pub mod directory;
+pub mod gateway;
+pub mod reconnect;
 pub mod settings;
+pub mod status;
+pub mod supervisor;
+pub mod watchdog;
+
+pub use gateway::{Drill, GatewayActor, GatewayMessage, MarketEvent, TickSink};
+pub use status::{transition, AccountStatus, BoardSnapshot, ConnectionState, EventKind, StatusBoard, StatusEvent};
+pub use supervisor::{Outcome, StartOptions, Supervision, SupervisionError};
+pub use watchdog::heartbeat_line;

@@ -279,11 +279,18 @@ pub struct SupervisorSettings {
     /// The sliding window the restarts are counted in (`restart_window`, default `"60s"`,
     /// at least 1ms).
     pub restart_window: Duration,
+    /// How much longer than `heartbeat.probe_timeout` an actor may take to answer a heartbeat
+    /// before it is declared stuck and restarted (`stuck_margin`, default `"1s"`, at least 1ms).
+    pub stuck_margin: Duration,
 }
 
 impl Default for SupervisorSettings {
     fn default() -> Self {
-        SupervisorSettings { max_restarts: 5, restart_window: Duration::from_secs(60) }
+        SupervisorSettings {
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
+            stuck_margin: Duration::from_secs(1),
+        }
     }
 }
 
@@ -702,12 +709,17 @@ struct RawAlerts {
 struct RawSupervisor {
     max_restarts: Count,
     restart_window: Dur,
+    stuck_margin: Dur,
 }
 
 impl Default for RawSupervisor {
     fn default() -> Self {
         let d = SupervisorSettings::default();
-        RawSupervisor { max_restarts: Count(d.max_restarts), restart_window: d.restart_window.into() }
+        RawSupervisor {
+            max_restarts: Count(d.max_restarts),
+            restart_window: d.restart_window.into(),
+            stuck_margin: d.stuck_margin.into(),
+        }
     }
 }
 
@@ -1091,6 +1103,7 @@ impl RawSettings {
             supervisor: SupervisorSettings {
                 max_restarts: self.supervisor.max_restarts.0,
                 restart_window: self.supervisor.restart_window.value,
+                stuck_margin: self.supervisor.stuck_margin.value,
             },
             logging: LoggingSettings { format: self.logging.format },
         })

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -171,6 +171,8 @@ pub(crate) struct Gateway {
     inner: Mutex<Inner>,
     /// Live market-data subscriptions over all sessions.
     subscriptions: AtomicI64,
+    /// reqMktData requests received, ever.
+    market_data_requests: AtomicU64,
     pub shutdown: CancellationToken,
 }
 
@@ -209,6 +211,7 @@ impl Gateway {
             }),
             options,
             subscriptions: AtomicI64::new(0),
+            market_data_requests: AtomicU64::new(0),
             shutdown,
         });
         gateway.spawn_accept_loop(listener);
@@ -325,6 +328,15 @@ impl Gateway {
             .collect();
         clients.sort_by_key(|c| c.client_id);
         clients
+    }
+
+    pub(crate) fn count_market_data_request(&self) {
+        self.market_data_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// reqMktData requests received since start.
+    pub fn market_data_requests(&self) -> u64 {
+        self.market_data_requests.load(Ordering::Relaxed)
     }
 
     pub(crate) fn subscriptions_changed(&self, delta: i64) {

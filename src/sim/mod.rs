@@ -121,6 +121,8 @@ pub struct ListenerState {
     pub last_fault: Option<Fault>,
     pub open_sockets: usize,
     pub market_data_subscriptions: u64,
+    /// reqMktData requests received since start.
+    pub market_data_requests: u64,
     pub clients: Vec<ClientInfo>,
 }
 
@@ -219,6 +221,7 @@ impl Simulator {
                 last_fault: gateway.last_fault(),
                 open_sockets: gateway.open_socket_count(),
                 market_data_subscriptions: gateway.market_data_subscriptions(),
+                market_data_requests: gateway.market_data_requests(),
                 clients,
             });
         }

@@ -417,6 +417,7 @@ impl Session {
     }
 
     fn start_market_data(&mut self, req: proto::MarketDataRequest) {
+        self.gateway.count_market_data_request();
         let req_id = req.req_id.unwrap_or(0);
         let contract = req.contract.unwrap_or_default();
         if self.market_data.contains_key(&req_id) {

@@ -1,0 +1,52 @@
+//! The current `ActorRef` of every child. Children are replaced when restarted, so peers look
+//! them up here instead of keeping refs. Only the root supervisor writes it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ractor::ActorRef;
+
+use crate::gateway::GatewayMessage;
+use crate::reconnect::ReconnectMessage;
+
+#[derive(Default)]
+struct Entries {
+    gateways: HashMap<String, ActorRef<GatewayMessage>>,
+    reconnect: Option<ActorRef<ReconnectMessage>>,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone, Default)]
+pub struct Directory {
+    entries: Arc<RwLock<Entries>>,
+}
+
+impl Directory {
+    pub fn gateway(&self, account: &str) -> Option<ActorRef<GatewayMessage>> {
+        self.read().gateways.get(account).cloned()
+    }
+
+    pub fn gateways(&self) -> Vec<(String, ActorRef<GatewayMessage>)> {
+        self.read().gateways.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    pub fn reconnect(&self) -> Option<ActorRef<ReconnectMessage>> {
+        self.read().reconnect.clone()
+    }
+
+    pub(crate) fn set_gateway(&self, account: &str, gateway: ActorRef<GatewayMessage>) {
+        self.write().gateways.insert(account.to_owned(), gateway);
+    }
+
+    pub(crate) fn set_reconnect(&self, reconnect: ActorRef<ReconnectMessage>) {
+        self.write().reconnect = Some(reconnect);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,548 @@
+//! `GatewayActor`: one per account. It alone owns the account's `ibapi::Client` and its
+//! [`ConnectionState`], and publishes every change.
+//!
+//! No handler awaits I/O: a connect attempt, a probe and the notice stream each run as a task
+//! whose result comes back as a message tagged with the attempt or session it belongs to, so
+//! the actor always answers heartbeats and stale results are recognised and dropped.
+//!
+//! - Connects with `max_reconnect_attempts(0)` (one reconnect policy: ours),
+//!   `one_shot_timeout` = the probe timeout, and `connect_with_notice_stream()`, each attempt
+//!   bounded by the connect timeout (ibapi's async connect has none).
+//! - Loss is event-driven: the notice stream ends the moment ibapi sees EOF or a reset.
+//! - 1100/2110 → Degraded; 1101 → Connected and market data re-requested; 1102 → Connected.
+//! - Each heartbeat starts a `server_time` probe bounded by the probe timeout; a failure marks
+//!   the account Disconnected and drops the socket (a half-open socket still "looks" connected).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ibapi::contracts::Contract;
+use ibapi::prelude::NoticeStream;
+use ibapi::prelude::{StreamExt, SubscriptionItem, TickTypes};
+use ibapi::{Client, Error as IbError};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::backoff::AttemptFailure;
+use crate::clock::SharedClock;
+use crate::settings::{AccountSettings, HeartbeatSettings};
+use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
+
+/// Messages a GatewayActor handles.
+pub enum GatewayMessage {
+    /// Make one connection attempt now (sent by the ReconnectActor).
+    Connect { attempt: u32, client_id: i32 },
+    /// Liveness check from the watchdog: answered at once; starts a probe when linked.
+    Heartbeat(RpcReplyPort<HeartbeatAck>),
+    /// Probe now and answer with the round-trip time (for `--once`).
+    ProbeNow(RpcReplyPort<Result<Duration, String>>),
+    /// A scheduled reset window began (sent by the ReconnectActor, which owns the calendar).
+    WindowStarted { until: DateTime<Utc> },
+    /// The reset window ended.
+    WindowEnded,
+    /// Keep a market-data subscription, re-requested after every reconnect and after 1101.
+    SubscribeMarketData { contract: Box<Contract>, sink: TickSink, reply: RpcReplyPort<u64> },
+    /// A small serialisable view of the actor, for `/actors` and tests.
+    Snapshot(RpcReplyPort<GatewaySnapshot>),
+    /// Chaos drills: make the actor fail on purpose.
+    Drill(Drill),
+    // ---- results of the actor's own tasks ----
+    #[doc(hidden)]
+    ConnectDone(Box<ConnectOutcome>),
+    #[doc(hidden)]
+    ProbeDone { session: u64, started: Instant, result: Result<(), String> },
+    #[doc(hidden)]
+    Notice { session: u64, code: i32, message: String },
+    #[doc(hidden)]
+    StreamEnded { session: u64 },
+}
+
+/// Failures injected on purpose, to prove the supervisor recovers from them.
+#[derive(Debug, Clone, Copy)]
+pub enum Drill {
+    /// Panic inside the handler.
+    Panic,
+    /// Stop handling messages for this long (the actor looks stuck).
+    Freeze(Duration),
+}
+
+/// The watchdog's answer.
+#[derive(Debug, Clone)]
+pub struct HeartbeatAck {
+    pub state: ConnectionState,
+    pub probe_started: bool,
+}
+
+/// A market-data event delivered to a subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MarketEvent {
+    /// A price (bid 1, ask 2, last 4, …) with its size when the gateway sent one.
+    Price { subscription: u64, tick_type: String, price: f64, size: Option<f64> },
+    /// Ticks may have been missed (reconnect, or 1101 data lost); the subscription was renewed.
+    Gap { subscription: u64, reason: String },
+}
+
+/// Where a subscription's events go; returns false once the receiver is gone (the
+/// subscription is then dropped).
+pub type TickSink = Arc<dyn Fn(MarketEvent) -> bool + Send + Sync>;
+
+/// What `/actors` shows of a gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewaySnapshot {
+    pub account: String,
+    pub state: ConnectionState,
+    pub session: u64,
+    pub attempt_in_flight: Option<u32>,
+    pub probe_in_flight: bool,
+    pub market_data_subscriptions: usize,
+    pub messages_handled: u64,
+}
+
+#[doc(hidden)]
+pub struct ConnectOutcome {
+    seq: u64,
+    attempt: u32,
+    client_id: i32,
+    result: Result<(Client, NoticeStream), (AttemptFailure, String)>,
+}
+
+/// Everything a GatewayActor is started with.
+#[derive(Clone)]
+pub struct GatewayArgs {
+    pub account: AccountSettings,
+    pub heartbeat: HeartbeatSettings,
+    pub clock: SharedClock,
+    pub events: EventPort,
+    pub board: StatusBoard,
+}
+
+pub struct GatewayActor;
+
+struct Subscription {
+    id: u64,
+    contract: Contract,
+    sink: TickSink,
+    task: Option<AbortHandle>,
+}
+
+pub struct GatewayState {
+    args: GatewayArgs,
+    conn: ConnectionState,
+    client: Option<Arc<Client>>,
+    /// Bumped for every new connection and every loss: results of older sessions are stale.
+    session: u64,
+    /// Bumped for every attempt.
+    attempt_seq: u64,
+    in_flight: Option<(u64, u32)>,
+    probe: Option<Vec<RpcReplyPort<Result<Duration, String>>>>,
+    subscriptions: Vec<Subscription>,
+    next_subscription: u64,
+    handled: u64,
+    ever_connected: bool,
+}
+
+impl Actor for GatewayActor {
+    type Msg = GatewayMessage;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: GatewayArgs,
+    ) -> Result<GatewayState, ActorProcessingErr> {
+        let now = args.clock.now();
+        let conn = ConnectionState::Disconnected { since: now, last_error: None };
+        args.board.update(&args.account.name, |s| s.state = conn.clone());
+        Ok(GatewayState {
+            args,
+            conn,
+            client: None,
+            session: 0,
+            attempt_seq: 0,
+            in_flight: None,
+            probe: None,
+            subscriptions: Vec::new(),
+            next_subscription: 1,
+            handled: 0,
+            ever_connected: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: GatewayMessage,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.handled += 1;
+        match message {
+            GatewayMessage::Connect { attempt, client_id } => state.start_attempt(&myself, attempt, client_id),
+            GatewayMessage::ConnectDone(outcome) => state.attempt_done(&myself, *outcome),
+            GatewayMessage::Heartbeat(reply) => {
+                let probe_started = state.start_probe(&myself);
+                let _ = reply.send(HeartbeatAck { state: state.conn.clone(), probe_started });
+            }
+            GatewayMessage::ProbeNow(reply) => {
+                if state.client.is_some() && state.conn.link().is_some() {
+                    state.start_probe(&myself);
+                    state.probe.get_or_insert_with(Vec::new).push(reply);
+                } else {
+                    let _ = reply.send(Err(format!("not connected ({})", state.conn.name())));
+                }
+            }
+            GatewayMessage::ProbeDone { session, started, result } => state.probe_done(session, started, result),
+            GatewayMessage::Notice { session, code, message } => state.notice(&myself, session, code, message),
+            GatewayMessage::StreamEnded { session } => {
+                if session == state.session {
+                    state.lose("connection closed by the gateway".into());
+                }
+            }
+            GatewayMessage::WindowStarted { until } => state.apply(ConnectionEvent::WindowStarted { until }),
+            GatewayMessage::WindowEnded => state.apply(ConnectionEvent::WindowEnded),
+            GatewayMessage::SubscribeMarketData { contract, sink, reply } => {
+                let id = state.next_subscription;
+                state.next_subscription += 1;
+                state.subscriptions.push(Subscription { id, contract: *contract, sink, task: None });
+                if state.conn.link().is_some() {
+                    state.request_market_data(id);
+                }
+                let _ = reply.send(id);
+            }
+            GatewayMessage::Snapshot(reply) => {
+                let _ = reply.send(GatewaySnapshot {
+                    account: state.args.account.name.clone(),
+                    state: state.conn.clone(),
+                    session: state.session,
+                    attempt_in_flight: state.in_flight.map(|(_, attempt)| attempt),
+                    probe_in_flight: state.probe.is_some(),
+                    market_data_subscriptions: state.subscriptions.len(),
+                    messages_handled: state.handled,
+                });
+            }
+            GatewayMessage::Drill(Drill::Panic) => panic!("drill: GatewayActor {} panics", state.args.account.name),
+            GatewayMessage::Drill(Drill::Freeze(duration)) => tokio::time::sleep(duration).await,
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.apply(ConnectionEvent::Stop);
+        for sub in &mut state.subscriptions {
+            if let Some(task) = sub.task.take() {
+                task.abort();
+            }
+        }
+        if let Some(client) = state.client.take() {
+            // Bounded: shutdown must finish within its budget even if the gateway hangs.
+            let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
+        }
+        Ok(())
+    }
+}
+
+impl GatewayState {
+    fn name(&self) -> &str {
+        &self.args.account.name
+    }
+
+    fn publish(&self, kind: EventKind) {
+        self.args.events.send(StatusEvent::new(self.name(), self.args.clock.now(), kind));
+    }
+
+    /// Run the state machine; publish and record a change.
+    fn apply(&mut self, event: ConnectionEvent) {
+        let now = self.args.clock.now();
+        let Some(next) = transition(&self.conn, &event, now) else { return };
+        let from = std::mem::replace(&mut self.conn, next.clone());
+        tracing::debug!(account = %self.name(), from = from.name(), to = next.name(), "state changed");
+        let error = match &next {
+            ConnectionState::Disconnected { last_error, .. } => last_error.clone(),
+            ConnectionState::Degraded { reason, code, .. } => Some(format!("IB upstream lost ({code}): {reason}")),
+            _ => None,
+        };
+        self.args.board.update(&self.args.account.name, |s| {
+            s.state = next.clone();
+            if let Some(client_id) = next.link() {
+                s.client_id = client_id;
+            }
+            if next.is_usable() {
+                s.last_connected = Some(now);
+            }
+            if !matches!(next, ConnectionState::Connecting { .. } | ConnectionState::ResetWindow { .. }) {
+                s.error_message = error;
+            }
+        });
+        self.publish(EventKind::StateChanged { from, to: next });
+    }
+
+    fn start_attempt(&mut self, myself: &ActorRef<GatewayMessage>, attempt: u32, client_id: i32) {
+        if self.in_flight.is_some() {
+            tracing::debug!(account = %self.name(), attempt, "attempt already in flight; connect ignored");
+            return;
+        }
+        if let Some(client_id) = self.conn.link() {
+            // Already up: say so, so the reconnect actor's view converges.
+            self.publish(EventKind::Connected { attempt, client_id, server_version: 0 });
+            return;
+        }
+        self.attempt_seq += 1;
+        let seq = self.attempt_seq;
+        self.in_flight = Some((seq, attempt));
+        self.apply(ConnectionEvent::AttemptStarted { attempt, client_id });
+        self.args.board.update(&self.args.account.name, |s| s.client_id = client_id);
+        self.publish(EventKind::AttemptStarted { attempt, client_id });
+        tracing::info!(account = %self.name(), attempt, client_id, address = %self.args.account.address(), "connecting to IBKR");
+
+        let address = self.args.account.address();
+        let connect_timeout = self.args.heartbeat.connect_timeout;
+        let probe_timeout = self.args.heartbeat.probe_timeout;
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let connect = Client::builder()
+                .address(address)
+                .client_id(client_id)
+                .max_reconnect_attempts(0)
+                .one_shot_timeout(probe_timeout)
+                .connect_with_notice_stream();
+            let result = match tokio::time::timeout(connect_timeout, connect).await {
+                Ok(Ok(connected)) => Ok(connected),
+                Ok(Err(e)) => Err((classify(&e), e.to_string())),
+                Err(_) => Err((
+                    AttemptFailure::TimedOut,
+                    format!(
+                        "no handshake within the connect timeout ({})",
+                        humantime::format_duration(connect_timeout)
+                    ),
+                )),
+            };
+            let outcome = ConnectOutcome { seq, attempt, client_id, result };
+            if let Err(ractor::MessagingErr::SendErr(GatewayMessage::ConnectDone(outcome))) =
+                myself.send_message(GatewayMessage::ConnectDone(Box::new(outcome)))
+            {
+                // The actor is gone: do not leave the session open.
+                if let Ok((client, _)) = outcome.result {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
+                }
+            }
+        });
+    }
+
+    fn attempt_done(&mut self, myself: &ActorRef<GatewayMessage>, outcome: ConnectOutcome) {
+        let ConnectOutcome { seq, attempt, client_id, result } = outcome;
+        if self.in_flight.map(|(s, _)| s) != Some(seq) {
+            if let Ok((client, _)) = result {
+                tokio::spawn(async move { client.disconnect().await });
+            }
+            return;
+        }
+        self.in_flight = None;
+        match result {
+            Ok((client, notices)) => {
+                self.session += 1;
+                let server_version = client.server_version();
+                self.client = Some(Arc::new(client));
+                spawn_notice_reader(myself.clone(), self.session, notices);
+                let was_connected = self.ever_connected;
+                self.ever_connected = true;
+                self.apply(ConnectionEvent::Connected { client_id });
+                self.publish(EventKind::Connected { attempt, client_id, server_version });
+                let name = self.args.account.name.clone();
+                if was_connected || attempt > 1 {
+                    tracing::info!(account = %name, attempt, client_id, "✅ Reconnected to IBKR {name}");
+                } else {
+                    tracing::info!(account = %name, attempt, client_id, "✅ Connected to IBKR {name}");
+                }
+                for id in self.subscriptions.iter().map(|s| s.id).collect::<Vec<_>>() {
+                    self.request_market_data(id);
+                    if was_connected {
+                        self.gap(id, "reconnected: ticks may have been missed");
+                    }
+                }
+            }
+            Err((failure, detail)) => {
+                let name = self.args.account.name.clone();
+                tracing::warn!(account = %name, attempt, client_id, error = %detail, "❌ Failed to reconnect to IBKR {name}");
+                self.apply(ConnectionEvent::AttemptFailed { error: detail.clone() });
+                self.publish(EventKind::AttemptFailed {
+                    attempt,
+                    client_id,
+                    error: detail,
+                    client_id_in_use: failure == AttemptFailure::ClientIdInUse,
+                });
+            }
+        }
+    }
+
+    /// Start a probe if linked and none is running; true if one runs now.
+    fn start_probe(&mut self, myself: &ActorRef<GatewayMessage>) -> bool {
+        let Some(client) = self.client.clone() else { return false };
+        if self.conn.link().is_none() {
+            return false;
+        }
+        if self.probe.is_some() {
+            return true;
+        }
+        self.probe = Some(Vec::new());
+        let session = self.session;
+        let timeout = self.args.heartbeat.probe_timeout;
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = match tokio::time::timeout(timeout, client.server_time()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("probe failed: {e}")),
+                Err(_) => Err(format!("no answer to the probe within {}", humantime::format_duration(timeout))),
+            };
+            let _ = myself.send_message(GatewayMessage::ProbeDone { session, started, result });
+        });
+        true
+    }
+
+    fn probe_done(&mut self, session: u64, started: Instant, result: Result<(), String>) {
+        let rtt = started.elapsed();
+        let waiters = self.probe.take().unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(result.clone().map(|_| rtt));
+        }
+        if session != self.session {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                let rtt_ms = rtt.as_secs_f64() * 1000.0;
+                self.args.board.update(&self.args.account.name, |s| s.probe_rtt_ms = Some(rtt_ms));
+            }
+            Err(error) => {
+                tracing::warn!(account = %self.name(), %error, "liveness probe failed; dropping the connection");
+                self.publish(EventKind::ProbeFailed { error: error.clone() });
+                self.lose(error);
+            }
+        }
+    }
+
+    /// An established connection is gone: record it, drop the socket, forget the session.
+    fn lose(&mut self, reason: String) {
+        self.session += 1;
+        if let Some(client) = self.client.take() {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
+            });
+        }
+        for sub in &mut self.subscriptions {
+            if let Some(task) = sub.task.take() {
+                task.abort();
+            }
+        }
+        let name = self.args.account.name.clone();
+        tracing::warn!(account = %name, %reason, "connection to IBKR {name} lost");
+        self.publish(EventKind::Lost { reason: reason.clone() });
+        self.apply(ConnectionEvent::Lost { reason });
+    }
+
+    fn notice(&mut self, myself: &ActorRef<GatewayMessage>, session: u64, code: i32, message: String) {
+        if session != self.session {
+            return;
+        }
+        let _ = myself;
+        if matches!(code, 2104 | 2106 | 2158) {
+            tracing::debug!(account = %self.name(), code, %message, "IB notice");
+        } else {
+            tracing::info!(account = %self.name(), code, %message, "IB notice");
+        }
+        self.publish(EventKind::Notice { code, message: message.clone() });
+        match code {
+            1100 | 2110 => self.apply(ConnectionEvent::UpstreamLost { code, reason: message }),
+            1101 => {
+                self.apply(ConnectionEvent::UpstreamRestored { code });
+                // Data lost: IB dropped every market-data subscription; ask again.
+                for id in self.subscriptions.iter().map(|s| s.id).collect::<Vec<_>>() {
+                    self.request_market_data(id);
+                    self.gap(id, "IB connectivity restored with data lost (1101)");
+                }
+            }
+            1102 => self.apply(ConnectionEvent::UpstreamRestored { code }),
+            _ => {}
+        }
+    }
+
+    fn gap(&mut self, id: u64, reason: &str) {
+        if let Some(sub) = self.subscriptions.iter().find(|s| s.id == id) {
+            (sub.sink)(MarketEvent::Gap { subscription: id, reason: reason.to_owned() });
+        }
+    }
+
+    /// (Re)request one subscription on the current client.
+    fn request_market_data(&mut self, id: u64) {
+        let Some(client) = self.client.clone() else { return };
+        let account = self.args.account.name.clone();
+        let Some(sub) = self.subscriptions.iter_mut().find(|s| s.id == id) else { return };
+        if let Some(task) = sub.task.take() {
+            task.abort();
+        }
+        let contract = sub.contract.clone();
+        let sink = Arc::clone(&sub.sink);
+        let task = tokio::spawn(async move {
+            let mut ticks = match client.market_data(&contract).subscribe().await {
+                Ok(ticks) => ticks,
+                Err(e) => {
+                    tracing::warn!(%account, subscription = id, error = %e, "market-data request failed");
+                    return;
+                }
+            };
+            while let Some(item) = ticks.next().await {
+                let event = match item {
+                    Ok(SubscriptionItem::Data(TickTypes::PriceSize(p))) => MarketEvent::Price {
+                        subscription: id,
+                        tick_type: format!("{:?}", p.price_tick_type),
+                        price: p.price,
+                        size: Some(p.size),
+                    },
+                    Ok(SubscriptionItem::Data(TickTypes::Price(p))) => MarketEvent::Price {
+                        subscription: id,
+                        tick_type: format!("{:?}", p.tick_type),
+                        price: p.price,
+                        size: None,
+                    },
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::debug!(%account, subscription = id, error = %e, "market-data stream ended");
+                        return;
+                    }
+                };
+                if !sink(event) {
+                    return;
+                }
+            }
+        });
+        sub.task = Some(task.abort_handle());
+    }
+}
+
+fn spawn_notice_reader(myself: ActorRef<GatewayMessage>, session: u64, mut notices: NoticeStream) {
+    tokio::spawn(async move {
+        while let Some(notice) = notices.next().await {
+            let message = GatewayMessage::Notice { session, code: notice.code, message: notice.message };
+            if myself.send_message(message).is_err() {
+                return;
+            }
+        }
+        let _ = myself.send_message(GatewayMessage::StreamEnded { session });
+    });
+}
+
+/// Map ibapi's connect error to the reconnect policy's failure kinds.
+fn classify(error: &IbError) -> AttemptFailure {
+    match error {
+        IbError::ClientIdInUse { .. } => AttemptFailure::ClientIdInUse,
+        IbError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => AttemptFailure::Refused,
+        other => AttemptFailure::Other(other.to_string()),
+    }
+}

@@ -1,0 +1,527 @@
+//! The root supervisor, and [`Supervision`], the handle a program holds on the running tree.
+//!
+//! The root spawns every child linked and owns their restarts: one-for-one, with a restart
+//! intensity counted per child ([`RestartIntensity`], default 5 restarts in 60 s). A gateway the
+//! watchdog reports stuck is killed and restarted the same way. Past the limit ("meltdown")
+//! the board records it (every guard reads that and closes), a `Meltdown` event is published,
+//! and the tree stops so the process can exit non-zero and the service manager restart it.
+//!
+//! Written here rather than with the `ractor-supervisor` crate: that crate logs through `log`
+//! instead of `tracing`, finds children by global registry name (which collides when several
+//! supervisors run in one process, as in our tests), and its meltdown only stops the
+//! supervisor, with no hook to close the guard and persist the failure first.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, OutputPort, RpcReplyPort, SupervisionEvent};
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+use crate::calendar::{ResetCalendar, WindowSpec};
+use crate::clock::{SharedClock, SystemClock};
+use crate::directory::Directory;
+use crate::gateway::{GatewayActor, GatewayArgs, GatewayMessage};
+use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
+use crate::settings::Settings;
+use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
+use crate::watchdog::{WatchdogActor, WatchdogArgs, WatchdogMessage};
+
+/// Per-child restart limit: at most `max` restarts within any `window`.
+#[derive(Debug, Clone)]
+pub struct RestartIntensity {
+    max: u32,
+    window: Duration,
+    recent: VecDeque<Instant>,
+}
+
+impl RestartIntensity {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self { max, window, recent: VecDeque::new() }
+    }
+
+    /// Record a restart at `now`: `Ok(n)` with the restarts in the window, or `Err(n)` when
+    /// this one is past the limit.
+    pub fn record(&mut self, now: Instant) -> Result<u32, u32> {
+        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.window) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        let count = self.recent.len() as u32;
+        if count > self.max {
+            Err(count)
+        } else {
+            Ok(count)
+        }
+    }
+}
+
+/// Messages the root supervisor handles.
+pub enum SupervisorMessage {
+    /// The watchdog found a gateway that does not answer heartbeats.
+    GatewayStuck { account: String },
+    /// Ordered shutdown: heartbeats stop, clients disconnect, then the root stops.
+    Shutdown(RpcReplyPort<()>),
+    /// The actor tree, for `/actors`.
+    Tree(RpcReplyPort<Vec<ChildInfo>>),
+}
+
+/// One child as `/actors` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildInfo {
+    pub name: String,
+    pub kind: &'static str,
+    pub restarts: u32,
+    pub alive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Child {
+    Gateway(String),
+    Reconnect,
+    Watchdog,
+}
+
+impl Child {
+    fn name(&self) -> String {
+        match self {
+            Child::Gateway(account) => gateway_actor_name(account),
+            Child::Reconnect => "reconnect".into(),
+            Child::Watchdog => "watchdog".into(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Child::Gateway(_) => "GatewayActor",
+            Child::Reconnect => "ReconnectActor",
+            Child::Watchdog => "WatchdogActor",
+        }
+    }
+
+    /// The account an event about this child is filed under.
+    fn account(&self) -> &str {
+        match self {
+            Child::Gateway(account) => account,
+            _ => "*",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SupervisorArgs {
+    pub settings: Settings,
+    pub clock: SharedClock,
+    pub board: StatusBoard,
+    pub events: EventPort,
+    pub directory: Directory,
+    pub calendar: ResetCalendar,
+}
+
+pub struct RootSupervisor;
+
+pub struct SupervisorState {
+    args: SupervisorArgs,
+    by_id: HashMap<ActorId, Child>,
+    cells: HashMap<Child, ActorCell>,
+    intensity: HashMap<Child, RestartIntensity>,
+    restarts: HashMap<Child, u32>,
+    kill_reasons: HashMap<Child, String>,
+    stopping: bool,
+}
+
+impl Actor for RootSupervisor {
+    type Msg = SupervisorMessage;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            args,
+            by_id: HashMap::new(),
+            cells: HashMap::new(),
+            intensity: HashMap::new(),
+            restarts: HashMap::new(),
+            kill_reasons: HashMap::new(),
+            stopping: false,
+        };
+        // Gateways first (the reconnect actor sends them attempts), the heartbeat last.
+        let mut children: Vec<Child> =
+            state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())).collect();
+        children.extend([Child::Reconnect, Child::Watchdog]);
+        for child in children {
+            state.spawn(&myself, child).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: SupervisorMessage,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMessage::GatewayStuck { account } => {
+                let child = Child::Gateway(account);
+                if let Some(cell) = state.cells.get(&child) {
+                    state.kill_reasons.insert(child.clone(), "stuck: no answer to the heartbeat".into());
+                    cell.kill();
+                }
+            }
+            SupervisorMessage::Shutdown(reply) => {
+                state.shutdown().await;
+                let _ = reply.send(());
+                myself.stop(Some("shutdown".into()));
+            }
+            SupervisorMessage::Tree(reply) => {
+                let mut tree: Vec<ChildInfo> = state
+                    .cells
+                    .keys()
+                    .map(|child| ChildInfo {
+                        name: child.name(),
+                        kind: child.kind(),
+                        restarts: state.restarts.get(child).copied().unwrap_or(0),
+                        alive: true,
+                    })
+                    .collect();
+                tree.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(tree);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Overridden: ractor's default stops the supervisor when any child fails.
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                state.child_down(&myself, cell.get_id(), reason.unwrap_or_else(|| "terminated".into())).await
+            }
+            SupervisionEvent::ActorFailed(cell, error) => {
+                state.child_down(&myself, cell.get_id(), error.to_string()).await
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !state.stopping {
+            state.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn spawn(&mut self, myself: &ActorRef<SupervisorMessage>, child: Child) -> Result<(), ActorProcessingErr> {
+        let args = &self.args;
+        let settings = &args.settings;
+        let supervisor = myself.get_cell();
+        let cell = match &child {
+            Child::Gateway(account) => {
+                let account = settings.account(account).ok_or("unknown account")?.clone();
+                let gateway_args = GatewayArgs {
+                    account: account.clone(),
+                    heartbeat: settings.heartbeat,
+                    clock: args.clock.clone(),
+                    events: args.events.clone(),
+                    board: args.board.clone(),
+                };
+                let (gateway, _) = Actor::spawn_linked(None, GatewayActor, gateway_args, supervisor).await?;
+                args.directory.set_gateway(&account.name, gateway.clone());
+                gateway.get_cell()
+            }
+            Child::Reconnect => {
+                let reconnect_args = ReconnectArgs {
+                    accounts: settings.accounts.clone(),
+                    reconnect: settings.reconnect.clone(),
+                    calendar: args.calendar.clone(),
+                    clock: args.clock.clone(),
+                    events: args.events.clone(),
+                    board: args.board.clone(),
+                    directory: args.directory.clone(),
+                };
+                let (reconnect, _) = Actor::spawn_linked(None, ReconnectActor, reconnect_args, supervisor).await?;
+                args.directory.set_reconnect(reconnect.clone());
+                reconnect.get_cell()
+            }
+            Child::Watchdog => {
+                let watchdog_args = WatchdogArgs {
+                    accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
+                    interval: settings.heartbeat.interval,
+                    answer_within: settings.heartbeat.probe_timeout + settings.supervisor.stuck_margin,
+                    directory: args.directory.clone(),
+                    board: args.board.clone(),
+                    clock: args.clock.clone(),
+                    supervisor: myself.clone(),
+                };
+                let (watchdog, _) = Actor::spawn_linked(None, WatchdogActor, watchdog_args, supervisor).await?;
+                watchdog.get_cell()
+            }
+        };
+        self.by_id.insert(cell.get_id(), child.clone());
+        self.cells.insert(child, cell);
+        Ok(())
+    }
+
+    async fn child_down(&mut self, myself: &ActorRef<SupervisorMessage>, id: ActorId, reason: String) {
+        let Some(child) = self.by_id.remove(&id) else { return };
+        self.cells.remove(&child);
+        if self.stopping {
+            return;
+        }
+        let reason = self.kill_reasons.remove(&child).unwrap_or(reason);
+        let supervisor = &self.args.settings.supervisor;
+        let intensity = self
+            .intensity
+            .entry(child.clone())
+            .or_insert_with(|| RestartIntensity::new(supervisor.max_restarts, supervisor.restart_window));
+        let restarts = self.restarts.entry(child.clone()).or_insert(0);
+        *restarts += 1;
+        let restarts = *restarts;
+        match intensity.record(Instant::now()) {
+            Ok(in_window) => {
+                tracing::warn!(actor = %child.name(), %reason, restarts, in_window, "actor failed; restarting it");
+                if let Err(e) = self.spawn(myself, child.clone()).await {
+                    self.meltdown(myself, &child, format!("could not restart after {reason}: {e}"));
+                    return;
+                }
+                let event = EventKind::ActorRestarted { actor: child.name(), reason, restarts };
+                self.args.events.send(StatusEvent::new(child.account(), self.args.clock.now(), event));
+            }
+            Err(in_window) => {
+                let window = humantime::format_duration(supervisor.restart_window);
+                self.meltdown(myself, &child, format!("{in_window} failures within {window}; last: {reason}"));
+            }
+        }
+    }
+
+    fn meltdown(&mut self, myself: &ActorRef<SupervisorMessage>, child: &Child, reason: String) {
+        let now = self.args.clock.now();
+        tracing::error!(actor = %child.name(), %reason, "supervisor meltdown: closing every guard and exiting");
+        self.args.board.set_meltdown(Meltdown { at: now, actor: child.name(), reason: reason.clone() });
+        self.args.events.send(StatusEvent::new(
+            child.account(),
+            now,
+            EventKind::Meltdown { actor: child.name(), reason: reason.clone() },
+        ));
+        myself.stop(Some(format!("meltdown: {reason}")));
+    }
+
+    /// Stop the children in order: heartbeat, reconnect policy, then the gateways (which
+    /// disconnect their clients), each bounded.
+    async fn shutdown(&mut self) {
+        self.stopping = true;
+        for child in [Child::Watchdog, Child::Reconnect] {
+            if let Some(cell) = self.cells.get(&child) {
+                let _ = cell.stop_and_wait(None, Some(Duration::from_millis(300))).await;
+            }
+        }
+        let gateways: Vec<ActorCell> =
+            self.cells.iter().filter(|(c, _)| matches!(c, Child::Gateway(_))).map(|(_, cell)| cell.clone()).collect();
+        let stops = gateways.iter().map(|cell| cell.stop_and_wait(None, Some(Duration::from_millis(1000))));
+        futures_join_all(stops).await;
+    }
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) {
+    let handles: Vec<_> = futures.into_iter().collect();
+    for f in handles {
+        f.await;
+    }
+}
+
+/// The reset calendar the settings describe: the daily window plus the extra ones.
+pub fn calendar_from(settings: &Settings) -> ResetCalendar {
+    let mut specs = Vec::new();
+    if let Some(start) = settings.reset_time {
+        specs.push(WindowSpec::daily(start, settings.reset_duration, settings.timezone));
+    }
+    for window in &settings.reset_windows {
+        specs.push(WindowSpec {
+            weekday: window.weekday,
+            start: window.time,
+            duration: window.duration,
+            tz: window.timezone,
+        });
+    }
+    ResetCalendar::new(specs)
+}
+
+/// How the tree ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Shut down on request.
+    Shutdown,
+    /// Restart limit passed: the process should exit non-zero.
+    Meltdown(Meltdown),
+}
+
+/// Why the tree could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisionError {
+    #[error("could not start the supervision tree: {0}")]
+    Spawn(String),
+}
+
+/// Options that are not settings: the clock seam.
+#[derive(Clone)]
+pub struct StartOptions {
+    pub clock: SharedClock,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock) }
+    }
+}
+
+/// A running supervision tree.
+pub struct Supervision {
+    root: ActorRef<SupervisorMessage>,
+    join: Option<JoinHandle<()>>,
+    board: StatusBoard,
+    events: EventPort,
+    directory: Directory,
+    clock: SharedClock,
+}
+
+impl Supervision {
+    /// Start the tree: one GatewayActor per account, the reconnect policy, the heartbeat.
+    pub async fn start(settings: Settings, options: StartOptions) -> Result<Supervision, SupervisionError> {
+        let clock = options.clock;
+        let board = StatusBoard::new(&settings.accounts, clock.now());
+        let events: EventPort = Arc::new(OutputPort::default());
+        let directory = Directory::default();
+        let args = SupervisorArgs {
+            calendar: calendar_from(&settings),
+            settings,
+            clock: clock.clone(),
+            board: board.clone(),
+            events: events.clone(),
+            directory: directory.clone(),
+        };
+        let (root, join) =
+            Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
+        Ok(Supervision { root, join: Some(join), board, events, directory, clock })
+    }
+
+    /// The in-memory status of every account.
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Where every status event is published (subscribe an actor with a converter).
+    pub fn events(&self) -> &EventPort {
+        &self.events
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The current GatewayActor of `account` (it changes when restarted).
+    pub fn gateway(&self, account: &str) -> Option<ActorRef<GatewayMessage>> {
+        self.directory.gateway(account)
+    }
+
+    /// The actor tree.
+    pub async fn tree(&self) -> Vec<ChildInfo> {
+        match self.root.call(SupervisorMessage::Tree, Some(Duration::from_secs(1))).await {
+            Ok(CallResult::Success(tree)) => tree,
+            _ => Vec::new(),
+        }
+    }
+
+    /// One immediate connection attempt for `account`, rate-limited.
+    pub async fn connect_now(&self, account: &str) -> Result<(), ConnectNowError> {
+        let reconnect = self.directory.reconnect().ok_or(ConnectNowError::Unavailable)?;
+        let account = account.to_owned();
+        let call =
+            reconnect.call(|reply| ReconnectMessage::ConnectNow { account, reply }, Some(Duration::from_secs(2)));
+        match call.await {
+            Ok(CallResult::Success(result)) => result,
+            _ => Err(ConnectNowError::Unavailable),
+        }
+    }
+
+    /// Wait until the tree stops by itself (a meltdown).
+    pub async fn wait(&mut self) -> Outcome {
+        if let Some(join) = self.join.as_mut() {
+            let _ = join.await;
+            self.join = None;
+        }
+        self.outcome()
+    }
+
+    /// Ordered shutdown; returns within about 2 s even if a gateway hangs.
+    pub async fn shutdown(mut self) -> Outcome {
+        let call = self.root.call(SupervisorMessage::Shutdown, Some(Duration::from_millis(1800)));
+        if !matches!(call.await, Ok(CallResult::Success(()))) {
+            self.root.kill();
+        }
+        if let Some(join) = self.join.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), join).await;
+        }
+        self.outcome()
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self.board.snapshot().meltdown {
+            Some(meltdown) => Outcome::Meltdown(meltdown),
+            None => Outcome::Shutdown,
+        }
+    }
+}
+
+/// The watchdog's view, for tests and `/actors`.
+pub async fn watchdog_snapshot(watchdog: &ActorRef<WatchdogMessage>) -> Option<crate::watchdog::WatchdogSnapshot> {
+    match watchdog.call(WatchdogMessage::Snapshot, Some(Duration::from_secs(1))).await {
+        Ok(CallResult::Success(s)) => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intensity_allows_max_restarts_per_window_then_refuses() {
+        let base = Instant::now();
+        let mut intensity = RestartIntensity::new(5, Duration::from_secs(60));
+        for i in 0..5 {
+            assert_eq!(intensity.record(base + Duration::from_secs(i)), Ok(i as u32 + 1));
+        }
+        assert_eq!(intensity.record(base + Duration::from_secs(10)), Err(6), "the sixth in 60 s melts down");
+    }
+
+    #[test]
+    fn intensity_forgets_restarts_older_than_the_window() {
+        let base = Instant::now();
+        let mut intensity = RestartIntensity::new(2, Duration::from_secs(60));
+        assert!(intensity.record(base).is_ok());
+        assert!(intensity.record(base + Duration::from_secs(30)).is_ok());
+        assert_eq!(intensity.record(base + Duration::from_secs(61)), Ok(2), "the first one aged out");
+        assert_eq!(intensity.record(base + Duration::from_secs(89)), Err(3));
+    }
+}

@@ -1,0 +1,159 @@
+//! `WatchdogActor`: the heartbeat. Every interval it sends each GatewayActor a heartbeat
+//! (which starts that gateway's liveness probe), records when each answered, logs one line
+//! (`IBKR Heartbeat: Paper ✅ | Live ❌`), and reports a gateway that does not answer within the
+//! probe timeout plus a margin as stuck, so the root supervisor restarts it.
+
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::directory::Directory;
+use crate::gateway::GatewayMessage;
+use crate::status::{AccountStatus, ConnectionState, StatusBoard};
+use crate::supervisor::SupervisorMessage;
+
+pub enum WatchdogMessage {
+    Tick,
+    /// A gateway answered (or failed to) the heartbeat of round `round`.
+    Answered {
+        account: String,
+        round: u64,
+        answered: bool,
+    },
+    Snapshot(RpcReplyPort<WatchdogSnapshot>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchdogSnapshot {
+    pub rounds: u64,
+    pub interval_ms: u64,
+    pub stuck_reports: u64,
+}
+
+#[derive(Clone)]
+pub struct WatchdogArgs {
+    pub accounts: Vec<String>,
+    pub interval: Duration,
+    /// How long a gateway may take to answer: probe timeout + stuck margin.
+    pub answer_within: Duration,
+    pub directory: Directory,
+    pub board: StatusBoard,
+    pub clock: SharedClock,
+    pub supervisor: ActorRef<SupervisorMessage>,
+}
+
+pub struct WatchdogActor;
+
+pub struct WatchdogState {
+    args: WatchdogArgs,
+    round: u64,
+    stuck_reports: u64,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Actor for WatchdogActor {
+    type Msg = WatchdogMessage;
+    type State = WatchdogState;
+    type Arguments = WatchdogArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: WatchdogArgs,
+    ) -> Result<WatchdogState, ActorProcessingErr> {
+        Ok(WatchdogState { args, round: 0, stuck_reports: 0, ticker: None })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut WatchdogState,
+    ) -> Result<(), ActorProcessingErr> {
+        // The first heartbeat comes one interval after start, when the first attempts are done.
+        state.ticker = Some(myself.send_interval(state.args.interval, || WatchdogMessage::Tick));
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: WatchdogMessage,
+        state: &mut WatchdogState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WatchdogMessage::Tick => state.tick(&myself),
+            WatchdogMessage::Answered { account, round, answered } => {
+                if answered {
+                    let now = state.args.clock.now();
+                    state.args.board.update(&account, |s| s.last_checked = Some(now));
+                } else if round == state.round || round + 1 == state.round {
+                    state.stuck_reports += 1;
+                    tracing::error!(
+                        %account,
+                        within_ms = state.args.answer_within.as_millis() as u64,
+                        "gateway actor did not answer the heartbeat: stuck, asking for a restart"
+                    );
+                    let _ = state.args.supervisor.send_message(SupervisorMessage::GatewayStuck { account });
+                }
+            }
+            WatchdogMessage::Snapshot(reply) => {
+                let _ = reply.send(WatchdogSnapshot {
+                    rounds: state.round,
+                    interval_ms: state.args.interval.as_millis() as u64,
+                    stuck_reports: state.stuck_reports,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut WatchdogState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(ticker) = state.ticker.take() {
+            ticker.abort();
+        }
+        Ok(())
+    }
+}
+
+impl WatchdogState {
+    fn tick(&mut self, myself: &ActorRef<WatchdogMessage>) {
+        self.round += 1;
+        let board = self.args.board.snapshot();
+        tracing::info!(target: "heartbeat", round = self.round, "IBKR Heartbeat: {}", heartbeat_line(&board.accounts));
+        for account in &self.args.accounts {
+            let Some(gateway) = self.args.directory.gateway(account) else { continue };
+            let (account, round, within, myself) =
+                (account.clone(), self.round, self.args.answer_within, myself.clone());
+            tokio::spawn(async move {
+                let answered =
+                    matches!(gateway.call(GatewayMessage::Heartbeat, Some(within)).await, Ok(CallResult::Success(_)));
+                let _ = myself.send_message(WatchdogMessage::Answered { account, round, answered });
+            });
+        }
+    }
+}
+
+/// `Paper ✅ | Live ❌`: ✅ usable, ⚠️ degraded (IB upstream lost), ⏸ scheduled reset, ❌ down.
+pub fn heartbeat_line(accounts: &[AccountStatus]) -> String {
+    accounts
+        .iter()
+        .map(|a| {
+            let mark = match a.state {
+                ConnectionState::Connected { .. } => "✅",
+                ConnectionState::Degraded { .. } => "⚠️",
+                ConnectionState::ResetWindow { .. } => "⏸",
+                _ => "❌",
+            };
+            format!("{} {mark}", a.name)
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
