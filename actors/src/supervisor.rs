@@ -61,8 +61,8 @@ impl RestartIntensity {
 
 /// Messages the root supervisor handles.
 pub enum SupervisorMessage {
-    /// The watchdog found a gateway that does not answer heartbeats.
-    GatewayStuck { account: String },
+    /// The watchdog found a gateway (this incarnation of it) that does not answer heartbeats.
+    GatewayStuck { account: String, gateway: ActorId },
     /// Ordered shutdown: heartbeats stop, clients disconnect, then the root stops.
     Shutdown(RpcReplyPort<()>),
     /// The actor tree, for `/actors`.
@@ -169,9 +169,9 @@ impl Actor for RootSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMessage::GatewayStuck { account } => {
+            SupervisorMessage::GatewayStuck { account, gateway } => {
                 let child = Child::Gateway(account);
-                if let Some(cell) = state.cells.get(&child) {
+                if let Some(cell) = state.cells.get(&child).filter(|cell| cell.get_id() == gateway) {
                     state.kill_reasons.insert(child.clone(), "stuck: no answer to the heartbeat".into());
                     cell.kill();
                 }

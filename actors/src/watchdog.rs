@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
 use crate::clock::SharedClock;
@@ -18,10 +18,10 @@ use crate::supervisor::SupervisorMessage;
 
 pub enum WatchdogMessage {
     Tick,
-    /// A gateway answered (or failed to) the heartbeat of round `round`.
+    /// A gateway (this incarnation of it) answered, or failed to answer, a heartbeat.
     Answered {
         account: String,
-        round: u64,
+        gateway: ActorId,
         answered: bool,
     },
     Snapshot(RpcReplyPort<WatchdogSnapshot>),
@@ -86,18 +86,19 @@ impl Actor for WatchdogActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             WatchdogMessage::Tick => state.tick(&myself),
-            WatchdogMessage::Answered { account, round, answered } => {
+            WatchdogMessage::Answered { account, gateway, answered } => {
                 if answered {
                     let now = state.args.clock.now();
                     state.args.board.update(&account, |s| s.last_checked = Some(now));
-                } else if round == state.round || round + 1 == state.round {
+                } else {
                     state.stuck_reports += 1;
                     tracing::error!(
                         %account,
                         within_ms = state.args.answer_within.as_millis() as u64,
                         "gateway actor did not answer the heartbeat: stuck, asking for a restart"
                     );
-                    let _ = state.args.supervisor.send_message(SupervisorMessage::GatewayStuck { account });
+                    // The id names this incarnation: a late report cannot kill its replacement.
+                    let _ = state.args.supervisor.send_message(SupervisorMessage::GatewayStuck { account, gateway });
                 }
             }
             WatchdogMessage::Snapshot(reply) => {
@@ -130,12 +131,12 @@ impl WatchdogState {
         tracing::info!(target: "heartbeat", round = self.round, "IBKR Heartbeat: {}", heartbeat_line(&board.accounts));
         for account in &self.args.accounts {
             let Some(gateway) = self.args.directory.gateway(account) else { continue };
-            let (account, round, within, myself) =
-                (account.clone(), self.round, self.args.answer_within, myself.clone());
+            let (account, within, myself) = (account.clone(), self.args.answer_within, myself.clone());
             tokio::spawn(async move {
                 let answered =
                     matches!(gateway.call(GatewayMessage::Heartbeat, Some(within)).await, Ok(CallResult::Success(_)));
-                let _ = myself.send_message(WatchdogMessage::Answered { account, round, answered });
+                let gateway = gateway.get_id();
+                let _ = myself.send_message(WatchdogMessage::Answered { account, gateway, answered });
             });
         }
     }

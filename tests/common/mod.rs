@@ -250,3 +250,113 @@ fn dechunk(body: &str) -> String {
         rest = after[size..].trim_start_matches("\r\n");
     }
 }
+
+// ---- supervision fixtures ------------------------------------------------------------------
+
+use std::sync::{Arc, Mutex};
+
+use ibkr_supervisor::actors::status::EventPort;
+use ibkr_supervisor::actors::{EventKind, StatusEvent};
+use ibkr_supervisor::settings::Settings;
+
+/// Settings for accounts "Paper" and "Live" on the given simulator listeners, with fast
+/// millisecond timings; `overrides` is merged over them (objects merge, other values replace).
+pub fn settings_for(addrs: &[SocketAddr], overrides: serde_json::Value) -> Settings {
+    let names = ["Paper", "Live"];
+    let accounts: Vec<serde_json::Value> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| {
+            serde_json::json!({
+                "name": names.get(i).map(|n| n.to_string()).unwrap_or_else(|| format!("Account{i}")),
+                "paper_trading": i == 0,
+                "host": addr.ip().to_string(),
+                "port": addr.port(),
+                "client_id": 1 + i as i32,
+                "fallback_client_ids": [11 + i as i32, 21 + i as i32],
+            })
+        })
+        .collect();
+    let mut base = serde_json::json!({
+        "accounts": accounts,
+        "heartbeat": { "interval": "60s", "probe_timeout": "200ms", "connect_timeout": "500ms" },
+        "reconnect": { "auto": true, "schedule": ["50ms"], "jitter": 0.0, "manual_min_interval": "0s" },
+        "reset_time": null,
+        "supervisor": { "max_restarts": 5, "restart_window": "60s", "stuck_margin": "200ms" },
+    });
+    merge(&mut base, overrides);
+    Settings::from_json_str(&base.to_string()).expect("test settings are valid")
+}
+
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Every status event published after `record` was called.
+#[derive(Clone, Default)]
+pub struct Events(Arc<Mutex<Vec<StatusEvent>>>);
+
+struct Recorder;
+
+impl ractor::Actor for Recorder {
+    type Msg = StatusEvent;
+    type State = Events;
+    type Arguments = Events;
+
+    async fn pre_start(
+        &self,
+        _: ractor::ActorRef<StatusEvent>,
+        events: Events,
+    ) -> Result<Events, ractor::ActorProcessingErr> {
+        Ok(events)
+    }
+
+    async fn handle(
+        &self,
+        _: ractor::ActorRef<StatusEvent>,
+        event: StatusEvent,
+        events: &mut Events,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        events.0.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+impl Events {
+    pub async fn record(port: &EventPort) -> Events {
+        let events = Events::default();
+        let (recorder, _) = ractor::Actor::spawn(None, Recorder, events.clone()).await.unwrap();
+        port.subscribe(recorder, Some);
+        events
+    }
+
+    pub fn all(&self) -> Vec<StatusEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn of(&self, account: &str) -> Vec<StatusEvent> {
+        self.all().into_iter().filter(|e| e.account == account).collect()
+    }
+
+    /// (time, attempt, client id) of every attempt started for `account`.
+    pub fn attempts(&self, account: &str) -> Vec<(chrono::DateTime<chrono::Utc>, u32, i32)> {
+        self.of(account)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::AttemptStarted { attempt, client_id } => Some((e.at, attempt, client_id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn count(&self, account: &str, matches: impl Fn(&EventKind) -> bool) -> usize {
+        self.of(account).iter().filter(|e| matches(&e.kind)).count()
+    }
+}
