@@ -25,7 +25,7 @@ pub struct RunArgs {
     pub config: PathBuf,
 
     /// Heartbeat interval in seconds (overrides heartbeat.interval; fractions allowed).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub interval: Option<f64>,
 
     /// Track connection status but make no automatic reconnect attempts.

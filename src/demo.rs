@@ -5,6 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use ibkr_supervisor_actors::settings::Settings;
+use ibkr_supervisor_actors::StartOptions;
+
 use crate::cli::DemoArgs;
 use crate::sim::{SimConfig, Simulator};
 
@@ -41,7 +44,29 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
     println!("simulator control: http://{control}/sim/state");
     println!("inject a fault:    curl -X POST http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
     println!("press Ctrl-C to stop");
-    shutdown.await;
+
+    let settings = demo_settings(&sim);
+    let outcome = crate::run(settings, StartOptions::default(), shutdown).await;
     sim.shutdown();
-    ExitCode::SUCCESS
+    match outcome {
+        Ok(outcome) => crate::exit_code(&outcome),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The default settings, pointed at the simulated gateways, with a 1 s heartbeat so a newcomer
+/// sees the supervisor react quickly.
+fn demo_settings(sim: &Simulator) -> Settings {
+    let mut settings = Settings::default();
+    for (index, account) in settings.accounts.iter_mut().enumerate() {
+        let addr = sim.addr(index);
+        account.host = addr.ip().to_string();
+        account.port = addr.port();
+    }
+    settings.heartbeat.interval = std::time::Duration::from_secs(1);
+    settings.heartbeat.probe_timeout = std::time::Duration::from_millis(500);
+    settings
 }

@@ -369,3 +369,83 @@ async fn shutdown_is_ordered_and_fast_even_with_a_hung_gateway() {
     eventually(WAIT, "the paper session is closed", || async { sim.clients().iter().all(|c| c.port != sim.port(0)) })
         .await;
 }
+
+/// 23:44:59.600 in New York (EDT, UTC−4) on 2026-06-01: the nightly window opens 400 ms in.
+fn just_before_the_nightly_reset() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-06-02T03:44:59.600Z").unwrap().with_timezone(&chrono::Utc)
+}
+
+#[tokio::test]
+async fn an_outage_inside_the_reset_window_waits_for_its_end_then_reconnects_at_once() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "800ms",
+                "reconnect": { "schedule": ["50ms"] } }),
+    );
+    let clock = Arc::new(OffsetClock::starting_at(just_before_the_nightly_reset()));
+    let window_start =
+        chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:00Z").unwrap().with_timezone(&chrono::Utc);
+    let window_end = window_start + chrono::Duration::milliseconds(800);
+    let supervision = Supervision::start(settings, StartOptions { clock: clock.clone() }).await.unwrap();
+    wait_state(&supervision, "Paper", "connected", WAIT).await;
+    let events = Events::record(supervision.events()).await;
+
+    // The window opens: scheduled reset, not an alarm; the guard (usable) is closed.
+    wait_state(&supervision, "Paper", "reset_window", Duration::from_secs(2)).await;
+    let paper = supervision.board().account("Paper").unwrap();
+    assert!(matches!(paper.state, ConnectionState::ResetWindow { until, link: Some(_), .. } if until == window_end));
+    assert!(!paper.connected());
+
+    // IB restarts the gateway inside the window: no reconnect attempt until the window ends,
+    // although the schedule (50 ms) would have made a dozen.
+    sim.inject(Fault::Drop, Some(sim.port(0))).unwrap();
+    eventually(WAIT, "the loss is recorded", || async {
+        events.count("Paper", |k| matches!(k, EventKind::Lost { .. })) == 1
+    })
+    .await;
+    assert!(matches!(
+        supervision.board().account("Paper").unwrap().state,
+        ConnectionState::ResetWindow { link: None, .. }
+    ));
+    assert!(
+        events.count("Paper", |k| matches!(k, EventKind::AttemptSuppressed { until } if *until == window_end)) >= 1
+    );
+
+    wait_state(&supervision, "Paper", "connected", Duration::from_secs(3)).await;
+    let attempts = events.attempts("Paper");
+    assert!(!attempts.is_empty());
+    let first = attempts[0].0;
+    assert!(first >= window_end, "no attempt inside the window: first at {first}, window ends {window_end}");
+    let late = (first - window_end).to_std().unwrap();
+    assert!(late < Duration::from_millis(100), "an attempt at once when the window ends, not {late:?} later");
+    assert_eq!(attempts.len(), 1, "one attempt was enough");
+    // Live never lost its socket: it is simply usable again after the window.
+    assert!(supervision.board().account("Live").unwrap().connected());
+    supervision.shutdown().await;
+}
+
+#[tokio::test]
+async fn starting_inside_a_reset_window_makes_no_attempt_until_it_ends() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1s" }),
+    );
+    // 23:45:00.500 New York: half a second into the window.
+    let inside = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:00.500Z").unwrap().with_timezone(&chrono::Utc);
+    let supervision =
+        Supervision::start(settings, StartOptions { clock: Arc::new(OffsetClock::starting_at(inside)) }).await.unwrap();
+    let started = Instant::now();
+    wait_state(&supervision, "Paper", "reset_window", WAIT).await;
+    assert!(sim.clients().is_empty(), "no connection attempt inside the window");
+    wait_state(&supervision, "Paper", "connected", WAIT).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "connected only after the window: {:?}",
+        started.elapsed()
+    );
+    supervision.shutdown().await;
+}

@@ -114,8 +114,20 @@ impl FaultRequest {
         if !KINDS.split(", ").any(|k| k == kind) {
             return Err(FaultError::UnknownKind(kind));
         }
-        let fault = serde_json::from_value(serde_json::Value::Object(map))
-            .map_err(|e| FaultError::BadFields { kind, reason: e.to_string() })?;
+        let given: Vec<String> = map.keys().cloned().collect();
+        let fault: Fault = serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| FaultError::BadFields { kind: kind.clone(), reason: e.to_string() })?;
+        // serde ignores unknown keys on field-less variants; every key must belong to `kind`.
+        let known = serde_json::to_value(&fault).expect("a fault serialises");
+        let known: Vec<&String> = known.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        if let Some(unknown) = given.iter().find(|k| !known.contains(k)) {
+            let expected: Vec<&str> = known.iter().map(|k| k.as_str()).filter(|k| *k != "kind").collect();
+            let reason = match expected.as_slice() {
+                [] => format!("unknown field `{unknown}`; {kind} takes no fields besides kind and port"),
+                fields => format!("unknown field `{unknown}`; expected {}", fields.join(", ")),
+            };
+            return Err(FaultError::BadFields { kind, reason });
+        }
         Ok(Self { fault, port })
     }
 }
@@ -161,5 +173,6 @@ mod tests {
         assert!(err(r#"{"kind":"latency"}"#).to_string().contains("latency_ms"));
         assert!(matches!(err(r#"{"kind":"drop","port":70000}"#), FaultError::BadPort(_)));
         assert!(matches!(err(r#"{"kind":"drop","colour":"red"}"#), FaultError::BadFields { .. }));
+        assert!(err(r#"{"kind":"latency","latency_ms":5,"jitter":1}"#).to_string().contains("`jitter`"));
     }
 }
