@@ -156,5 +156,5 @@ pub async fn once(mut settings: Settings, options: StartOptions) -> OnceReport {
 }
 
 fn empty_board() -> BoardSnapshot {
-    BoardSnapshot { started_at: chrono::Utc::now(), accounts: vec![], meltdown: None }
+    BoardSnapshot { started_at: chrono::Utc::now(), accounts: vec![], meltdown: None, persistence: None }
 }

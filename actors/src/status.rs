@@ -275,6 +275,20 @@ pub struct Meltdown {
     pub reason: String,
 }
 
+/// How the database is doing; a failing database never stops supervision, and shows here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PersistenceHealth {
+    /// False while writes fail.
+    pub ok: bool,
+    pub last_error: Option<String>,
+    /// Writes waiting to land (retried until they do).
+    pub pending: u64,
+    /// Writes dropped because the pending queue was full (counted, never silent).
+    pub dropped: u64,
+    /// Rows written since start.
+    pub written: u64,
+}
+
 /// The whole board.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoardSnapshot {
@@ -282,6 +296,8 @@ pub struct BoardSnapshot {
     /// In settings order.
     pub accounts: Vec<AccountStatus>,
     pub meltdown: Option<Meltdown>,
+    /// `None` until the persistence actor reports.
+    pub persistence: Option<PersistenceHealth>,
 }
 
 impl BoardSnapshot {
@@ -302,6 +318,7 @@ impl StatusBoard {
             started_at: now,
             accounts: accounts.iter().map(|a| AccountStatus::new(a, now)).collect(),
             meltdown: None,
+            persistence: None,
         };
         Self { tx: Arc::new(watch::channel(snapshot).0) }
     }
@@ -320,6 +337,14 @@ impl StatusBoard {
 
     pub fn set_meltdown(&self, meltdown: Meltdown) {
         self.tx.send_modify(|board| board.meltdown = Some(meltdown));
+    }
+
+    pub fn set_persistence(&self, health: PersistenceHealth) {
+        self.tx.send_if_modified(|board| {
+            let changed = board.persistence.as_ref() != Some(&health);
+            board.persistence = Some(health);
+            changed
+        });
     }
 
     pub fn snapshot(&self) -> BoardSnapshot {
