@@ -7,12 +7,14 @@ use std::sync::{Arc, RwLock};
 use ractor::ActorRef;
 
 use crate::gateway::GatewayMessage;
+use crate::guard::GuardMessage;
 use crate::reconnect::ReconnectMessage;
 
 #[derive(Default)]
 struct Entries {
     gateways: HashMap<String, ActorRef<GatewayMessage>>,
     reconnect: Option<ActorRef<ReconnectMessage>>,
+    guard: Option<ActorRef<GuardMessage>>,
 }
 
 /// Shared, cheap to clone.
@@ -32,6 +34,14 @@ impl Directory {
 
     pub fn reconnect(&self) -> Option<ActorRef<ReconnectMessage>> {
         self.read().reconnect.clone()
+    }
+
+    pub fn guard(&self) -> Option<ActorRef<GuardMessage>> {
+        self.read().guard.clone()
+    }
+
+    pub(crate) fn set_guard(&self, guard: ActorRef<GuardMessage>) {
+        self.write().guard = Some(guard);
     }
 
     pub(crate) fn set_gateway(&self, account: &str, gateway: ActorRef<GatewayMessage>) {

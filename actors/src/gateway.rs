@@ -13,11 +13,13 @@
 //! - Each heartbeat starts a `server_time` probe bounded by the probe timeout; a failure marks
 //!   the account Disconnected and drops the socket (a half-open socket still "looks" connected).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ibapi::contracts::Contract;
+use ibapi::orders::{ExecutionFilter, Executions, Orders, PlaceOrder};
 use ibapi::prelude::NoticeStream;
 use ibapi::prelude::{StreamExt, SubscriptionItem, TickTypes};
 use ibapi::{Client, Error as IbError};
@@ -28,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::backoff::AttemptFailure;
 use crate::clock::SharedClock;
+use crate::engine::{OrderEvent, OrderRequest, OrderSink, Refusal};
 use crate::settings::{AccountSettings, HeartbeatSettings};
 use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
 
@@ -45,6 +48,8 @@ pub enum GatewayMessage {
     WindowEnded,
     /// Keep a market-data subscription, re-requested after every reconnect and after 1101.
     SubscribeMarketData { contract: Box<Contract>, sink: TickSink, reply: RpcReplyPort<u64> },
+    /// Place an order (sent by the GuardActor). Refused at once unless this account is usable.
+    PlaceOrder(Box<OrderRequest>),
     /// A small serialisable view of the actor, for `/actors` and tests.
     Snapshot(RpcReplyPort<GatewaySnapshot>),
     /// Chaos drills: make the actor fail on purpose.
@@ -58,6 +63,32 @@ pub enum GatewayMessage {
     Notice { session: u64, code: i32, message: String },
     #[doc(hidden)]
     StreamEnded { session: u64 },
+    #[doc(hidden)]
+    OrderProgress { key: (i32, i32), status: String, filled: f64, avg_fill_price: Option<f64> },
+    #[doc(hidden)]
+    OrderStreamEnded { key: (i32, i32), interrupted: bool, error: Option<String> },
+    #[doc(hidden)]
+    ReconcileDone { session: u64, result: Result<Reconciliation, String> },
+}
+
+/// An order this gateway placed and still follows: (client id, order id) → its last known state.
+struct TrackedOrder {
+    account: String,
+    quantity: f64,
+    status: String,
+    filled: f64,
+    avg_fill_price: Option<f64>,
+    sink: OrderSink,
+}
+
+/// What the gateway reports about orders after a reconnect.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Reconciliation {
+    /// (client id, order id) → (status, filled, average fill price) of every open order.
+    open: HashMap<(i32, i32), (String, f64, Option<f64>)>,
+    /// (client id, order id) → (shares, average price) over today's executions.
+    executed: HashMap<(i32, i32), (f64, f64)>,
 }
 
 /// Failures injected on purpose, to prove the supervisor recovers from them.
@@ -142,6 +173,7 @@ pub struct GatewayState {
     next_subscription: u64,
     handled: u64,
     ever_connected: bool,
+    orders: HashMap<(i32, i32), TrackedOrder>,
 }
 
 impl Actor for GatewayActor {
@@ -169,6 +201,7 @@ impl Actor for GatewayActor {
             next_subscription: 1,
             handled: 0,
             ever_connected: false,
+            orders: HashMap::new(),
         })
     }
 
@@ -212,6 +245,26 @@ impl Actor for GatewayActor {
                 }
                 let _ = reply.send(id);
             }
+            GatewayMessage::PlaceOrder(request) => state.place_order(&myself, *request),
+            GatewayMessage::OrderProgress { key, status, filled, avg_fill_price } => {
+                if let Some(order) = state.orders.get_mut(&key) {
+                    order.status = status;
+                    order.filled = filled;
+                    order.avg_fill_price = avg_fill_price.or(order.avg_fill_price);
+                }
+            }
+            GatewayMessage::OrderStreamEnded { key, interrupted, error } => {
+                // An interrupted order (connection lost) stays tracked until reconciled.
+                if !interrupted {
+                    if let Some(order) = state.orders.get_mut(&key) {
+                        if let Some(error) = error {
+                            order.status = format!("Rejected: {error}");
+                        }
+                    }
+                    state.forget_finished();
+                }
+            }
+            GatewayMessage::ReconcileDone { session, result } => state.reconcile_done(session, result),
             GatewayMessage::Snapshot(reply) => {
                 let _ = reply.send(GatewaySnapshot {
                     account: state.args.account.name.clone(),
@@ -365,6 +418,9 @@ impl GatewayState {
                     if was_connected {
                         self.gap(id, "reconnected: ticks may have been missed");
                     }
+                }
+                if !self.orders.is_empty() {
+                    self.start_reconcile(myself);
                 }
             }
             Err((failure, detail)) => {
@@ -523,6 +579,231 @@ impl GatewayState {
             }
         });
         sub.task = Some(task.abort_handle());
+    }
+}
+
+impl GatewayState {
+    fn place_order(&mut self, myself: &ActorRef<GatewayMessage>, request: OrderRequest) {
+        let account = self.args.account.name.clone();
+        // The owner of the fact checks again: an order racing a disconnect is refused here.
+        let (client, client_id) = match (self.conn.is_usable(), self.client.clone(), self.conn.link()) {
+            (true, Some(client), Some(client_id)) => (client, client_id),
+            _ => {
+                let reason = Refusal::from_state(&self.conn).unwrap_or(Refusal::Disconnected {
+                    since: self.conn.since(),
+                    last_error: Some("no client".into()),
+                });
+                tracing::warn!(%account, order_id = ?request.order_id, %reason, "order refused by the gateway");
+                (request.sink)(OrderEvent::Refused { account, order_id: request.order_id, reason });
+                return;
+            }
+        };
+        let order_id = request.order_id.unwrap_or_else(|| client.next_order_id());
+        let key = (client_id, order_id);
+        let sink = Arc::clone(&request.sink);
+        self.orders.insert(
+            key,
+            TrackedOrder {
+                account: account.clone(),
+                quantity: request.order.total_quantity,
+                status: "PendingSubmit".into(),
+                filled: 0.0,
+                avg_fill_price: None,
+                sink: Arc::clone(&sink),
+            },
+        );
+        tracing::info!(%account, order_id, client_id, symbol = %request.contract.symbol, action = ?request.order.action,
+            quantity = request.order.total_quantity, "placing order");
+        sink(OrderEvent::Sent { account, order_id, client_id });
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let ended = |interrupted, error| GatewayMessage::OrderStreamEnded { key, interrupted, error };
+            let mut events = match client.place_order(order_id, &request.contract, &request.order).await {
+                Ok(events) => events,
+                Err(e) => {
+                    let interrupted = is_connection_error(&e);
+                    sink(OrderEvent::Failed { order_id, error: e.to_string() });
+                    let _ = myself.send_message(ended(interrupted, Some(e.to_string())));
+                    return;
+                }
+            };
+            let mut grace: Option<Instant> = None;
+            loop {
+                let next = match grace {
+                    // After a terminal status, wait briefly for the commission report.
+                    Some(until) => match tokio::time::timeout_at(until, events.next()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
+                    None => events.next().await,
+                };
+                match next {
+                    Some(Ok(SubscriptionItem::Data(event))) => {
+                        let (event, progress) = order_event(order_id, event);
+                        sink(event);
+                        if let Some((status, filled, avg, terminal)) = progress {
+                            let _ = myself.send_message(GatewayMessage::OrderProgress {
+                                key,
+                                status,
+                                filled,
+                                avg_fill_price: avg,
+                            });
+                            if terminal && grace.is_none() {
+                                grace = Some(Instant::now() + Duration::from_millis(500));
+                            }
+                        }
+                    }
+                    Some(Ok(SubscriptionItem::Notice(notice))) => {
+                        tracing::info!(order_id, code = notice.code, message = %notice.message, "order notice");
+                    }
+                    Some(Err(e)) => {
+                        let interrupted = is_connection_error(&e);
+                        sink(OrderEvent::Failed { order_id, error: e.to_string() });
+                        let _ = myself.send_message(ended(interrupted, Some(e.to_string())));
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            let _ = myself.send_message(ended(grace.is_none(), None));
+        });
+    }
+
+    fn forget_finished(&mut self) {
+        self.orders.retain(|_, o| !is_terminal(&o.status));
+    }
+
+    /// After a reconnect: fetch open orders and executions to settle every followed order.
+    fn start_reconcile(&mut self, myself: &ActorRef<GatewayMessage>) {
+        let Some(client) = self.client.clone() else { return };
+        let (session, myself) = (self.session, myself.clone());
+        tokio::spawn(async move {
+            let fetch = async {
+                let mut found = Reconciliation::default();
+                let mut open = client.all_open_orders().await.map_err(|e| e.to_string())?;
+                while let Some(item) = open.next().await {
+                    match item.map_err(|e| e.to_string())? {
+                        SubscriptionItem::Data(Orders::OrderData(o)) => {
+                            let status = o.order_state.status.as_str().to_owned();
+                            found.open.entry((o.order.client_id, o.order_id)).or_insert((status, 0.0, None));
+                        }
+                        SubscriptionItem::Data(Orders::OrderStatus(s)) => {
+                            let status = s.status.as_str().to_owned();
+                            found.open.insert((s.client_id, s.order_id), (status, s.filled, s.average_fill_price));
+                        }
+                        SubscriptionItem::Notice(_) => {}
+                    }
+                }
+                let mut executions = client.executions(ExecutionFilter::default()).await.map_err(|e| e.to_string())?;
+                while let Some(item) = executions.next().await {
+                    if let SubscriptionItem::Data(Executions::ExecutionData(e)) = item.map_err(|e| e.to_string())? {
+                        let entry =
+                            found.executed.entry((e.execution.client_id, e.execution.order_id)).or_insert((0.0, 0.0));
+                        let shares = entry.0 + e.execution.shares;
+                        entry.1 = (entry.1 * entry.0 + e.execution.price * e.execution.shares)
+                            / shares.max(f64::MIN_POSITIVE);
+                        entry.0 = shares;
+                    }
+                }
+                Ok::<_, String>(found)
+            };
+            let result = match tokio::time::timeout(Duration::from_secs(10), fetch).await {
+                Ok(result) => result,
+                Err(_) => Err("open orders and executions did not arrive within 10 s".into()),
+            };
+            let _ = myself.send_message(GatewayMessage::ReconcileDone { session, result });
+        });
+    }
+
+    fn reconcile_done(&mut self, session: u64, result: Result<Reconciliation, String>) {
+        if session != self.session {
+            return;
+        }
+        let found = match result {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(account = %self.name(), %error, "could not reconcile orders after the reconnect");
+                self.publish(EventKind::ReconcileFailed { error });
+                return;
+            }
+        };
+        let mut reports = Vec::new();
+        for (&(client_id, order_id), order) in &mut self.orders {
+            if is_terminal(&order.status) {
+                continue;
+            }
+            let executed = found.executed.get(&(client_id, order_id)).copied();
+            let (after, filled, avg) = match found.open.get(&(client_id, order_id)) {
+                Some((status, filled, avg)) => (status.clone(), filled.max(executed.map_or(0.0, |e| e.0)), *avg),
+                None => match executed {
+                    Some((shares, price)) if shares + 1e-9 >= order.quantity => ("Filled".into(), shares, Some(price)),
+                    // Neither working nor fully filled at the gateway: cancelled or rejected while away.
+                    Some((shares, price)) => ("Inactive".into(), shares, Some(price)),
+                    None => ("Inactive".into(), 0.0, None),
+                },
+            };
+            if after != order.status || (filled - order.filled).abs() > 1e-9 {
+                let before = std::mem::replace(&mut order.status, after.clone());
+                order.filled = filled;
+                order.avg_fill_price = avg.or(order.avg_fill_price);
+                (order.sink)(OrderEvent::Reconciled {
+                    order_id,
+                    before: before.clone(),
+                    after: after.clone(),
+                    filled,
+                    avg_fill_price: order.avg_fill_price,
+                });
+                reports.push((order.account.clone(), client_id, order_id, before, after, filled));
+            }
+        }
+        for (account, client_id, order_id, before, after, filled) in reports {
+            tracing::warn!(%account, order_id, client_id, %before, %after, filled, "order changed during the outage");
+            self.publish(EventKind::OrderReconciled { order_id, client_id, before, after, filled });
+        }
+        self.forget_finished();
+    }
+}
+
+fn is_terminal(status: &str) -> bool {
+    matches!(status, "Filled" | "Cancelled" | "ApiCancelled" | "Inactive") || status.starts_with("Rejected")
+}
+
+fn is_connection_error(error: &IbError) -> bool {
+    matches!(error, IbError::ConnectionReset | IbError::ConnectionFailed | IbError::Shutdown)
+        || error.is_connection_lost()
+}
+
+/// An ibapi order event as the engine sees it, and (status, filled, avg, terminal) to track.
+fn order_event(order_id: i32, event: PlaceOrder) -> (OrderEvent, Option<(String, f64, Option<f64>, bool)>) {
+    match event {
+        PlaceOrder::OpenOrder(open) => {
+            let status = open.order_state.status.as_str().to_owned();
+            (OrderEvent::Open { order_id, status }, None)
+        }
+        PlaceOrder::OrderStatus(s) => {
+            let status = s.status.as_str().to_owned();
+            let progress = (status.clone(), s.filled, s.average_fill_price, s.status.is_terminal());
+            let event = OrderEvent::Status {
+                order_id,
+                status,
+                filled: s.filled,
+                remaining: s.remaining,
+                avg_fill_price: s.average_fill_price,
+            };
+            (event, Some(progress))
+        }
+        PlaceOrder::ExecutionData(e) => (
+            OrderEvent::Execution {
+                order_id,
+                exec_id: e.execution.execution_id,
+                shares: e.execution.shares,
+                price: e.execution.price,
+            },
+            None,
+        ),
+        PlaceOrder::CommissionReport(c) => {
+            (OrderEvent::Commission { exec_id: c.execution_id, commission: c.commission, currency: c.currency }, None)
+        }
     }
 }
 

@@ -20,14 +20,18 @@ pub mod backoff;
 pub mod calendar;
 pub mod clock;
 pub mod directory;
+pub mod engine;
 pub mod gateway;
+pub mod guard;
 pub mod reconnect;
 pub mod settings;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;
 
+pub use engine::{OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver};
 pub use gateway::{Drill, GatewayActor, GatewayMessage, MarketEvent, TickSink};
+pub use guard::Guard;
 pub use status::{transition, AccountStatus, BoardSnapshot, ConnectionState, EventKind, StatusBoard, StatusEvent};
 pub use supervisor::{Outcome, StartOptions, Supervision, SupervisionError};
 pub use watchdog::heartbeat_line;

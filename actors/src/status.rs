@@ -214,6 +214,22 @@ pub enum EventKind {
         actor: String,
         reason: String,
     },
+    /// The operator activated or paused trading for the account.
+    TradingSwitched {
+        active: bool,
+    },
+    /// After a reconnect: an order's state changed while the connection was down.
+    OrderReconciled {
+        order_id: i32,
+        client_id: i32,
+        before: String,
+        after: String,
+        filled: f64,
+    },
+    /// Open orders and executions could not be fetched after a reconnect.
+    ReconcileFailed {
+        error: String,
+    },
 }
 
 impl StatusEvent {

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, OutputPort, RpcReplyPort, SupervisionEvent};
@@ -25,6 +26,7 @@ use crate::calendar::{ResetCalendar, WindowSpec};
 use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::{GatewayActor, GatewayArgs, GatewayMessage};
+use crate::guard::{tick_pump, Guard, GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
 use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
@@ -83,6 +85,7 @@ enum Child {
     Gateway(String),
     Reconnect,
     Watchdog,
+    Guard,
 }
 
 impl Child {
@@ -91,6 +94,7 @@ impl Child {
             Child::Gateway(account) => gateway_actor_name(account),
             Child::Reconnect => "reconnect".into(),
             Child::Watchdog => "watchdog".into(),
+            Child::Guard => "guard".into(),
         }
     }
 
@@ -99,6 +103,7 @@ impl Child {
             Child::Gateway(_) => "GatewayActor",
             Child::Reconnect => "ReconnectActor",
             Child::Watchdog => "WatchdogActor",
+            Child::Guard => "GuardActor",
         }
     }
 
@@ -119,6 +124,10 @@ pub struct SupervisorArgs {
     pub events: EventPort,
     pub directory: Directory,
     pub calendar: ResetCalendar,
+    pub gates: SharedGates,
+    pub guard_stats: Arc<GuardStats>,
+    pub ticks: TickQueue,
+    pub paused: Vec<(String, DateTime<Utc>)>,
 }
 
 pub struct RootSupervisor;
@@ -155,7 +164,7 @@ impl Actor for RootSupervisor {
         // Gateways first (the reconnect actor sends them attempts), the heartbeat last.
         let mut children: Vec<Child> =
             state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())).collect();
-        children.extend([Child::Reconnect, Child::Watchdog]);
+        children.extend([Child::Guard, Child::Reconnect, Child::Watchdog]);
         for child in children {
             state.spawn(&myself, child).await?;
         }
@@ -263,6 +272,22 @@ impl SupervisorState {
                 args.directory.set_reconnect(reconnect.clone());
                 reconnect.get_cell()
             }
+            Child::Guard => {
+                let guard_args = GuardArgs {
+                    accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
+                    gates: Arc::clone(&args.gates),
+                    stats: Arc::clone(&args.guard_stats),
+                    ticks: args.ticks.clone(),
+                    directory: args.directory.clone(),
+                    board: args.board.clone(),
+                    events: args.events.clone(),
+                    clock: args.clock.clone(),
+                    paused: args.paused.clone(),
+                };
+                let (guard, _) = Actor::spawn_linked(None, GuardActor, guard_args, supervisor).await?;
+                args.directory.set_guard(guard.clone());
+                guard.get_cell()
+            }
             Child::Watchdog => {
                 let watchdog_args = WatchdogArgs {
                     accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
@@ -326,26 +351,31 @@ impl SupervisorState {
         myself.stop(Some(format!("meltdown: {reason}")));
     }
 
-    /// Stop the children in order: heartbeat, reconnect policy, then the gateways (which
-    /// disconnect their clients), each bounded.
+    /// Stop the children in order: heartbeat, reconnect policy, the gateways (which
+    /// disconnect their clients; orders are refused "shutting down" meanwhile), then the
+    /// guard, each bounded.
     async fn shutdown(&mut self) {
         self.stopping = true;
         for child in [Child::Watchdog, Child::Reconnect] {
-            if let Some(cell) = self.cells.get(&child) {
-                let _ = cell.stop_and_wait(None, Some(Duration::from_millis(300))).await;
-            }
+            self.stop_child(&child, Duration::from_millis(300)).await;
         }
         let gateways: Vec<ActorCell> =
             self.cells.iter().filter(|(c, _)| matches!(c, Child::Gateway(_))).map(|(_, cell)| cell.clone()).collect();
-        let stops = gateways.iter().map(|cell| cell.stop_and_wait(None, Some(Duration::from_millis(1000))));
-        futures_join_all(stops).await;
+        // In parallel: each gateway's disconnect is bounded, the total too.
+        let stops: Vec<_> = gateways
+            .into_iter()
+            .map(|cell| tokio::spawn(async move { cell.stop_and_wait(None, Some(Duration::from_millis(1000))).await }))
+            .collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
+        self.stop_child(&Child::Guard, Duration::from_millis(200)).await;
     }
-}
 
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) {
-    let handles: Vec<_> = futures.into_iter().collect();
-    for f in handles {
-        f.await;
+    async fn stop_child(&self, child: &Child, within: Duration) {
+        if let Some(cell) = self.cells.get(child) {
+            let _ = cell.stop_and_wait(None, Some(within)).await;
+        }
     }
 }
 
@@ -383,15 +413,17 @@ pub enum SupervisionError {
     Spawn(String),
 }
 
-/// Options that are not settings: the clock seam.
+/// Options that are not settings: the clock seam, and state carried over from a previous run.
 #[derive(Clone)]
 pub struct StartOptions {
     pub clock: SharedClock,
+    /// Accounts the operator paused (and since when), e.g. loaded from the database.
+    pub paused: Vec<(String, DateTime<Utc>)>,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock) }
+        Self { clock: Arc::new(SystemClock), paused: Vec::new() }
     }
 }
 
@@ -403,6 +435,7 @@ pub struct Supervision {
     events: EventPort,
     directory: Directory,
     clock: SharedClock,
+    guard: Guard,
 }
 
 impl Supervision {
@@ -412,6 +445,11 @@ impl Supervision {
         let board = StatusBoard::new(&settings.accounts, clock.now());
         let events: EventPort = Arc::new(OutputPort::default());
         let directory = Directory::default();
+        let gates: SharedGates = Default::default();
+        let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
+        let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
+        let guard =
+            Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
         let args = SupervisorArgs {
             calendar: calendar_from(&settings),
             settings,
@@ -419,10 +457,14 @@ impl Supervision {
             board: board.clone(),
             events: events.clone(),
             directory: directory.clone(),
+            gates,
+            guard_stats,
+            ticks,
+            paused: options.paused,
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
-        Ok(Supervision { root, join: Some(join), board, events, directory, clock })
+        Ok(Supervision { root, join: Some(join), board, events, directory, clock, guard })
     }
 
     /// The in-memory status of every account.
@@ -437,6 +479,11 @@ impl Supervision {
 
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// The engine's way in: orders and ticks pass only while the account is usable.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
     /// The current GatewayActor of `account` (it changes when restarted).

@@ -1,0 +1,199 @@
+//! What trading-engine actors exchange with the supervisor: orders and ticks in, order events
+//! and ticks out, and the reasons an order is refused.
+//!
+//! Order events and ticks are delivered to *sinks*: closures the engine provides, typically
+//! `move |event| engine_ref.send_message(EngineMessage::Order(event)).is_ok()`. A sink returns
+//! false once its receiver is gone.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ibapi::contracts::Contract;
+use ibapi::orders::Order;
+use serde::Serialize;
+
+use crate::status::ConnectionState;
+
+pub use crate::gateway::{MarketEvent, TickSink};
+
+/// Where an order's events go.
+pub type OrderSink = Arc<dyn Fn(OrderEvent) -> bool + Send + Sync>;
+
+/// Where an engine's ticks go (only while the account is usable).
+pub type TickReceiver = Arc<dyn Fn(Tick) -> bool + Send + Sync>;
+
+/// An order from the engine for one account.
+#[derive(Clone)]
+pub struct OrderRequest {
+    pub account: String,
+    /// `None`: the gateway allocates the next valid id.
+    pub order_id: Option<i32>,
+    pub contract: Contract,
+    pub order: Order,
+    /// Receives every [`OrderEvent`] of this order, starting with `Sent` or `Refused`.
+    pub sink: OrderSink,
+}
+
+impl fmt::Debug for OrderRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrderRequest")
+            .field("account", &self.account)
+            .field("order_id", &self.order_id)
+            .field("symbol", &self.contract.symbol.to_string())
+            .field("action", &self.order.action)
+            .field("quantity", &self.order.total_quantity)
+            .finish()
+    }
+}
+
+/// A tick for the engine, gated like orders: delivered only while the account is usable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tick {
+    pub account: String,
+    pub event: MarketEvent,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrderEvent {
+    /// Not sent: the account was not usable. Answered at once; never queued for later.
+    Refused {
+        account: String,
+        order_id: Option<i32>,
+        reason: Refusal,
+    },
+    /// Handed to ibapi on a live, probed connection.
+    Sent {
+        account: String,
+        order_id: i32,
+        client_id: i32,
+    },
+    /// The gateway acknowledged the order (OpenOrder).
+    Open {
+        order_id: i32,
+        status: String,
+    },
+    /// OrderStatus.
+    Status {
+        order_id: i32,
+        status: String,
+        filled: f64,
+        remaining: f64,
+        avg_fill_price: Option<f64>,
+    },
+    /// A fill.
+    Execution {
+        order_id: i32,
+        exec_id: String,
+        shares: f64,
+        price: f64,
+    },
+    Commission {
+        exec_id: String,
+        commission: f64,
+        currency: String,
+    },
+    /// The gateway or ibapi rejected it, or the order stream broke (e.g. the connection was
+    /// lost): its fate is then settled by reconciliation after the reconnect.
+    Failed {
+        order_id: i32,
+        error: String,
+    },
+    /// After a reconnect: the order's state changed while the connection was down.
+    Reconciled {
+        order_id: i32,
+        before: String,
+        after: String,
+        filled: f64,
+        avg_fill_price: Option<f64>,
+    },
+}
+
+/// Why an order was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Refusal {
+    Disconnected { since: DateTime<Utc>, last_error: Option<String> },
+    Reconnecting { since: DateTime<Utc>, attempt: u32 },
+    UpstreamLost { since: DateTime<Utc>, code: i32 },
+    ResetWindow { until: DateTime<Utc> },
+    Meltdown { at: DateTime<Utc> },
+    PausedByOperator { since: DateTime<Utc> },
+    ShuttingDown,
+    UnknownAccount { account: String },
+}
+
+impl Refusal {
+    /// The refusal that `state` implies, or `None` when the account is usable.
+    pub fn from_state(state: &ConnectionState) -> Option<Refusal> {
+        Some(match state {
+            ConnectionState::Connected { .. } => return None,
+            ConnectionState::Disconnected { since, last_error } => {
+                Refusal::Disconnected { since: *since, last_error: last_error.clone() }
+            }
+            ConnectionState::Connecting { since, attempt, .. } => {
+                Refusal::Reconnecting { since: *since, attempt: *attempt }
+            }
+            ConnectionState::Degraded { since, code, .. } => Refusal::UpstreamLost { since: *since, code: *code },
+            ConnectionState::ResetWindow { until, .. } => Refusal::ResetWindow { until: *until },
+            ConnectionState::Stopped { .. } => Refusal::ShuttingDown,
+        })
+    }
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Disconnected { since, last_error: Some(e) } => write!(f, "disconnected since {} ({e})", ts(since)),
+            Refusal::Disconnected { since, last_error: None } => write!(f, "disconnected since {}", ts(since)),
+            Refusal::Reconnecting { since, attempt } => {
+                write!(f, "reconnecting since {} (attempt {attempt})", ts(since))
+            }
+            Refusal::UpstreamLost { since, code } => write!(f, "IB upstream lost since {} ({code})", ts(since)),
+            Refusal::ResetWindow { until } => write!(f, "scheduled reset window until {}", ts(until)),
+            Refusal::Meltdown { at } => write!(f, "supervisor meltdown at {}", ts(at)),
+            Refusal::PausedByOperator { since } => write!(f, "paused by operator since {}", ts(since)),
+            Refusal::ShuttingDown => write!(f, "supervisor shutting down"),
+            Refusal::UnknownAccount { account } => write!(f, "unknown account {account:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unusable_state_has_a_reason_that_names_when() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T04:45:00Z").unwrap().with_timezone(&Utc);
+        let cases = [
+            (
+                ConnectionState::Disconnected { since: t, last_error: Some("connection refused".into()) },
+                "disconnected since 2026-11-22T04:45:00Z (connection refused)",
+            ),
+            (
+                ConnectionState::Connecting { since: t, attempt: 3, client_id: 1 },
+                "reconnecting since 2026-11-22T04:45:00Z (attempt 3)",
+            ),
+            (
+                ConnectionState::Degraded { since: t, client_id: 1, code: 1100, reason: String::new() },
+                "IB upstream lost since 2026-11-22T04:45:00Z (1100)",
+            ),
+            (
+                ConnectionState::ResetWindow { since: t, until: t, link: None },
+                "scheduled reset window until 2026-11-22T04:45:00Z",
+            ),
+            (ConnectionState::Stopped { since: t }, "supervisor shutting down"),
+        ];
+        for (state, text) in cases {
+            assert_eq!(Refusal::from_state(&state).unwrap().to_string(), text);
+        }
+        assert_eq!(Refusal::from_state(&ConnectionState::Connected { since: t, client_id: 1 }), None);
+    }
+}
