@@ -388,7 +388,8 @@ async fn an_outage_inside_the_reset_window_waits_for_its_end_then_reconnects_at_
     let window_start =
         chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:00Z").unwrap().with_timezone(&chrono::Utc);
     let window_end = window_start + chrono::Duration::milliseconds(800);
-    let supervision = Supervision::start(settings, StartOptions { clock: clock.clone() }).await.unwrap();
+    let supervision =
+        Supervision::start(settings, StartOptions { clock: clock.clone(), ..StartOptions::default() }).await.unwrap();
     wait_state(&supervision, "Paper", "connected", WAIT).await;
     let events = Events::record(supervision.events()).await;
 
@@ -436,8 +437,12 @@ async fn starting_inside_a_reset_window_makes_no_attempt_until_it_ends() {
     );
     // 23:45:00.500 New York: half a second into the window.
     let inside = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:00.500Z").unwrap().with_timezone(&chrono::Utc);
-    let supervision =
-        Supervision::start(settings, StartOptions { clock: Arc::new(OffsetClock::starting_at(inside)) }).await.unwrap();
+    let supervision = Supervision::start(
+        settings,
+        StartOptions { clock: Arc::new(OffsetClock::starting_at(inside)), ..StartOptions::default() },
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     wait_state(&supervision, "Paper", "reset_window", WAIT).await;
     assert!(sim.clients().is_empty(), "no connection attempt inside the window");

@@ -773,8 +773,11 @@ fn is_connection_error(error: &IbError) -> bool {
         || error.is_connection_lost()
 }
 
-/// An ibapi order event as the engine sees it, and (status, filled, avg, terminal) to track.
-fn order_event(order_id: i32, event: PlaceOrder) -> (OrderEvent, Option<(String, f64, Option<f64>, bool)>) {
+/// What an order status tells the tracking table: (status, filled, average price, terminal).
+type Progress = (String, f64, Option<f64>, bool);
+
+/// An ibapi order event as the engine sees it, and the progress to track.
+fn order_event(order_id: i32, event: PlaceOrder) -> (OrderEvent, Option<Progress>) {
     match event {
         PlaceOrder::OpenOrder(open) => {
             let status = open.order_state.status.as_str().to_owned();
