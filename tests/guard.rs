@@ -311,3 +311,28 @@ async fn an_order_filled_during_an_outage_is_reported_after_the_reconnect() {
     .await;
     supervision.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_order_still_open_after_a_reconnect_is_followed_to_its_fill() {
+    let (sim, supervision, _events) = setup(600, json!({ "reconnect": { "schedule": ["30ms"] } })).await;
+    let guard = supervision.guard().clone();
+    let (request, mut rx) = order("Paper", "AAPL", 4.0);
+    guard.place_order(request);
+    until(&mut rx, |e| matches!(e, OrderEvent::Status { status, .. } if status == "Submitted").then_some(())).await;
+
+    // A short outage: back before the fill.
+    sim.inject(Fault::Drop, Some(sim.port(0))).unwrap();
+    until(&mut rx, |e| matches!(e, OrderEvent::Failed { .. }).then_some(())).await;
+    wait_state(&supervision, "Paper", "connected").await;
+    assert_eq!(sim.orders()[0].status, Some("Submitted"), "still working at the gateway");
+
+    // The fill comes on the new connection and reaches the engine.
+    let filled = until(&mut rx, |e| match e {
+        OrderEvent::Status { status, filled, .. } if status == "Filled" => Some(*filled),
+        OrderEvent::Reconciled { after, filled, .. } if after == "Filled" => Some(*filled),
+        _ => None,
+    })
+    .await;
+    assert_eq!(filled, 4.0);
+    supervision.shutdown().await;
+}

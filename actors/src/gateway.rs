@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ibapi::contracts::Contract;
-use ibapi::orders::{ExecutionFilter, Executions, Orders, PlaceOrder};
+use ibapi::orders::{ExecutionFilter, Executions, OrderUpdate, Orders, PlaceOrder};
 use ibapi::prelude::NoticeStream;
 use ibapi::prelude::{StreamExt, SubscriptionItem, TickTypes};
 use ibapi::{Client, Error as IbError};
@@ -421,6 +421,7 @@ impl GatewayState {
                 }
                 if !self.orders.is_empty() {
                     self.start_reconcile(myself);
+                    self.follow_interrupted(myself);
                 }
             }
             Err((failure, detail)) => {
@@ -712,6 +713,40 @@ impl GatewayState {
                 Err(_) => Err("open orders and executions did not arrive within 10 s".into()),
             };
             let _ = myself.send_message(GatewayMessage::ReconcileDone { session, result });
+        });
+    }
+
+    /// Orders whose event stream broke with the old connection: follow them on the new one,
+    /// so a fill after the reconnect still reaches the engine. Only these orders are
+    /// followed here (new orders have their own stream), so nothing is delivered twice.
+    fn follow_interrupted(&self, myself: &ActorRef<GatewayMessage>) {
+        let Some(client) = self.client.clone() else { return };
+        let followed: HashMap<(i32, i32), OrderSink> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| !is_terminal(&o.status))
+            .map(|(key, o)| (*key, Arc::clone(&o.sink)))
+            .collect();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let Ok(mut updates) = client.order_update_stream().await else { return };
+            while let Some(Ok(item)) = updates.next().await {
+                let SubscriptionItem::Data(update) = item else { continue };
+                let (key, event) = match update {
+                    OrderUpdate::OrderStatus(s) => ((s.client_id, s.order_id), PlaceOrder::OrderStatus(s)),
+                    OrderUpdate::OpenOrder(o) => ((o.order.client_id, o.order_id), PlaceOrder::OpenOrder(o)),
+                    OrderUpdate::ExecutionData(e) => {
+                        ((e.execution.client_id, e.execution.order_id), PlaceOrder::ExecutionData(e))
+                    }
+                    _ => continue,
+                };
+                let Some(sink) = followed.get(&key) else { continue };
+                let (event, progress) = order_event(key.1, event);
+                sink(event);
+                if let Some((status, filled, avg_fill_price, _)) = progress {
+                    let _ = myself.send_message(GatewayMessage::OrderProgress { key, status, filled, avg_fill_price });
+                }
+            }
         });
     }
 
