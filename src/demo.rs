@@ -45,7 +45,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
     println!("inject a fault:    curl -X POST http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
     println!("press Ctrl-C to stop");
 
-    let settings = demo_settings(&sim);
+    let settings = sim_settings(Settings::default(), &sim);
     let outcome = crate::run(settings, StartOptions::default(), shutdown).await;
     sim.shutdown();
     match outcome {
@@ -57,11 +57,10 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
     }
 }
 
-/// The default settings, pointed at the simulated gateways, with a 1 s heartbeat so a newcomer
-/// sees the supervisor react quickly.
-fn demo_settings(sim: &Simulator) -> Settings {
-    let mut settings = Settings::default();
-    for (index, account) in settings.accounts.iter_mut().enumerate() {
+/// `settings` pointed at the simulated gateways (account i → listener i), with a 1 s heartbeat
+/// so a newcomer sees the supervisor react quickly.
+pub fn sim_settings(mut settings: Settings, sim: &Simulator) -> Settings {
+    for (index, account) in settings.accounts.iter_mut().enumerate().take(sim.addrs().len()) {
         let addr = sim.addr(index);
         account.host = addr.ip().to_string();
         account.port = addr.port();

@@ -159,3 +159,30 @@ async fn demo_runs_the_supervisor_against_two_simulated_gateways() {
     let status = tokio::time::timeout(Duration::from_secs(3), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_example_engine_trades_through_the_guard() {
+    // `cargo test` builds the examples next to the test binaries' directory.
+    let exe = std::env::current_exe().unwrap();
+    let engine = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples").join("engine");
+    assert!(engine.exists(), "{} missing: build it with `cargo build --example engine`", engine.display());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/settings.json");
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(engine)
+            .args(["--config", config, "--sim", "--seconds", "2", "--every", "3"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let summary = stdout.lines().find(|l| l.starts_with("engine summary:")).expect("a summary line");
+    let count = |key: &str| -> u64 {
+        summary.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap().parse().unwrap()
+    };
+    assert!(count("sent") >= 1 && count("filled") >= 1, "{summary}");
+    assert_eq!(count("refused"), 0, "{summary}");
+}

@@ -165,6 +165,8 @@ impl fmt::Display for Refusal {
     }
 }
 
+impl std::error::Error for Refusal {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
