@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! RootSupervisor (restart intensity per child, meltdown)
-//!  ├─ GatewayActor × account   owns the ibapi client and the ConnectionState; probes, notices
+//!  ├─ GatewayActor × account   owns the ibapi client and the ConnectionState; probes, notices,
+//!  │                           orders and market data; reconciles orders after a reconnect
+//!  ├─ GuardActor               engine orders pass only while the account is usable
 //!  ├─ ReconnectActor           backoff per account, reset-window calendar, manual attempts
 //!  └─ WatchdogActor            heartbeat every interval; reports stuck gateways
 //! state changes ──▶ EventPort (reconnect, persistence, guard) and StatusBoard (HTTP, --once)
+//! engine ── Guard::place_order / subscribe_market_data ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi
 //! ```
 //!
 //! - [`settings`]: the validated configuration; a mistake names the field.
@@ -13,7 +16,9 @@
 //! - [`backoff`]: the reconnect policy as a pure state machine with a clock seam.
 //! - [`calendar`]: IB's scheduled reset windows, DST-correct via chrono-tz.
 //! - [`clock`]: the wall-clock seam.
-//! - [`gateway`], [`reconnect`], [`watchdog`], [`supervisor`]: one actor per file.
+//! - [`engine`]: what engines exchange with the supervisor: orders, ticks, order events, refusals.
+//! - [`guard`]: the GuardActor, the engine's [`Guard`] handle and the bounded tick pump.
+//! - [`gateway`], [`guard`], [`reconnect`], [`watchdog`], [`supervisor`]: one actor per file.
 //! - [`directory`]: the current ref of every child (children are replaced on restart).
 
 pub mod backoff;
