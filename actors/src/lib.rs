@@ -38,5 +38,5 @@ pub use engine::{OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceive
 pub use gateway::{Drill, GatewayActor, GatewayMessage, MarketEvent, TickSink};
 pub use guard::Guard;
 pub use status::{transition, AccountStatus, BoardSnapshot, ConnectionState, EventKind, StatusBoard, StatusEvent};
-pub use supervisor::{Outcome, StartOptions, Supervision, SupervisionError};
+pub use supervisor::{ActorView, Handle, Outcome, StartOptions, Supervision, SupervisionError};
 pub use watchdog::heartbeat_line;

@@ -427,10 +427,16 @@ impl Default for StartOptions {
     }
 }
 
-/// A running supervision tree.
+/// A running supervision tree. Derefs to its [`Handle`].
 pub struct Supervision {
-    root: ActorRef<SupervisorMessage>,
+    handle: Handle,
     join: Option<JoinHandle<()>>,
+}
+
+/// A cloneable handle on a running tree: status, the guard, manual connects, the actor tree.
+#[derive(Clone)]
+pub struct Handle {
+    root: ActorRef<SupervisorMessage>,
     board: StatusBoard,
     events: EventPort,
     directory: Directory,
@@ -438,8 +444,17 @@ pub struct Supervision {
     guard: Guard,
 }
 
+impl std::ops::Deref for Supervision {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
 impl Supervision {
-    /// Start the tree: one GatewayActor per account, the reconnect policy, the heartbeat.
+    /// Start the tree: one GatewayActor per account, the guard, the reconnect policy, the
+    /// heartbeat.
     pub async fn start(settings: Settings, options: StartOptions) -> Result<Supervision, SupervisionError> {
         let clock = options.clock;
         let board = StatusBoard::new(&settings.accounts, clock.now());
@@ -464,9 +479,48 @@ impl Supervision {
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
-        Ok(Supervision { root, join: Some(join), board, events, directory, clock, guard })
+        Ok(Supervision { handle: Handle { root, board, events, directory, clock, guard }, join: Some(join) })
     }
 
+    /// A cloneable handle (for the HTTP layer and engines).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Wait until the tree stops by itself (a meltdown).
+    pub async fn wait(&mut self) -> Outcome {
+        if let Some(join) = self.join.as_mut() {
+            let _ = join.await;
+            self.join = None;
+        }
+        self.handle.outcome()
+    }
+
+    /// Ordered shutdown; returns within about 2 s even if a gateway hangs.
+    pub async fn shutdown(mut self) -> Outcome {
+        let call = self.handle.root.call(SupervisorMessage::Shutdown, Some(Duration::from_millis(1800)));
+        if !matches!(call.await, Ok(CallResult::Success(()))) {
+            self.handle.root.kill();
+        }
+        if let Some(join) = self.join.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), join).await;
+        }
+        self.handle.outcome()
+    }
+}
+
+/// One actor as `/actors` shows it: the tree entry plus a snapshot of its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorView {
+    #[serde(flatten)]
+    pub info: ChildInfo,
+    pub status: &'static str,
+    /// Seconds since the watchdog last had an answer from this actor (gateways).
+    pub last_heartbeat_age_s: Option<f64>,
+    pub snapshot: serde_json::Value,
+}
+
+impl Handle {
     /// The in-memory status of every account.
     pub fn board(&self) -> &StatusBoard {
         &self.board
@@ -499,6 +553,41 @@ impl Supervision {
         }
     }
 
+    /// The tree with each actor's snapshot; an actor that does not answer within 200 ms is
+    /// shown as "unresponsive".
+    pub async fn actors(&self) -> Vec<ActorView> {
+        let within = Some(Duration::from_millis(200));
+        let board = self.board.snapshot();
+        let now = self.clock.now();
+        let mut views = Vec::new();
+        for info in self.tree().await {
+            let mut age = None;
+            let snapshot = match info.name.strip_prefix("gateway:") {
+                Some(account) => {
+                    age = board
+                        .account(account)
+                        .and_then(|a| a.last_checked)
+                        .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+                    match self.gateway(account) {
+                        Some(g) => answer(g.call(GatewayMessage::Snapshot, within).await),
+                        None => None,
+                    }
+                }
+                None if info.name == "reconnect" => match self.directory.reconnect() {
+                    Some(r) => answer(r.call(ReconnectMessage::Snapshot, within).await),
+                    None => None,
+                },
+                None => Some(serde_json::Value::Null),
+            };
+            let (status, snapshot) = match snapshot {
+                Some(s) => ("running", s),
+                None => ("unresponsive", serde_json::Value::Null),
+            };
+            views.push(ActorView { info, status, last_heartbeat_age_s: age, snapshot });
+        }
+        views
+    }
+
     /// One immediate connection attempt for `account`, rate-limited.
     pub async fn connect_now(&self, account: &str) -> Result<(), ConnectNowError> {
         let reconnect = self.directory.reconnect().ok_or(ConnectNowError::Unavailable)?;
@@ -511,32 +600,19 @@ impl Supervision {
         }
     }
 
-    /// Wait until the tree stops by itself (a meltdown).
-    pub async fn wait(&mut self) -> Outcome {
-        if let Some(join) = self.join.as_mut() {
-            let _ = join.await;
-            self.join = None;
-        }
-        self.outcome()
-    }
-
-    /// Ordered shutdown; returns within about 2 s even if a gateway hangs.
-    pub async fn shutdown(mut self) -> Outcome {
-        let call = self.root.call(SupervisorMessage::Shutdown, Some(Duration::from_millis(1800)));
-        if !matches!(call.await, Ok(CallResult::Success(()))) {
-            self.root.kill();
-        }
-        if let Some(join) = self.join.take() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), join).await;
-        }
-        self.outcome()
-    }
-
     fn outcome(&self) -> Outcome {
         match self.board.snapshot().meltdown {
             Some(meltdown) => Outcome::Meltdown(meltdown),
             None => Outcome::Shutdown,
         }
+    }
+}
+
+/// A snapshot call's answer as JSON, or `None` when the actor did not answer.
+fn answer<T: Serialize, M>(result: Result<CallResult<T>, ractor::MessagingErr<M>>) -> Option<serde_json::Value> {
+    match result {
+        Ok(CallResult::Success(snapshot)) => serde_json::to_value(snapshot).ok(),
+        _ => None,
     }
 }
 
