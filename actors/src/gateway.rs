@@ -322,6 +322,7 @@ impl GatewayState {
             _ => None,
         };
         self.args.board.update(&self.args.account.name, |s| {
+            s.uptime.record(&from, now);
             s.state = next.clone();
             if let Some(client_id) = next.link() {
                 s.client_id = client_id;

@@ -258,6 +258,8 @@ pub struct AccountStatus {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
     pub probe_rtt_ms: Option<f64>,
+    /// Time spent up, down and in reset windows today (UTC), kept by the gateway.
+    pub uptime: UptimeLedger,
 }
 
 impl AccountStatus {
@@ -275,11 +277,63 @@ impl AccountStatus {
             next_attempt_at: None,
             error_message: None,
             probe_rtt_ms: None,
+            uptime: UptimeLedger::new(now),
         }
     }
 
     pub fn connected(&self) -> bool {
         self.state.is_usable()
+    }
+
+    /// Percentage of today (UTC, since the process started if later) the account was usable,
+    /// reset windows excluded; `None` before any time has passed.
+    pub fn uptime_today_pct(&self, now: DateTime<Utc>) -> Option<f64> {
+        let mut ledger = self.uptime.clone();
+        ledger.record(&self.state, now);
+        ledger.up_pct()
+    }
+}
+
+/// How an account spent today: milliseconds usable, down, and inside reset windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UptimeLedger {
+    pub day: chrono::NaiveDate,
+    pub up_ms: i64,
+    pub down_ms: i64,
+    pub reset_ms: i64,
+    /// Time already accounted for.
+    pub until: DateTime<Utc>,
+}
+
+impl UptimeLedger {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self { day: now.date_naive(), up_ms: 0, down_ms: 0, reset_ms: 0, until: now }
+    }
+
+    /// Account the time from the last record to `now` to `state`'s category, starting afresh
+    /// at each UTC midnight.
+    pub fn record(&mut self, state: &ConnectionState, now: DateTime<Utc>) {
+        while self.until < now {
+            let midnight = (self.day + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+            let end = now.min(midnight);
+            let ms = (end - self.until).num_milliseconds();
+            match state {
+                ConnectionState::Connected { .. } => self.up_ms += ms,
+                ConnectionState::ResetWindow { .. } => self.reset_ms += ms,
+                ConnectionState::Stopped { .. } => {}
+                _ => self.down_ms += ms,
+            }
+            self.until = end;
+            if end == midnight {
+                *self = Self::new(midnight);
+            }
+        }
+    }
+
+    /// Up time over up + down time (reset windows excluded), in percent.
+    pub fn up_pct(&self) -> Option<f64> {
+        let counted = self.up_ms + self.down_ms;
+        (counted > 0).then(|| self.up_ms as f64 * 100.0 / counted as f64)
     }
 }
 
@@ -455,6 +509,24 @@ mod tests {
 
         let up = S::ResetWindow { since: t(1), until, link: Some(4) };
         assert_eq!(transition(&up, &E::WindowEnded, t(100)), Some(S::Connected { since: t(100), client_id: 4 }));
+    }
+
+    #[test]
+    fn the_uptime_ledger_excludes_reset_windows_and_starts_afresh_at_midnight() {
+        let at = |h: u32, m: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap().and_hms_opt(h, m, 0).unwrap().and_utc()
+        };
+        let mut ledger = UptimeLedger::new(at(10, 0));
+        ledger.record(&S::Connected { since: at(10, 0), client_id: 1 }, at(12, 0));
+        ledger.record(&S::ResetWindow { since: at(12, 0), until: at(13, 0), link: None }, at(13, 0));
+        ledger.record(&S::Disconnected { since: at(13, 0), last_error: None }, at(14, 0));
+        assert_eq!((ledger.up_ms, ledger.down_ms, ledger.reset_ms), (7_200_000, 3_600_000, 3_600_000));
+        assert!((ledger.up_pct().unwrap() - 66.666).abs() < 0.01);
+        // Across midnight only today's part counts.
+        ledger.record(&S::Connected { since: at(14, 0), client_id: 1 }, at(23, 0) + chrono::Duration::hours(2));
+        assert_eq!(ledger.day, chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap());
+        assert_eq!((ledger.up_ms, ledger.down_ms), (3_600_000, 0));
+        assert_eq!(ledger.up_pct(), Some(100.0));
     }
 
     #[test]
