@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use ibkr_supervisor_actors::settings::Settings;
-use ibkr_supervisor_actors::StartOptions;
 
 use crate::cli::DemoArgs;
 use crate::sim::{SimConfig, Simulator};
@@ -45,8 +44,26 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
     println!("inject a fault:    curl -X POST http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
     println!("press Ctrl-C to stop");
 
-    let settings = sim_settings(Settings::default(), &sim);
-    let outcome = crate::run(settings, StartOptions::default(), shutdown).await;
+    let mut settings = sim_settings(Settings::default(), &sim);
+    settings.http.bind = SocketAddr::from(([127, 0, 0, 1], args.http_port));
+    let options = crate::RunOptions { demo: Some(sim.clone()), ..Default::default() };
+    let mut service = match crate::Service::start(settings, options).await {
+        Ok(service) => service,
+        Err(e) => {
+            eprintln!("error: {e} (try --http-port 0)");
+            sim.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("dashboard:         http://{}/trades", service.http_addr());
+    let stopped = tokio::select! {
+        _ = shutdown => None,
+        outcome = service.wait() => Some(outcome),
+    };
+    let outcome = match stopped {
+        Some(outcome) => Ok(outcome),
+        None => Ok::<_, crate::StartError>(service.shutdown().await),
+    };
     sim.shutdown();
     match outcome {
         Ok(outcome) => crate::exit_code(&outcome),

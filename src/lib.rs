@@ -6,10 +6,12 @@
 //! - [`settings`]: the validated configuration (from the actors crate).
 //! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
+//! - [`http`]: JSON status, actor tree, health, metrics, history, switches, the dashboard.
 //! - `logging`, `shutdown`: log output and the SIGINT/SIGTERM future.
 
 pub mod cli;
 pub mod demo;
+pub mod http;
 pub mod logging;
 mod run;
 mod shutdown;
@@ -17,5 +19,5 @@ pub mod sim;
 
 pub use ibkr_supervisor_actors as actors;
 pub use ibkr_supervisor_actors::settings;
-pub use run::{exit_code, once, run, run_cli, OnceReport, EXIT_MELTDOWN};
+pub use run::{exit_code, once, run, run_cli, OnceReport, RunOptions, Service, StartError, EXIT_MELTDOWN};
 pub use shutdown::shutdown_signal;

@@ -7,7 +7,13 @@ use std::time::Duration;
 
 use ibkr_supervisor_actors::gateway::GatewayMessage;
 use ibkr_supervisor_actors::settings::{Settings, SettingsError};
-use ibkr_supervisor_actors::{heartbeat_line, BoardSnapshot, ConnectionState, Outcome, StartOptions, Supervision};
+use ibkr_supervisor_actors::{
+    heartbeat_line, BoardSnapshot, ConnectionState, Handle, Outcome, StartOptions, Supervision,
+};
+use std::sync::Arc;
+
+use crate::http;
+use crate::sim::Simulator;
 use ractor::rpc::CallResult;
 
 use crate::cli::RunArgs;
@@ -44,7 +50,7 @@ pub async fn run_cli(settings: Settings, args: RunArgs, shutdown: impl Future<Ou
         }
         return if report.all_connected { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
-    match run(settings, StartOptions::default(), shutdown).await {
+    match run(settings, RunOptions::default(), shutdown).await {
         Ok(outcome) => exit_code(&outcome),
         Err(e) => {
             eprintln!("error: {e}");
@@ -61,29 +67,102 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
     }
 }
 
+/// Extras that are not settings.
+#[derive(Default)]
+pub struct RunOptions {
+    pub start: StartOptions,
+    /// Under `demo`: the simulator whose faults the dashboard can inject.
+    pub demo: Option<Simulator>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("cannot serve HTTP on {addr}: {source} (set http.bind to a free address)")]
+    HttpBind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Supervision(#[from] ibkr_supervisor_actors::SupervisionError),
+}
+
+/// The running service: the supervision tree and its HTTP surface.
+pub struct Service {
+    supervision: Supervision,
+    http_addr: std::net::SocketAddr,
+    http_stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Service {
+    /// Start the tree, then the HTTP server on `http.bind` (port 0 picks a free one).
+    pub async fn start(settings: Settings, options: RunOptions) -> Result<Service, StartError> {
+        for warning in settings.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let bind = settings.http.bind;
+        let listener =
+            tokio::net::TcpListener::bind(bind).await.map_err(|source| StartError::HttpBind { addr: bind, source })?;
+        let http_settings = settings.http.clone();
+        let accounts: Vec<String> =
+            settings.accounts.iter().map(|a| format!("{} ({}:{})", a.name, a.host, a.port)).collect();
+        let supervision = Supervision::start(settings, options.start).await?;
+        let state = Arc::new(http::AppState {
+            handle: supervision.handle(),
+            http: http_settings,
+            history: None,
+            demo: options.demo,
+            version: env!("CARGO_PKG_VERSION"),
+        });
+        let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http_addr = http::serve(state, listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .map_err(|source| StartError::HttpBind { addr: bind, source })?;
+        tracing::info!(accounts = %accounts.join(", "), dashboard = %format!("http://{http_addr}/trades"), "supervising");
+        Ok(Service { supervision, http_addr, http_stop: Some(http_stop) })
+    }
+
+    /// Where the HTTP server listens.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.http_addr
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.supervision.handle()
+    }
+
+    /// Wait until the tree stops by itself (a meltdown).
+    pub async fn wait(&mut self) -> Outcome {
+        self.supervision.wait().await
+    }
+
+    /// Ordered shutdown: the tree (within about 2 s), then HTTP.
+    pub async fn shutdown(mut self) -> Outcome {
+        let outcome = self.supervision.shutdown().await;
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
+        outcome
+    }
+}
+
 /// Supervise until `shutdown` resolves (then stop in order, within about 2 s) or the tree
 /// melts down.
 pub async fn run(
     settings: Settings,
-    options: StartOptions,
+    options: RunOptions,
     shutdown: impl Future<Output = ()>,
-) -> Result<Outcome, ibkr_supervisor_actors::SupervisionError> {
-    for warning in settings.warnings() {
-        tracing::warn!("{warning}");
-    }
-    let accounts: Vec<String> =
-        settings.accounts.iter().map(|a| format!("{} ({}:{})", a.name, a.host, a.port)).collect();
-    let mut supervision = Supervision::start(settings, options).await?;
-    tracing::info!(accounts = %accounts.join(", "), "supervising");
+) -> Result<Outcome, StartError> {
+    let mut service = Service::start(settings, options).await?;
     let stopped = tokio::select! {
         _ = shutdown => None,
-        outcome = supervision.wait() => Some(outcome),
+        outcome = service.wait() => Some(outcome),
     };
     Ok(match stopped {
         Some(outcome) => outcome,
         None => {
             tracing::info!("shutting down: heartbeats stop, clients disconnect");
-            supervision.shutdown().await
+            service.shutdown().await
         }
     })
 }

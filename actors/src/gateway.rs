@@ -174,6 +174,8 @@ pub struct GatewayState {
     handled: u64,
     ever_connected: bool,
     orders: HashMap<(i32, i32), TrackedOrder>,
+    /// The last moment the connection was known alive (connected, probe answered, notice).
+    last_alive: Option<Instant>,
 }
 
 impl Actor for GatewayActor {
@@ -202,6 +204,7 @@ impl Actor for GatewayActor {
             handled: 0,
             ever_connected: false,
             orders: HashMap::new(),
+            last_alive: None,
         })
     }
 
@@ -401,6 +404,7 @@ impl GatewayState {
         match result {
             Ok((client, notices)) => {
                 self.session += 1;
+                self.last_alive = Some(Instant::now());
                 let server_version = client.server_version();
                 self.client = Some(Arc::new(client));
                 spawn_notice_reader(myself.clone(), self.session, notices);
@@ -475,6 +479,7 @@ impl GatewayState {
         }
         match result {
             Ok(()) => {
+                self.last_alive = Some(Instant::now());
                 let rtt_ms = rtt.as_secs_f64() * 1000.0;
                 self.args.board.update(&self.args.account.name, |s| s.probe_rtt_ms = Some(rtt_ms));
             }
@@ -489,6 +494,10 @@ impl GatewayState {
     /// An established connection is gone: record it, drop the socket, forget the session.
     fn lose(&mut self, reason: String) {
         self.session += 1;
+        if let Some(alive) = self.last_alive.take() {
+            let seconds = alive.elapsed().as_secs_f64();
+            self.args.board.update(&self.args.account.name, |s| s.detection.observe(seconds));
+        }
         if let Some(client) = self.client.take() {
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
@@ -509,6 +518,7 @@ impl GatewayState {
         if session != self.session {
             return;
         }
+        self.last_alive = Some(Instant::now());
         let _ = myself;
         if matches!(code, 2104 | 2106 | 2158) {
             tracing::debug!(account = %self.name(), code, %message, "IB notice");

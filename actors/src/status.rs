@@ -260,6 +260,8 @@ pub struct AccountStatus {
     pub probe_rtt_ms: Option<f64>,
     /// Time spent up, down and in reset windows today (UTC), kept by the gateway.
     pub uptime: UptimeLedger,
+    /// How long losses took to be noticed: from the last sign of life to the loss.
+    pub detection: Histogram,
 }
 
 impl AccountStatus {
@@ -278,6 +280,7 @@ impl AccountStatus {
             error_message: None,
             probe_rtt_ms: None,
             uptime: UptimeLedger::new(now),
+            detection: Histogram::default(),
         }
     }
 
@@ -291,6 +294,30 @@ impl AccountStatus {
         let mut ledger = self.uptime.clone();
         ledger.record(&self.state, now);
         ledger.up_pct()
+    }
+}
+
+/// Upper bounds (seconds) of the detection-latency histogram buckets.
+pub const DETECTION_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A cumulative histogram over [`DETECTION_BUCKETS`] (Prometheus semantics: `counts[i]` is the
+/// number of observations ≤ bucket i).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Histogram {
+    pub counts: [u64; DETECTION_BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        for (bound, count) in DETECTION_BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
     }
 }
 

@@ -1,0 +1,318 @@
+//! The JSON endpoints. Every bad input gets a 4xx whose body names what is wrong.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ibkr_supervisor_actors::reconnect::ConnectNowError;
+use ibkr_supervisor_actors::{AccountStatus, BoardSnapshot, ConnectionState, Refusal};
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::reply::{json, with_status, Response};
+use warp::Reply;
+
+use super::{error, AppState};
+use crate::sim::FaultRequest;
+
+/// One account in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub name: String,
+    pub paper_trading: bool,
+    pub state: &'static str,
+    pub connected: bool,
+    pub host: String,
+    pub port: u16,
+    pub client_id: i32,
+    pub last_checked: Option<DateTime<Utc>>,
+    pub last_connected: Option<DateTime<Utc>>,
+    pub reconnect_attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+    pub probe_rtt_ms: Option<f64>,
+    pub in_reset_window: bool,
+    pub reset_window_ends_at: Option<DateTime<Utc>>,
+    pub uptime_today_pct: Option<f64>,
+    /// The operator's switch: false while paused.
+    pub trading_active: bool,
+    /// Why an order would be refused right now (`null` when orders flow).
+    pub refusal: Option<String>,
+    /// The state with its data (since, attempt, code…).
+    pub detail: ConnectionState,
+}
+
+/// `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub version: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub accounts: Vec<AccountView>,
+    pub meltdown: Option<ibkr_supervisor_actors::status::Meltdown>,
+    pub persistence: Option<ibkr_supervisor_actors::status::PersistenceHealth>,
+}
+
+pub(crate) fn account_view(state: &AppState, account: &AccountStatus, now: DateTime<Utc>) -> AccountView {
+    let guard = state.handle.guard();
+    let reset_until = match account.state {
+        ConnectionState::ResetWindow { until, .. } => Some(until),
+        _ => None,
+    };
+    AccountView {
+        name: account.name.clone(),
+        paper_trading: account.paper_trading,
+        state: account.state.name(),
+        connected: account.connected(),
+        host: account.host.clone(),
+        port: account.port,
+        client_id: account.client_id,
+        last_checked: account.last_checked,
+        last_connected: account.last_connected,
+        reconnect_attempts: account.reconnect_attempts,
+        next_attempt_at: account.next_attempt_at,
+        error_message: account.error_message.clone(),
+        probe_rtt_ms: account.probe_rtt_ms,
+        in_reset_window: reset_until.is_some(),
+        reset_window_ends_at: reset_until,
+        uptime_today_pct: account.uptime_today_pct(now),
+        trading_active: !guard.is_paused(&account.name),
+        refusal: guard.refusal(&account.name).map(|r| r.to_string()),
+        detail: account.state.clone(),
+    }
+}
+
+pub(crate) fn status_view(state: &AppState, board: &BoardSnapshot) -> StatusView {
+    let now = state.handle.clock().now();
+    StatusView {
+        version: state.version,
+        started_at: board.started_at,
+        now,
+        accounts: board.accounts.iter().map(|a| account_view(state, a, now)).collect(),
+        meltdown: board.meltdown.clone(),
+        persistence: board.persistence.clone(),
+    }
+}
+
+pub async fn status(state: Arc<AppState>) -> Response {
+    json(&status_view(&state, &state.handle.board().snapshot())).into_response()
+}
+
+pub async fn actors(state: Arc<AppState>) -> Response {
+    json(&state.handle.actors().await).into_response()
+}
+
+/// 200 when every account is usable or inside a scheduled reset window, else 503 with why.
+pub fn readyz(state: Arc<AppState>) -> Response {
+    let board = state.handle.board().snapshot();
+    let mut reasons = Vec::new();
+    if let Some(meltdown) = &board.meltdown {
+        reasons.push(format!("supervisor meltdown: {}", meltdown.reason));
+    }
+    for account in &board.accounts {
+        if !matches!(account.state, ConnectionState::Connected { .. } | ConnectionState::ResetWindow { .. }) {
+            let why = account.error_message.clone().unwrap_or_else(|| account.state.name().to_owned());
+            reasons.push(format!("{} is {}: {why}", account.name, account.state.name()));
+        }
+    }
+    if reasons.is_empty() {
+        json(&serde_json::json!({ "status": "ready" })).into_response()
+    } else {
+        with_status(
+            json(&serde_json::json!({ "status": "not ready", "reasons": reasons })),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .into_response()
+    }
+}
+
+/// Parse a query string into known keys, naming an unknown or malformed one.
+fn query(raw: &str, known: &[&str]) -> Result<HashMap<String, String>, Response> {
+    let mut found = HashMap::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value).ok_or_else(|| {
+            error(StatusCode::BAD_REQUEST, format!("query parameter {key:?} is not valid percent-encoding"))
+        })?;
+        if !known.contains(&key) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown query parameter {key:?}; expected one of: {}", known.join(", ")),
+            ));
+        }
+        found.insert(key.to_owned(), value);
+    }
+    Ok(found)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn bounded_number(params: &HashMap<String, String>, key: &str, default: u32, max: u32) -> Result<u32, Response> {
+    match params.get(key) {
+        None => Ok(default),
+        Some(text) => text.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+            error(StatusCode::BAD_REQUEST, format!("{key} must be a whole number from 1 to {max}, got {text:?}"))
+        }),
+    }
+}
+
+pub async fn events(state: Arc<AppState>, raw: String) -> Response {
+    let params = match query(&raw, &["account", "since", "limit"]) {
+        Ok(params) => params,
+        Err(answer) => return answer,
+    };
+    let limit = match bounded_number(&params, "limit", 100, 1000) {
+        Ok(limit) => limit,
+        Err(answer) => return answer,
+    };
+    let since = match params.get("since") {
+        None => None,
+        Some(text) => match DateTime::parse_from_rfc3339(text) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("since must be an RFC 3339 time such as 2026-11-22T05:00:00Z, got {text:?}"),
+                )
+            }
+        },
+    };
+    let account = params.get("account").cloned();
+    if let Some(account) = &account {
+        if state.handle.board().account(account).is_none() {
+            return error(StatusCode::NOT_FOUND, format!("unknown account {account:?}"));
+        }
+    }
+    let Some(history) = &state.history else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "history is unavailable: no database");
+    };
+    match history.events(account, since, limit).await {
+        Ok(events) => json(&events).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("history unavailable: {e}")),
+    }
+}
+
+pub async fn uptime(state: Arc<AppState>, raw: String) -> Response {
+    let params = match query(&raw, &["days"]) {
+        Ok(params) => params,
+        Err(answer) => return answer,
+    };
+    let days = match bounded_number(&params, "days", 7, 366) {
+        Ok(days) => days,
+        Err(answer) => return answer,
+    };
+    let Some(history) = &state.history else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "history is unavailable: no database");
+    };
+    match history.uptime(days).await {
+        Ok(uptime) => json(&uptime).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("history unavailable: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectBody {
+    account: String,
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], example: &str) -> Result<T, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body must be JSON such as {example}: {e}")))
+}
+
+pub async fn connect_ib(state: Arc<AppState>, body: bytes::Bytes) -> Response {
+    let request: ConnectBody = match parse(&body, r#"{"account": "Paper"}"#) {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    match state.handle.connect_now(&request.account).await {
+        Ok(()) => with_status(
+            json(&serde_json::json!({ "account": request.account, "attempt": "started" })),
+            StatusCode::ACCEPTED,
+        )
+        .into_response(),
+        Err(e @ ConnectNowError::UnknownAccount { .. }) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ ConnectNowError::RateLimited { retry_at }) => {
+            let wait = (retry_at - state.handle.clock().now()).num_seconds().max(1);
+            warp::reply::with_header(
+                error(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+                "retry-after",
+                wait.to_string(),
+            )
+            .into_response()
+        }
+        Err(e @ ConnectNowError::Unavailable) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradingBody {
+    account: String,
+    active: bool,
+}
+
+pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
+    let request: TradingBody = match parse(&body, r#"{"account": "Paper", "active": true}"#) {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    let guard = state.handle.guard();
+    let Some(account) = state.handle.board().account(&request.account) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown account {:?}", request.account));
+    };
+    if request.active && !account.connected() {
+        // The dashboard disables the button; the API says why.
+        let why = Refusal::from_state(&account.state).map(|r| r.to_string()).unwrap_or_default();
+        return error(
+            StatusCode::CONFLICT,
+            format!("{} is not usable ({why}); trading can be activated once it is", account.name),
+        );
+    }
+    if let Err(refusal) = guard.set_paused(&request.account, !request.active).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
+    }
+    if let Some(history) = &state.history {
+        if let Err(e) = history.save_switch(request.account.clone(), request.active).await {
+            tracing::warn!(account = %request.account, error = %e, "could not persist the trading switch");
+        }
+    }
+    json(&serde_json::json!({ "account": request.account, "active": request.active })).into_response()
+}
+
+/// `POST /demo/fault`: under `demo` only, forwards a simulator fault.
+pub async fn demo_fault(state: Arc<AppState>, body: bytes::Bytes) -> Response {
+    let Some(sim) = &state.demo else {
+        return error(StatusCode::NOT_FOUND, "fault injection exists only under `ibkr-supervisor demo`");
+    };
+    match FaultRequest::from_json(&body).and_then(|req| {
+        let kind = req.fault.kind();
+        sim.inject(req.fault, req.port).map(|()| kind)
+    }) {
+        Ok(kind) => json(&serde_json::json!({ "applied": kind })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}

@@ -1,0 +1,280 @@
+//! `GET /trades` (the page) and `GET /trades/status` (the fragment it polls every 5 s with
+//! htmx, served by the binary itself). Everything that comes from the gateway, the database or
+//! the settings is HTML-escaped here.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ibkr_supervisor_actors::ConnectionState;
+use warp::reply::Response;
+use warp::Reply;
+
+use super::api::{status_view, AccountView};
+use super::AppState;
+
+/// Escape text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(body: String) -> Response {
+    warp::reply::with_header(
+        warp::reply::with_header(body, "content-type", "text/html; charset=utf-8"),
+        "cache-control",
+        "no-store",
+    )
+    .into_response()
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    t.format("%H:%M:%S UTC").to_string()
+}
+
+const STYLE: &str = r#"
+:root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2127; }
+body { margin: 0 auto; max-width: 60rem; padding: 0.75rem; background: #f6f7f9; }
+h1 { font-size: 1.3rem; margin: 0.3rem 0 0.8rem; }
+.card { background: #fff; border-radius: 10px; padding: 0.9rem 1rem; margin-bottom: 0.9rem; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
+.card h2 { font-size: 1.1rem; margin: 0 0 0.5rem; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+.tag { font-size: .75rem; padding: .1rem .45rem; border-radius: 6px; background: #e8eaed; }
+.alert { border-radius: 8px; padding: .6rem .8rem; margin: .4rem 0; line-height: 1.4; }
+.alert.ok { background: #e3f6e8; border: 1px solid #43a35c; }
+.alert.warning { background: #fff5d6; border: 1px solid #d9a400; }
+.alert.reset { background: #e8eefc; border: 1px solid #5a7bd8; }
+.alert.danger { background: #fde4e4; border: 1px solid #d23c3c; }
+.facts { font-size: .9rem; color: #444; margin: .3rem 0; }
+.actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .5rem; }
+button { font-size: 1rem; padding: .55rem .9rem; border-radius: 8px; border: 1px solid #888; background: #fff; cursor: pointer; }
+button.primary { background: #1f6feb; color: #fff; border-color: #1f6feb; }
+button:disabled { opacity: .45; cursor: not-allowed; }
+footer { font-size: .85rem; color: #555; margin-top: 1rem; }
+#demo button { font-size: .85rem; padding: .4rem .6rem; }
+@media (max-width: 30rem) { button { width: 100%; } }
+"#;
+
+const SCRIPT: &str = r#"
+function countdowns() {
+  document.querySelectorAll('[data-countdown]').forEach(function (el) {
+    var s = Math.max(0, Math.round((Date.parse(el.dataset.countdown) - Date.now()) / 1000));
+    el.textContent = s > 0 ? 'in ' + s + 's' : 'now';
+  });
+}
+setInterval(countdowns, 1000);
+document.addEventListener('htmx:afterSwap', countdowns);
+document.addEventListener('DOMContentLoaded', countdowns);
+async function post(url, body) {
+  var headers = { 'content-type': 'application/json' };
+  var token = sessionStorage.getItem('ibkr-token');
+  if (token) headers['authorization'] = 'Bearer ' + token;
+  var r = await fetch(url, { method: 'POST', headers: headers, body: JSON.stringify(body) });
+  if (r.status === 401 || r.status === 403) {
+    var t = prompt('This supervisor needs its HTTP token for this action:');
+    if (t) { sessionStorage.setItem('ibkr-token', t); return post(url, body); }
+  }
+  var text = await r.text();
+  var msg = document.getElementById('message');
+  if (msg) msg.textContent = r.ok ? '' : (JSON.parse(text).error || text);
+  htmx.ajax('GET', '/trades/status', { target: '#status', swap: 'innerHTML' });
+}
+"#;
+
+/// `GET /trades`: the page, polling the fragment every `poll_ms`.
+pub fn page_with_poll(state: &AppState, poll_ms: u64) -> Response {
+    let fragment = render_fragment(state);
+    let demo = if state.demo.is_some() { demo_panel() } else { String::new() };
+    html(format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>IBKR supervisor</title>
+<style>{STYLE}</style>
+<script src="/assets/htmx.min.js"></script>
+<script>{SCRIPT}</script>
+</head>
+<body>
+<h1>IBKR connections</h1>
+<p id="message" role="alert"></p>
+<div id="status" hx-get="/trades/status" hx-trigger="every {poll_ms}ms" hx-swap="innerHTML">{fragment}</div>
+{demo}
+</body>
+</html>"#
+    ))
+}
+
+/// `GET /trades/status`: the part the page polls.
+pub fn fragment(state: Arc<AppState>) -> Response {
+    html(render_fragment(&state))
+}
+
+fn render_fragment(state: &AppState) -> String {
+    let board = state.handle.board().snapshot();
+    let view = status_view(state, &board);
+    let mut out = String::new();
+    if let Some(meltdown) = &view.meltdown {
+        let _ = write!(
+            out,
+            r#"<div class="alert danger" id="meltdown"><strong>Supervisor meltdown</strong> at {}: {}. Every order is refused; the service manager should restart the process.</div>"#,
+            time(&meltdown.at),
+            escape(&meltdown.reason)
+        );
+    }
+    for account in &view.accounts {
+        render_account(&mut out, state, account, view.meltdown.is_some());
+    }
+    let _ = write!(out, "<footer>Uptime today (UTC, reset windows excluded): ");
+    let parts: Vec<String> = view
+        .accounts
+        .iter()
+        .map(|a| match a.uptime_today_pct {
+            Some(pct) => format!("{} {:.2}%", escape(&a.name), pct),
+            None => format!("{} —", escape(&a.name)),
+        })
+        .collect();
+    out.push_str(&parts.join(" · "));
+    if let Some(db) = &view.persistence {
+        if !db.ok {
+            let _ = write!(
+                out,
+                r#"<div class="alert warning">Database writes failing ({} pending): {}</div>"#,
+                db.pending,
+                escape(db.last_error.as_deref().unwrap_or("unknown error"))
+            );
+        }
+    }
+    let _ = write!(out, " · updated {} · v{}</footer>", time(&view.now), escape(view.version));
+    out
+}
+
+fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown: bool) {
+    let name = escape(&a.name);
+    let kind = if a.paper_trading { "paper" } else { "live" };
+    let _ = write!(
+        out,
+        r#"<section class="card" data-account="{name}" data-state="{}"><h2>{name} <span class="tag">{kind}</span> <span class="tag">{}:{} · client {}</span></h2>"#,
+        a.state,
+        escape(&a.host),
+        a.port,
+        a.client_id
+    );
+    match &a.detail {
+        ConnectionState::Connected { since, .. } => {
+            let rtt = a.probe_rtt_ms.map(|ms| format!(" · probe {ms:.1} ms")).unwrap_or_default();
+            let _ = write!(out, r#"<div class="alert ok">Connected since {}{rtt}</div>"#, time(since));
+        }
+        ConnectionState::ResetWindow { until, .. } => {
+            let _ = write!(
+                out,
+                r#"<div class="alert reset">Scheduled reset until {} — IB restarts its servers; no alarms, orders are held off until it ends.</div>"#,
+                until.format("%H:%M UTC")
+            );
+        }
+        ConnectionState::Degraded { since, code, reason, .. } => {
+            let _ = write!(
+                out,
+                r#"<div class="alert warning">Degraded since {}: IB upstream lost ({code}) — the gateway is up but cannot reach IB's servers. {}</div>"#,
+                time(since),
+                escape(reason)
+            );
+        }
+        other => {
+            let next = match a.next_attempt_at {
+                Some(at) => format!(
+                    r#" · next attempt <span class="countdown" data-countdown="{}">at {}</span>"#,
+                    at.to_rfc3339(),
+                    time(&at)
+                ),
+                None => String::from(" · no automatic attempt scheduled"),
+            };
+            let checked = a.last_checked.map(|t| time(&t)).unwrap_or_else(|| "never".into());
+            let _ = write!(
+                out,
+                r#"<div class="alert warning"><strong>{}</strong> since {} · last checked {checked} · reconnect attempt {}{next}</div>"#,
+                match other {
+                    ConnectionState::Connecting { .. } => "Reconnecting",
+                    ConnectionState::Stopped { .. } => "Stopped",
+                    _ => "Disconnected",
+                },
+                time(&other.since()),
+                a.reconnect_attempts
+            );
+        }
+    }
+    if let Some(error) = &a.error_message {
+        let _ = write!(out, r#"<p class="facts error">Last error: {}</p>"#, escape(error));
+    }
+    let usable = a.connected && !meltdown;
+    let account_json = escape(&serde_json::to_string(&a.name).unwrap_or_default());
+    let _ = write!(
+        out,
+        r#"<p class="facts">Trading: <strong class="trading">{}</strong>{}</p><div class="actions">"#,
+        if a.trading_active { "active" } else { "paused by operator" },
+        a.refusal.as_deref().map(|r| format!(" · orders refused: {}", escape(r))).unwrap_or_default()
+    );
+    if a.trading_active {
+        let _ = write!(
+            out,
+            r#"<button class="pause" onclick='post("/trading", {{"account": {account_json}, "active": false}})'>Pause trading</button>"#
+        );
+    } else {
+        let _ = write!(
+            out,
+            r#"<button class="primary activate" {} onclick='post("/trading", {{"account": {account_json}, "active": true}})'>Activate trading</button>"#,
+            if usable { "" } else { "disabled" }
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<button class="connect" {} onclick='post("/connect_ib", {{"account": {account_json}}})'>Connect to IB Gateway</button></div></section>"#,
+        if a.connected { "disabled" } else { "" }
+    );
+}
+
+fn demo_panel() -> String {
+    let faults: [(&str, &str); 10] = [
+        ("drop", r#"{"kind":"drop"}"#),
+        ("reset", r#"{"kind":"reset"}"#),
+        ("hang", r#"{"kind":"hang"}"#),
+        ("refuse 10 s", r#"{"kind":"refuse","duration_ms":10000}"#),
+        ("stall handshake", r#"{"kind":"stall_handshake"}"#),
+        ("upstream lost (1100)", r#"{"kind":"upstream_lost"}"#),
+        ("restored, data lost (1101)", r#"{"kind":"upstream_restored","data_lost":true}"#),
+        ("latency 300 ms", r#"{"kind":"latency","latency_ms":300}"#),
+        ("hold client id 10 s", r#"{"kind":"hold_client_id","duration_ms":10000}"#),
+        ("clear", r#"{"kind":"clear"}"#),
+    ];
+    let mut out = String::from(
+        r#"<section class="card" id="demo"><h2>Demo: break the simulated gateways</h2><div class="actions">"#,
+    );
+    for (label, body) in faults {
+        let _ = write!(out, r#"<button onclick='post("/demo/fault", {body})'>{}</button>"#, escape(label));
+    }
+    out.push_str("</div></section>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;y&#x27;"
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! `GET /metrics`: Prometheus text format 0.0.4, from memory.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use ibkr_supervisor_actors::status::DETECTION_BUCKETS;
+use warp::reply::Response;
+use warp::Reply;
+
+use super::AppState;
+
+const STATES: [&str; 6] = ["disconnected", "connecting", "connected", "degraded", "reset_window", "stopped"];
+
+/// Label values are quoted; backslash, quote and newline must be escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub async fn metrics(state: Arc<AppState>) -> Response {
+    let board = state.handle.board().snapshot();
+    let now = state.handle.clock().now();
+    let mut out = String::with_capacity(8 * 1024);
+
+    header(&mut out, "ibkr_account_state", "gauge", "1 for the account's current connection state, 0 for the others.");
+    for account in &board.accounts {
+        for s in STATES {
+            let on = u8::from(account.state.name() == s);
+            let _ = writeln!(out, "ibkr_account_state{{account=\"{}\",state=\"{s}\"}} {on}", label(&account.name));
+        }
+    }
+    header(&mut out, "ibkr_account_usable", "gauge", "1 while orders may flow for the account.");
+    for account in &board.accounts {
+        let usable = u8::from(account.connected() && board.meltdown.is_none());
+        let _ = writeln!(out, "ibkr_account_usable{{account=\"{}\"}} {usable}", label(&account.name));
+    }
+    header(&mut out, "ibkr_reconnect_attempts", "gauge", "Connection attempts made in the current outage.");
+    for account in &board.accounts {
+        let _ = writeln!(
+            out,
+            "ibkr_reconnect_attempts{{account=\"{}\"}} {}",
+            label(&account.name),
+            account.reconnect_attempts
+        );
+    }
+    header(&mut out, "ibkr_probe_rtt_seconds", "gauge", "Round-trip time of the last liveness probe.");
+    for account in board.accounts.iter().filter(|a| a.probe_rtt_ms.is_some()) {
+        let rtt = account.probe_rtt_ms.unwrap_or_default() / 1000.0;
+        let _ = writeln!(out, "ibkr_probe_rtt_seconds{{account=\"{}\"}} {rtt}", label(&account.name));
+    }
+    header(
+        &mut out,
+        "ibkr_uptime_today_ratio",
+        "gauge",
+        "Share of today the account was usable, reset windows excluded.",
+    );
+    for account in &board.accounts {
+        if let Some(pct) = account.uptime_today_pct(now) {
+            let _ = writeln!(out, "ibkr_uptime_today_ratio{{account=\"{}\"}} {}", label(&account.name), pct / 100.0);
+        }
+    }
+    header(
+        &mut out,
+        "ibkr_loss_detection_window_seconds",
+        "histogram",
+        "Time from the last sign of life of a connection to the moment its loss was recorded (an upper bound on detection latency).",
+    );
+    for account in &board.accounts {
+        let name = label(&account.name);
+        for (bound, count) in DETECTION_BUCKETS.iter().zip(account.detection.counts) {
+            let _ =
+                writeln!(out, "ibkr_loss_detection_window_seconds_bucket{{account=\"{name}\",le=\"{bound}\"}} {count}");
+        }
+        let h = &account.detection;
+        let _ =
+            writeln!(out, "ibkr_loss_detection_window_seconds_bucket{{account=\"{name}\",le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "ibkr_loss_detection_window_seconds_sum{{account=\"{name}\"}} {}", h.sum);
+        let _ = writeln!(out, "ibkr_loss_detection_window_seconds_count{{account=\"{name}\"}} {}", h.count);
+    }
+
+    let counts = state.handle.guard().counts();
+    header(&mut out, "ibkr_guard_orders_total", "counter", "Orders through the guard, by outcome.");
+    for c in &counts {
+        let name = label(&c.account);
+        let _ = writeln!(out, "ibkr_guard_orders_total{{account=\"{name}\",outcome=\"passed\"}} {}", c.orders_passed);
+        let _ = writeln!(out, "ibkr_guard_orders_total{{account=\"{name}\",outcome=\"refused\"}} {}", c.orders_refused);
+    }
+    header(
+        &mut out,
+        "ibkr_guard_ticks_total",
+        "counter",
+        "Ticks through the guard, by outcome (shed: beyond the bounded queue).",
+    );
+    for c in &counts {
+        let name = label(&c.account);
+        let _ = writeln!(out, "ibkr_guard_ticks_total{{account=\"{name}\",outcome=\"passed\"}} {}", c.ticks_passed);
+        let _ = writeln!(out, "ibkr_guard_ticks_total{{account=\"{name}\",outcome=\"skipped\"}} {}", c.ticks_skipped);
+        let _ = writeln!(out, "ibkr_guard_ticks_total{{account=\"{name}\",outcome=\"shed\"}} {}", c.ticks_shed);
+    }
+
+    header(&mut out, "ibkr_actor_restarts_total", "counter", "Restarts of each supervised actor.");
+    for actor in state.handle.tree().await {
+        let _ = writeln!(out, "ibkr_actor_restarts_total{{actor=\"{}\"}} {}", label(&actor.name), actor.restarts);
+    }
+    header(&mut out, "ibkr_meltdown", "gauge", "1 after the restart limit was passed.");
+    let _ = writeln!(out, "ibkr_meltdown {}", u8::from(board.meltdown.is_some()));
+
+    if let Some(db) = &board.persistence {
+        header(&mut out, "ibkr_db_ok", "gauge", "1 while database writes succeed.");
+        let _ = writeln!(out, "ibkr_db_ok {}", u8::from(db.ok));
+        header(&mut out, "ibkr_db_pending_writes", "gauge", "Writes waiting to land in the database.");
+        let _ = writeln!(out, "ibkr_db_pending_writes {}", db.pending);
+        header(
+            &mut out,
+            "ibkr_db_dropped_writes_total",
+            "counter",
+            "Writes dropped because the pending queue was full.",
+        );
+        let _ = writeln!(out, "ibkr_db_dropped_writes_total {}", db.dropped);
+        header(&mut out, "ibkr_db_written_total", "counter", "Rows written to the database.");
+        let _ = writeln!(out, "ibkr_db_written_total {}", db.written);
+    }
+    warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
+}

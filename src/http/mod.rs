@@ -1,0 +1,235 @@
+//! The HTTP surface: JSON status, the actor tree, health checks, Prometheus metrics, history,
+//! the operator's switches, and the `/trades` dashboard.
+//!
+//! Status is served from the actors' in-memory board: no database read per status request.
+//! History (`/events`, `/uptime`) comes from the database through [`History`].
+//!
+//! Security: loopback by default. When a token is configured (required by the settings for a
+//! non-loopback bind) every POST needs `Authorization: Bearer <token>` (401 without, 403 with a
+//! wrong one). Request bodies are limited (413). Every string from the gateway or the database
+//! is HTML-escaped before it reaches a page.
+
+mod api;
+mod dashboard;
+mod metrics;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ibkr_supervisor_actors::settings::HttpSettings;
+use ibkr_supervisor_actors::Handle;
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::sim::Simulator;
+
+/// Largest request body accepted.
+pub const MAX_BODY: u64 = 16 * 1024;
+
+/// Read access to the history in the database, for `/events` and `/uptime`.
+pub trait History: Send + Sync + 'static {
+    /// Events, newest last, filtered by account and time, at most `limit`.
+    fn events(
+        &self,
+        account: Option<String>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
+    /// Uptime per account per day over the last `days` days.
+    fn uptime(&self, days: u32) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
+    /// Remember the operator's switch across restarts.
+    fn save_switch(&self, account: String, active: bool) -> futures_like::BoxFuture<'_, Result<(), String>>;
+}
+
+/// A boxed future without an extra dependency.
+pub mod futures_like {
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+}
+
+/// Everything the handlers read.
+pub struct AppState {
+    pub handle: Handle,
+    pub http: HttpSettings,
+    pub history: Option<Arc<dyn History>>,
+    /// Present under `demo`: the dashboard shows a panel of fault buttons.
+    pub demo: Option<Simulator>,
+    pub version: &'static str,
+}
+
+/// The `{"error": …}` body of every 4xx/5xx answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorBody {
+    pub error: String,
+}
+
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    warp::reply::with_status(warp::reply::json(&ErrorBody { error: message.into() }), status).into_response()
+}
+
+/// Serve on `listener` until `shutdown`.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<SocketAddr> {
+    let addr = listener.local_addr()?;
+    let routes = routes(state);
+    tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown).run());
+    tracing::info!(%addr, "HTTP listening: /status /actors /healthz /readyz /metrics /trades");
+    Ok(addr)
+}
+
+/// Every route, with the rejection handler that turns mistakes into clear 4xx answers.
+pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let with_state = {
+        let state = Arc::clone(&state);
+        warp::any().map(move || Arc::clone(&state))
+    };
+    let get = |path: warp::filters::BoxedFilter<()>| path.and(warp::get()).and(with_state.clone());
+    let post = |path: warp::filters::BoxedFilter<()>| {
+        path.and(warp::post())
+            .and(authorized(Arc::clone(&state)))
+            .and(warp::body::content_length_limit(MAX_BODY))
+            .and(warp::body::bytes())
+            .and(with_state.clone())
+    };
+
+    let status = get(warp::path!("status").boxed()).then(api::status);
+    let actors = get(warp::path!("actors").boxed()).then(api::actors);
+    let healthz = get(warp::path!("healthz").boxed())
+        .map(|_| warp::reply::json(&serde_json::json!({"status": "alive"})).into_response());
+    let readyz = get(warp::path!("readyz").boxed()).map(api::readyz);
+    let metrics = get(warp::path!("metrics").boxed()).then(metrics::metrics);
+    let events = get(warp::path!("events").boxed())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(|state, query: String| api::events(state, query));
+    let uptime = get(warp::path!("uptime").boxed())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(|state, query: String| api::uptime(state, query));
+    let connect = post(warp::path!("connect_ib").boxed()).then(|body, state| api::connect_ib(state, body));
+    let trading = post(warp::path!("trading").boxed()).then(|body, state| api::trading(state, body));
+    let demo_fault = post(warp::path!("demo" / "fault").boxed()).then(|body, state| api::demo_fault(state, body));
+    let trades = get(warp::path!("trades").boxed())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(|state: Arc<AppState>, query: String| {
+            // `?poll_ms=N` (100..=60000) overrides the 5 s poll, for tests and kiosks.
+            let poll_ms = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("poll_ms="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|ms| (100..=60_000).contains(ms))
+                .unwrap_or(5000);
+            dashboard::page_with_poll(&state, poll_ms)
+        });
+    let trades_status = get(warp::path!("trades" / "status").boxed()).map(dashboard::fragment);
+    let htmx = warp::path!("assets" / "htmx.min.js").and(warp::get()).map(|| {
+        warp::reply::with_header(
+            warp::reply::with_header(
+                include_str!("assets/htmx.min.js"),
+                "content-type",
+                "text/javascript; charset=utf-8",
+            ),
+            "cache-control",
+            "public, max-age=86400",
+        )
+        .into_response()
+    });
+    let root = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::redirect::found(warp::http::Uri::from_static("/trades")).into_response());
+
+    status
+        .or(actors)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(events)
+        .unify()
+        .or(uptime)
+        .unify()
+        .or(connect)
+        .unify()
+        .or(trading)
+        .unify()
+        .or(demo_fault)
+        .unify()
+        .or(trades_status)
+        .unify()
+        .or(trades)
+        .unify()
+        .or(htmx)
+        .unify()
+        .or(root)
+        .unify()
+        .recover(rejection)
+        .unify()
+        .map(|mut reply: Response| {
+            reply.headers_mut().insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
+            reply
+        })
+}
+
+/// A POST is allowed when no token is configured (loopback only, enforced by the settings),
+/// or when it carries the token.
+fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |header: Option<String>| {
+            let token = state.http.token.clone();
+            async move {
+                match (token, header) {
+                    (None, _) => Ok(()),
+                    (Some(_), None) => Err(warp::reject::custom(Unauthorized)),
+                    (Some(token), Some(header)) => match header.strip_prefix("Bearer ") {
+                        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+                        _ => Err(warp::reject::custom(Forbidden)),
+                    },
+                }
+            }
+        })
+        .untuple_one()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Debug)]
+struct Unauthorized;
+impl warp::reject::Reject for Unauthorized {}
+
+#[derive(Debug)]
+struct Forbidden;
+impl warp::reject::Reject for Forbidden {}
+
+async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    let answer = if rejection.is_not_found() {
+        error(StatusCode::NOT_FOUND, "no such endpoint")
+    } else if rejection.find::<Unauthorized>().is_some() {
+        warp::reply::with_header(
+            error(StatusCode::UNAUTHORIZED, "this request needs Authorization: Bearer <http.token>"),
+            "www-authenticate",
+            "Bearer",
+        )
+        .into_response()
+    } else if rejection.find::<Forbidden>().is_some() {
+        error(StatusCode::FORBIDDEN, "the bearer token is not the configured http.token")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"))
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        error(StatusCode::LENGTH_REQUIRED, "a Content-Length is required")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed for this endpoint")
+    } else {
+        error(StatusCode::BAD_REQUEST, format!("bad request: {rejection:?}"))
+    };
+    Ok(answer)
+}
