@@ -175,7 +175,7 @@ async fn degraded_paused_and_meltdown_each_refuse_with_their_reason() {
         rx
     };
 
-    sim.inject(Fault::UpstreamLost, Some(sim.port(0))).unwrap();
+    sim.inject(Fault::UpstreamLost { message: None }, Some(sim.port(0))).unwrap();
     wait_state(&supervision, "Paper", "degraded").await;
     let mut rx = refusal(&guard, "Paper");
     assert!(matches!(

@@ -256,12 +256,12 @@ async fn upstream_notices_reach_the_notice_stream() {
     let sim = sim().await;
     let (_client, mut notices) = connect(sim.addr(0), 6).await;
 
-    sim.inject_all(Fault::UpstreamLost);
+    sim.inject_all(Fault::UpstreamLost { message: None });
     let lost = notice_with(&mut notices, &[1100], WAIT).await;
     assert_eq!(lost.request_id, None);
     sim.inject_all(Fault::UpstreamRestored { data_lost: false });
     notice_with(&mut notices, &[1102], WAIT).await;
-    sim.inject_all(Fault::UpstreamLost);
+    sim.inject_all(Fault::UpstreamLost { message: None });
     notice_with(&mut notices, &[1100], WAIT).await;
     sim.inject_all(Fault::UpstreamRestored { data_lost: true });
     notice_with(&mut notices, &[1101], WAIT).await;
@@ -274,7 +274,7 @@ async fn ticks_stop_while_upstream_is_lost_and_data_lost_ends_subscriptions() {
     let mut ticks = client.market_data(&Contract::stock("SPY").build()).subscribe().await.unwrap();
     tokio::time::timeout(WAIT, ticks.next()).await.unwrap().unwrap().unwrap();
 
-    sim.inject_all(Fault::UpstreamLost);
+    sim.inject_all(Fault::UpstreamLost { message: None });
     // Drain what was in flight, then nothing more arrives for a while.
     while tokio::time::timeout(Duration::from_millis(100), ticks.next()).await.is_ok() {}
     assert!(
@@ -285,7 +285,7 @@ async fn ticks_stop_while_upstream_is_lost_and_data_lost_ends_subscriptions() {
     sim.inject_all(Fault::UpstreamRestored { data_lost: false });
     tokio::time::timeout(WAIT, ticks.next()).await.expect("ticks resume after 1102").unwrap().unwrap();
 
-    sim.inject_all(Fault::UpstreamLost);
+    sim.inject_all(Fault::UpstreamLost { message: None });
     sim.inject_all(Fault::UpstreamRestored { data_lost: true });
     eventually(WAIT, "1101 drops the gateway's subscriptions", || async {
         sim.state().listeners[0].market_data_subscriptions == 0

@@ -220,14 +220,14 @@ async fn upstream_loss_degrades_and_1101_re_requests_market_data_but_1102_does_n
     let requests = || sim.state().listeners[0].market_data_requests;
     assert_eq!(requests(), 1);
 
-    sim.inject(Fault::UpstreamLost, Some(sim.port(0))).unwrap();
+    sim.inject(Fault::UpstreamLost { message: None }, Some(sim.port(0))).unwrap();
     wait_state(&supervision, "Paper", "degraded", WAIT).await;
     assert!(supervision.board().account("Paper").unwrap().error_message.unwrap().contains("1100"));
     sim.inject(Fault::UpstreamRestored { data_lost: false }, Some(sim.port(0))).unwrap();
     wait_state(&supervision, "Paper", "connected", WAIT).await;
     assert_eq!(requests(), 1, "1102: data maintained, nothing re-requested");
 
-    sim.inject(Fault::UpstreamLost, Some(sim.port(0))).unwrap();
+    sim.inject(Fault::UpstreamLost { message: None }, Some(sim.port(0))).unwrap();
     wait_state(&supervision, "Paper", "degraded", WAIT).await;
     sim.inject(Fault::UpstreamRestored { data_lost: true }, Some(sim.port(0))).unwrap();
     wait_state(&supervision, "Paper", "connected", WAIT).await;

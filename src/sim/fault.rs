@@ -26,7 +26,11 @@ pub enum Fault {
     /// Accept TCP, never answer the handshake. Lasts until `clear`.
     StallHandshake,
     /// IB's upstream connection is lost: notice 1100 to every client, ticks stop, fills wait.
-    UpstreamLost,
+    /// `message` replaces the notice's text (e.g. to prove the dashboard escapes it).
+    UpstreamLost {
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Upstream is back: 1101 (`data_lost: true`, market-data subscriptions are gone and must
     /// be re-requested) or 1102 (data maintained, ticks resume).
     UpstreamRestored {
@@ -52,7 +56,7 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Refuse { .. } => "refuse",
             Fault::StallHandshake => "stall_handshake",
-            Fault::UpstreamLost => "upstream_lost",
+            Fault::UpstreamLost { .. } => "upstream_lost",
             Fault::UpstreamRestored { .. } => "upstream_restored",
             Fault::Latency { .. } => "latency",
             Fault::HoldClientId { .. } => "hold_client_id",
@@ -145,7 +149,7 @@ mod tests {
             (r#"{"kind":"refuse"}"#, Fault::Refuse { duration_ms: None }),
             (r#"{"kind":"refuse","duration_ms":500}"#, Fault::Refuse { duration_ms: Some(500) }),
             (r#"{"kind":"stall_handshake"}"#, Fault::StallHandshake),
-            (r#"{"kind":"upstream_lost"}"#, Fault::UpstreamLost),
+            (r#"{"kind":"upstream_lost"}"#, Fault::UpstreamLost { message: None }),
             (r#"{"kind":"upstream_restored"}"#, Fault::UpstreamRestored { data_lost: false }),
             (r#"{"kind":"upstream_restored","data_lost":true}"#, Fault::UpstreamRestored { data_lost: true }),
             (r#"{"kind":"latency","latency_ms":200}"#, Fault::Latency { latency_ms: 200 }),

@@ -369,9 +369,11 @@ impl Gateway {
             Fault::HoldClientId { duration_ms } => {
                 self.conditions.send_modify(|c| c.hold_client_id = Some(Duration::from_millis(*duration_ms)))
             }
-            Fault::UpstreamLost => {
+            Fault::UpstreamLost { message } => {
                 self.conditions.send_modify(|c| c.upstream_lost = true);
-                self.broadcast_frame(&notice(1100, "Connectivity between IB and Trader Workstation has been lost."));
+                let text =
+                    message.as_deref().unwrap_or("Connectivity between IB and Trader Workstation has been lost.");
+                self.broadcast_frame(&notice(1100, text));
             }
             Fault::UpstreamRestored { data_lost } => self.restore_upstream(*data_lost),
             Fault::Refuse { duration_ms } => self.refuse(duration_ms.map(Duration::from_millis)),

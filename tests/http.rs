@@ -1,0 +1,286 @@
+//! The HTTP surface on a real port, against the supervisor and the simulated gateways:
+//! every endpoint, and every kind of bad input answered with a clear 4xx.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use ibapi::contracts::Contract;
+use ibapi::orders::{order_builder, Action};
+use ibkr_supervisor::actors::{OrderEvent, OrderRequest};
+use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
+use ibkr_supervisor::{RunOptions, Service};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn start(overrides: Value) -> (Simulator, Service, SocketAddr) {
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
+    let mut over = json!({ "http": { "bind": "127.0.0.1:0" } });
+    if let (Some(base), Value::Object(extra)) = (over.as_object_mut(), overrides) {
+        base.extend(extra);
+    }
+    let service = Service::start(settings_for(&sim.addrs(), over), RunOptions::default()).await.unwrap();
+    let addr = service.http_addr();
+    (sim, service, addr)
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = http(addr, "GET", path, None).await;
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")))
+}
+
+async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) = http(addr, "POST", path, Some(body.as_bytes())).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn wait_state(addr: SocketAddr, account: usize, state: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        let (_, status) = get_json(addr, "/status").await;
+        if status["accounts"][account]["state"] == state {
+            return status;
+        }
+        last = status;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("account {account} never {state}: {last}");
+}
+
+#[tokio::test]
+async fn status_actors_health_and_readiness() {
+    let (sim, service, addr) = start(json!({ "reconnect": { "schedule": ["5s"] } })).await;
+    let status = wait_state(addr, 0, "connected").await;
+    wait_state(addr, 1, "connected").await;
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert!(status["started_at"].is_string());
+    let paper = &status["accounts"][0];
+    for field in [
+        "name",
+        "paper_trading",
+        "state",
+        "connected",
+        "host",
+        "port",
+        "client_id",
+        "last_checked",
+        "last_connected",
+        "reconnect_attempts",
+        "next_attempt_at",
+        "error_message",
+        "probe_rtt_ms",
+        "in_reset_window",
+        "reset_window_ends_at",
+        "uptime_today_pct",
+    ] {
+        assert!(paper.get(field).is_some(), "/status lacks {field}: {paper}");
+    }
+    assert_eq!((paper["name"].as_str(), paper["connected"].as_bool()), (Some("Paper"), Some(true)));
+    assert_eq!(paper["port"], sim.port(0));
+
+    assert_eq!(get_json(addr, "/healthz").await.0, 200);
+    let (code, ready) = get_json(addr, "/readyz").await;
+    assert_eq!((code, ready["status"].as_str()), (200, Some("ready")));
+
+    // The gateway goes away: /status says so at once, with the countdown to the next attempt.
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(0))).unwrap();
+    let status = wait_state(addr, 0, "disconnected").await;
+    let paper = &status["accounts"][0];
+    assert_eq!(paper["connected"], false);
+    assert!(paper["next_attempt_at"].is_string(), "{paper}");
+    assert!(paper["error_message"].is_string(), "{paper}");
+    let (code, ready) = get_json(addr, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(ready["reasons"][0].as_str().unwrap().starts_with("Paper is disconnected"), "{ready}");
+    assert_eq!(get_json(addr, "/healthz").await.0, 200, "alive even when not ready");
+
+    let (code, actors) = get_json(addr, "/actors").await;
+    assert_eq!(code, 200);
+    let names: Vec<&str> = actors.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    for expected in ["gateway:Live", "gateway:Paper", "guard", "reconnect", "watchdog"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let paper_actor = actors.as_array().unwrap().iter().find(|a| a["name"] == "gateway:Paper").unwrap();
+    assert_eq!(paper_actor["kind"], "GatewayActor");
+    assert_eq!(paper_actor["status"], "running");
+    assert_eq!(paper_actor["restarts"], 0);
+    assert_eq!(paper_actor["snapshot"]["state"]["state"], "disconnected");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text() {
+    let (_sim, service, addr) = start(json!({})).await;
+    wait_state(addr, 0, "connected").await;
+    let (code, text) = http(addr, "GET", "/metrics", None).await;
+    assert_eq!(code, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition");
+    let value = |metric: &str, label: (&str, &str)| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("no {metric}{{{}={}}}", label.0, label.1))
+    };
+    assert_eq!(value("ibkr_account_usable", ("account", "Paper")), prometheus_parse::Value::Gauge(1.0));
+    assert!(matches!(value("ibkr_guard_orders_total", ("outcome", "refused")), prometheus_parse::Value::Counter(_)));
+    assert!(matches!(
+        value("ibkr_actor_restarts_total", ("actor", "gateway:Paper")),
+        prometheus_parse::Value::Counter(_)
+    ));
+    assert!(matches!(
+        value("ibkr_loss_detection_window_seconds", ("account", "Paper")),
+        prometheus_parse::Value::Histogram(_)
+    ));
+    let states: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "ibkr_account_state" && s.labels.get("account") == Some("Paper"))
+        .collect();
+    assert_eq!(states.len(), 6);
+    assert_eq!(states.iter().filter(|s| s.value == prometheus_parse::Value::Gauge(1.0)).count(), 1);
+    for name in ["ibkr_reconnect_attempts", "ibkr_probe_rtt_seconds", "ibkr_guard_ticks_total", "ibkr_meltdown"] {
+        assert!(scrape.docs.contains_key(name), "{name} documented");
+    }
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn connect_ib_starts_one_attempt_and_refuses_what_it_must() {
+    let (sim, service, addr) = start(json!({ "reconnect": { "auto": false, "manual_min_interval": "10s" } })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, status) = get_json(addr, "/status").await;
+    assert_eq!(status["accounts"][0]["state"], "disconnected", "no automatic attempt");
+
+    let (code, body) = post(addr, "/connect_ib", r#"{"account":"Paper"}"#).await;
+    assert_eq!(code, 202, "{body}");
+    wait_state(addr, 0, "connected").await;
+    assert_eq!(sim.clients().len(), 1);
+    let (code, body) = post(addr, "/connect_ib", r#"{"account":"Paper"}"#).await;
+    assert_eq!(code, 409, "already connected: {body}");
+    let (code, _) = post(addr, "/connect_ib", r#"{"account":"Live"}"#).await;
+    assert_eq!(code, 202);
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
+    wait_state(addr, 1, "disconnected").await;
+    let (code, body) = post(addr, "/connect_ib", r#"{"account":"Live"}"#).await;
+    assert_eq!(code, 429, "rate-limited: {body}");
+    assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
+    let (code, body) = post(addr, "/connect_ib", r#"{"account":"Nope"}"#).await;
+    assert_eq!(code, 404);
+    assert!(body["error"].as_str().unwrap().contains("Nope"));
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_trading_switch_is_real() {
+    let (sim, service, addr) = start(json!({})).await;
+    wait_state(addr, 0, "connected").await;
+    let guard = service.handle().guard().clone();
+    let place = |guard: &ibkr_supervisor::actors::Guard| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        guard.place_order(OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
+            sink: Arc::new(move |e| tx.send(e).is_ok()),
+        });
+        rx
+    };
+
+    let (code, body) = post(addr, "/trading", r#"{"account":"Paper","active":false}"#).await;
+    assert_eq!((code, body["active"].as_bool()), (200, Some(false)));
+    let (_, status) = get_json(addr, "/status").await;
+    assert_eq!(status["accounts"][0]["trading_active"], false);
+    let mut rx = place(&guard);
+    match tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap() {
+        OrderEvent::Refused { reason, .. } => assert!(reason.to_string().starts_with("paused by operator")),
+        other => panic!("a paused account's order must be refused: {other:?}"),
+    }
+    assert!(sim.orders().is_empty());
+
+    let (code, _) = post(addr, "/trading", r#"{"account":"Paper","active":true}"#).await;
+    assert_eq!(code, 200);
+    let mut rx = place(&guard);
+    assert!(matches!(tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap(), OrderEvent::Sent { .. }));
+    eventually(WAIT, "the order reached the gateway", || async { sim.orders().len() == 1 }).await;
+
+    // Activating an account that is not usable is refused, as the disabled button says.
+    post(addr, "/trading", r#"{"account":"Live","active":false}"#).await;
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
+    wait_state(addr, 1, "disconnected").await;
+    let (code, body) = post(addr, "/trading", r#"{"account":"Live","active":true}"#).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not usable"));
+    assert_eq!(post(addr, "/trading", r#"{"account":"Nope","active":true}"#).await.0, 404);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx_answers() {
+    let (_sim, service, addr) = start(json!({})).await;
+    let cases: [(&str, &str, &[u8], u16, &str); 9] = [
+        ("GET", "/connect_ib", b"", 405, "method not allowed"),
+        ("DELETE", "/status", b"", 405, "method not allowed"),
+        ("POST", "/connect_ib", b"{not json", 400, "must be JSON"),
+        ("POST", "/connect_ib", br#"{"acount":"Paper"}"#, 400, "unknown field"),
+        ("POST", "/trading", br#"{"account":"Paper","active":"yes"}"#, 400, "must be JSON"),
+        ("GET", "/events?limit=0", b"", 400, "limit must be a whole number from 1 to 1000"),
+        ("GET", "/events?since=yesterday", b"", 400, "RFC 3339"),
+        ("GET", "/uptime?days=abc&x=1", b"", 400, "unknown query parameter"),
+        ("GET", "/nothing-here", b"", 404, "no such endpoint"),
+    ];
+    for (method, path, body, expected, reason) in cases {
+        let (code, text) = http(addr, method, path, Some(body)).await;
+        assert_eq!(code, expected, "{method} {path}: {text}");
+        assert!(text.contains(reason), "{method} {path}: {text:?} should say {reason:?}");
+    }
+    let huge = format!(r#"{{"account":"{}"}}"#, "x".repeat(20_000));
+    assert_eq!(http(addr, "POST", "/connect_ib", Some(huge.as_bytes())).await.0, 413);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn off_loopback_every_post_needs_the_token() {
+    let token = "s3cret-token-0123456789";
+    let (_sim, service, addr) = start(json!({ "http": { "bind": "0.0.0.0:0", "token": token } })).await;
+    let addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    let body = br#"{"account":"Paper","active":false}"#;
+    let (code, text) = http(addr, "POST", "/trading", Some(body)).await;
+    assert_eq!(code, 401, "{text}");
+    let (code, _) = http_with_headers(addr, "POST", "/trading", Some(body), &[("Authorization", "Bearer wrong")]).await;
+    assert_eq!(code, 403);
+    let bearer = format!("Bearer {token}");
+    let (code, text) =
+        http_with_headers(addr, "POST", "/trading", Some(body), &[("Authorization", bearer.as_str())]).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(http(addr, "GET", "/status", None).await.0, 200, "reading needs no token");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn gateway_text_is_escaped_on_the_dashboard() {
+    let (sim, service, addr) = start(json!({})).await;
+    wait_state(addr, 0, "connected").await;
+    let hostile = r#"<script>alert("pwned")</script>"#;
+    sim.inject(Fault::UpstreamLost { message: Some(hostile.into()) }, Some(sim.port(0))).unwrap();
+    let status = wait_state(addr, 0, "degraded").await;
+    assert!(status["accounts"][0]["error_message"].as_str().unwrap().contains(hostile), "JSON carries it verbatim");
+    let (code, page) = http(addr, "GET", "/trades/status", None).await;
+    assert_eq!(code, 200);
+    assert!(!page.contains("<script>alert"), "markup from the gateway must not reach the page raw");
+    assert!(page.contains("&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;"), "{page}");
+    let (code, full) = http(addr, "GET", "/trades", None).await;
+    assert_eq!(code, 200);
+    assert!(full.contains(r#"<script src="/assets/htmx.min.js"></script>"#));
+    assert!(!full.contains("<script>alert"));
+    let (code, js) = http(addr, "GET", "/assets/htmx.min.js", None).await;
+    assert_eq!(code, 200);
+    assert!(js.starts_with("var htmx="), "htmx served by the binary, no CDN");
+    service.shutdown().await;
+}
