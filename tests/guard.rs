@@ -249,13 +249,14 @@ async fn a_tick_flood_is_shed_with_bounded_memory_and_orders_are_not_starved() {
     };
     // Orders placed during the flood are handled promptly.
     let mut latencies = vec![];
+    let mut pace = tokio::time::interval(Duration::from_millis(20)); // spread the orders over the flood
     for _ in 0..20 {
+        pace.tick().await;
         let (request, mut rx) = order("Paper", "AAPL", 1.0);
         let started = Instant::now();
         guard.place_order(request);
         assert!(matches!(next(&mut rx).await, OrderEvent::Sent { .. }));
         latencies.push(started.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let offered = flood.await.unwrap();
     latencies.sort();

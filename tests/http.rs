@@ -38,24 +38,20 @@ async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn wait_state(addr: SocketAddr, account: usize, state: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..500 {
-        let (_, status) = get_json(addr, "/status").await;
-        if status["accounts"][account]["state"] == state {
-            return status;
-        }
-        last = status;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("account {account} never {state}: {last}");
+/// Wait on the status board, then read `/status` (which serves the same board).
+async fn wait_state(service: &Service, addr: SocketAddr, account: usize, state: &str) -> Value {
+    let reached = service.handle().board().wait_for(WAIT, |b| b.accounts[account].state.name() == state).await;
+    assert!(reached.is_ok(), "account {account} never {state}: {:?}", reached.map(|_| ()));
+    let (_, status) = get_json(addr, "/status").await;
+    assert_eq!(status["accounts"][account]["state"], state);
+    status
 }
 
 #[tokio::test]
 async fn status_actors_health_and_readiness() {
     let (sim, service, addr) = start(json!({ "reconnect": { "schedule": ["5s"] } })).await;
-    let status = wait_state(addr, 0, "connected").await;
-    wait_state(addr, 1, "connected").await;
+    let status = wait_state(&service, addr, 0, "connected").await;
+    wait_state(&service, addr, 1, "connected").await;
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert!(status["started_at"].is_string());
     let paper = &status["accounts"][0];
@@ -88,7 +84,7 @@ async fn status_actors_health_and_readiness() {
 
     // The gateway goes away: /status says so at once, with the countdown to the next attempt.
     sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(0))).unwrap();
-    let status = wait_state(addr, 0, "disconnected").await;
+    let status = wait_state(&service, addr, 0, "disconnected").await;
     let paper = &status["accounts"][0];
     assert_eq!(paper["connected"], false);
     assert!(paper["next_attempt_at"].is_string(), "{paper}");
@@ -115,7 +111,7 @@ async fn status_actors_health_and_readiness() {
 #[tokio::test]
 async fn metrics_parse_as_prometheus_text() {
     let (_sim, service, addr) = start(json!({})).await;
-    wait_state(addr, 0, "connected").await;
+    wait_state(&service, addr, 0, "connected").await;
     let (code, text) = http(addr, "GET", "/metrics", None).await;
     assert_eq!(code, 200);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition");
@@ -153,20 +149,22 @@ async fn metrics_parse_as_prometheus_text() {
 #[tokio::test]
 async fn connect_ib_starts_one_attempt_and_refuses_what_it_must() {
     let (sim, service, addr) = start(json!({ "reconnect": { "auto": false, "manual_min_interval": "10s" } })).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let attempted =
+        service.handle().board().wait_for(Duration::from_millis(100), |b| b.accounts[0].reconnect_attempts > 0).await;
+    assert!(attempted.is_err(), "no automatic attempt");
     let (_, status) = get_json(addr, "/status").await;
-    assert_eq!(status["accounts"][0]["state"], "disconnected", "no automatic attempt");
+    assert_eq!(status["accounts"][0]["state"], "disconnected");
 
     let (code, body) = post(addr, "/connect_ib", r#"{"account":"Paper"}"#).await;
     assert_eq!(code, 202, "{body}");
-    wait_state(addr, 0, "connected").await;
+    wait_state(&service, addr, 0, "connected").await;
     assert_eq!(sim.clients().len(), 1);
     let (code, body) = post(addr, "/connect_ib", r#"{"account":"Paper"}"#).await;
     assert_eq!(code, 409, "already connected: {body}");
     let (code, _) = post(addr, "/connect_ib", r#"{"account":"Live"}"#).await;
     assert_eq!(code, 202);
     sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
-    wait_state(addr, 1, "disconnected").await;
+    wait_state(&service, addr, 1, "disconnected").await;
     let (code, body) = post(addr, "/connect_ib", r#"{"account":"Live"}"#).await;
     assert_eq!(code, 429, "rate-limited: {body}");
     assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
@@ -179,7 +177,7 @@ async fn connect_ib_starts_one_attempt_and_refuses_what_it_must() {
 #[tokio::test]
 async fn the_trading_switch_is_real() {
     let (sim, service, addr) = start(json!({})).await;
-    wait_state(addr, 0, "connected").await;
+    wait_state(&service, addr, 0, "connected").await;
     let guard = service.handle().guard().clone();
     let place = |guard: &ibkr_supervisor::actors::Guard| {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -213,7 +211,7 @@ async fn the_trading_switch_is_real() {
     // Activating an account that is not usable is refused, as the disabled button says.
     post(addr, "/trading", r#"{"account":"Live","active":false}"#).await;
     sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
-    wait_state(addr, 1, "disconnected").await;
+    wait_state(&service, addr, 1, "disconnected").await;
     let (code, body) = post(addr, "/trading", r#"{"account":"Live","active":true}"#).await;
     assert_eq!(code, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not usable"));
@@ -266,10 +264,10 @@ async fn off_loopback_every_post_needs_the_token() {
 #[tokio::test]
 async fn gateway_text_is_escaped_on_the_dashboard() {
     let (sim, service, addr) = start(json!({})).await;
-    wait_state(addr, 0, "connected").await;
+    wait_state(&service, addr, 0, "connected").await;
     let hostile = r#"<script>alert("pwned")</script>"#;
     sim.inject(Fault::UpstreamLost { message: Some(hostile.into()) }, Some(sim.port(0))).unwrap();
-    let status = wait_state(addr, 0, "degraded").await;
+    let status = wait_state(&service, addr, 0, "degraded").await;
     assert!(status["accounts"][0]["error_message"].as_str().unwrap().contains(hostile), "JSON carries it verbatim");
     let (code, page) = http(addr, "GET", "/trades/status", None).await;
     assert_eq!(code, 200);
