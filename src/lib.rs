@@ -7,12 +7,13 @@
 //! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
 //! - [`http`]: JSON status, actor tree, health, metrics, history, switches, the dashboard.
-//! - `logging`, `shutdown`: log output and the SIGINT/SIGTERM future.
+//! - `logging`, `shutdown`, `notify`: log output, the SIGINT/SIGTERM future, systemd notifications.
 
 pub mod cli;
 pub mod demo;
 pub mod http;
 pub mod logging;
+mod notify;
 mod run;
 mod shutdown;
 pub mod sim;

@@ -50,7 +50,9 @@ pub async fn run_cli(settings: Settings, args: RunArgs, shutdown: impl Future<Ou
         }
         return if report.all_connected { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
-    match run(settings, RunOptions::default(), shutdown).await {
+    let mut options = RunOptions::default();
+    options.start.on_heartbeat = Some(Arc::new(crate::notify::watchdog));
+    match run(settings, options, shutdown).await {
         Ok(outcome) => exit_code(&outcome),
         Err(e) => {
             eprintln!("error: {e}");
@@ -154,6 +156,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Outcome, StartError> {
     let mut service = Service::start(settings, options).await?;
+    crate::notify::ready();
     let stopped = tokio::select! {
         _ = shutdown => None,
         outcome = service.wait() => Some(outcome),
@@ -162,6 +165,7 @@ pub async fn run(
         Some(outcome) => outcome,
         None => {
             tracing::info!("shutting down: heartbeats stop, clients disconnect");
+            crate::notify::stopping();
             service.shutdown().await
         }
     })

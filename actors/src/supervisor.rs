@@ -30,7 +30,7 @@ use crate::guard::{tick_pump, Guard, GuardActor, GuardArgs, GuardStats, SharedGa
 use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
-use crate::watchdog::{WatchdogActor, WatchdogArgs, WatchdogMessage};
+use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs, WatchdogMessage};
 
 /// Per-child restart limit: at most `max` restarts within any `window`.
 #[derive(Debug, Clone)]
@@ -128,6 +128,7 @@ pub struct SupervisorArgs {
     pub guard_stats: Arc<GuardStats>,
     pub ticks: TickQueue,
     pub paused: Vec<(String, DateTime<Utc>)>,
+    pub on_round: Option<RoundHook>,
 }
 
 pub struct RootSupervisor;
@@ -297,6 +298,7 @@ impl SupervisorState {
                     board: args.board.clone(),
                     clock: args.clock.clone(),
                     supervisor: myself.clone(),
+                    on_round: args.on_round.clone(),
                 };
                 let (watchdog, _) = Actor::spawn_linked(None, WatchdogActor, watchdog_args, supervisor).await?;
                 watchdog.get_cell()
@@ -419,11 +421,13 @@ pub struct StartOptions {
     pub clock: SharedClock,
     /// Accounts the operator paused (and since when), e.g. loaded from the database.
     pub paused: Vec<(String, DateTime<Utc>)>,
+    /// Run on every heartbeat round (e.g. systemd's watchdog ping).
+    pub on_heartbeat: Option<RoundHook>,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), paused: Vec::new() }
+        Self { clock: Arc::new(SystemClock), paused: Vec::new(), on_heartbeat: None }
     }
 }
 
@@ -476,6 +480,7 @@ impl Supervision {
             guard_stats,
             ticks,
             paused: options.paused,
+            on_round: options.on_heartbeat,
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;

@@ -44,7 +44,12 @@ pub struct WatchdogArgs {
     pub board: StatusBoard,
     pub clock: SharedClock,
     pub supervisor: ActorRef<SupervisorMessage>,
+    /// Called once per heartbeat round (systemd's WATCHDOG=1 rides on this).
+    pub on_round: Option<RoundHook>,
 }
+
+/// A callback run on every heartbeat round.
+pub type RoundHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 pub struct WatchdogActor;
 
@@ -127,6 +132,9 @@ impl Actor for WatchdogActor {
 impl WatchdogState {
     fn tick(&mut self, myself: &ActorRef<WatchdogMessage>) {
         self.round += 1;
+        if let Some(hook) = &self.args.on_round {
+            hook();
+        }
         let board = self.args.board.snapshot();
         tracing::info!(target: "heartbeat", round = self.round, "IBKR Heartbeat: {}", heartbeat_line(&board.accounts));
         for account in &self.args.accounts {
