@@ -202,7 +202,7 @@ fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown
             let checked = a.last_checked.map(|t| time(&t)).unwrap_or_else(|| "never".into());
             let _ = write!(
                 out,
-                r#"<div class="alert warning"><strong>{}</strong> since {} · last checked {checked} · reconnect attempt {}{next}</div>"#,
+                r#"<div class="alert warning"><strong>{}</strong> since {} · last checked {checked} · reconnect attempts so far: {}{next}</div>"#,
                 match other {
                     ConnectionState::Connecting { .. } => "Reconnecting",
                     ConnectionState::Stopped { .. } => "Stopped",
