@@ -28,6 +28,7 @@ pub mod directory;
 pub mod engine;
 pub mod gateway;
 pub mod guard;
+pub mod persistence;
 pub mod reconnect;
 pub mod settings;
 pub mod status;

@@ -27,6 +27,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::{GatewayActor, GatewayArgs, GatewayMessage};
 use crate::guard::{tick_pump, Guard, GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
+use crate::persistence::{PersistenceActor, PersistenceArgs};
 use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
@@ -82,6 +83,7 @@ pub struct ChildInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Child {
+    Persistence,
     Gateway(String),
     Reconnect,
     Watchdog,
@@ -95,6 +97,7 @@ impl Child {
             Child::Reconnect => "reconnect".into(),
             Child::Watchdog => "watchdog".into(),
             Child::Guard => "guard".into(),
+            Child::Persistence => "persistence".into(),
         }
     }
 
@@ -104,6 +107,7 @@ impl Child {
             Child::Reconnect => "ReconnectActor",
             Child::Watchdog => "WatchdogActor",
             Child::Guard => "GuardActor",
+            Child::Persistence => "PersistenceActor",
         }
     }
 
@@ -162,9 +166,10 @@ impl Actor for RootSupervisor {
             kill_reasons: HashMap::new(),
             stopping: false,
         };
-        // Gateways first (the reconnect actor sends them attempts), the heartbeat last.
-        let mut children: Vec<Child> =
-            state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())).collect();
+        // Persistence first (it records the gateways' first state changes), then the gateways
+        // (the reconnect actor sends them attempts), the heartbeat last.
+        let mut children = vec![Child::Persistence];
+        children.extend(state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())));
         children.extend([Child::Guard, Child::Reconnect, Child::Watchdog]);
         for child in children {
             state.spawn(&myself, child).await?;
@@ -289,6 +294,17 @@ impl SupervisorState {
                 args.directory.set_guard(guard.clone());
                 guard.get_cell()
             }
+            Child::Persistence => {
+                let persistence_args = PersistenceArgs {
+                    database: settings.database.clone(),
+                    board: args.board.clone(),
+                    events: args.events.clone(),
+                    clock: args.clock.clone(),
+                };
+                let (persistence, _) =
+                    Actor::spawn_linked(None, PersistenceActor, persistence_args, supervisor).await?;
+                persistence.get_cell()
+            }
             Child::Watchdog => {
                 let watchdog_args = WatchdogArgs {
                     accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
@@ -372,6 +388,10 @@ impl SupervisorState {
             let _ = stop.await;
         }
         self.stop_child(&Child::Guard, Duration::from_millis(200)).await;
+        // Last, so the final status and the gateways' "stopped" events are written.
+        if let Some(cell) = self.cells.get(&Child::Persistence) {
+            crate::persistence::stop_last(&cell.clone().into()).await;
+        }
     }
 
     async fn stop_child(&self, child: &Child, within: Duration) {
