@@ -156,8 +156,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    let scratch = std::env::temp_dir().join(format!("ibkr-engine-example-{}", std::process::id()));
     let settings = match &sim {
-        Some(sim) => ibkr_supervisor::demo::sim_settings(settings, sim),
+        Some(sim) => {
+            let mut settings = ibkr_supervisor::demo::sim_settings(settings, sim);
+            // Self-contained: a throwaway database and a free HTTP port.
+            std::fs::create_dir_all(&scratch)?;
+            settings.database.path = scratch.join("engine.db");
+            settings.http.bind = ([127, 0, 0, 1], 0).into();
+            settings
+        }
         None => settings,
     };
     let supervision = Supervision::start(settings, StartOptions::default()).await?;
@@ -181,6 +189,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     supervision.shutdown().await;
     if let Some(sim) = sim {
         sim.shutdown();
+        let _ = std::fs::remove_dir_all(&scratch);
     }
     Ok(())
 }

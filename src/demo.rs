@@ -46,6 +46,14 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
 
     let mut settings = sim_settings(Settings::default(), &sim);
     settings.http.bind = SocketAddr::from(([127, 0, 0, 1], args.http_port));
+    // A throwaway database unless --database is given: the demo leaves nothing behind.
+    let scratch = tempfile::tempdir().ok();
+    settings.database.path = match (&args.database, &scratch) {
+        (Some(path), _) => path.clone(),
+        (None, Some(dir)) => dir.path().join("demo.db"),
+        (None, None) => std::env::temp_dir().join("ibkr-supervisor-demo.db"),
+    };
+    println!("database:          {}", settings.database.path.display());
     let options = crate::RunOptions { demo: Some(sim.clone()), ..Default::default() };
     let mut service = match crate::Service::start(settings, options).await {
         Ok(service) => service,

@@ -12,6 +12,8 @@ use ibkr_supervisor_actors::{
 };
 use std::sync::Arc;
 
+use ibkr_supervisor_actors::persistence::{self, PersistenceReader};
+
 use crate::http;
 use crate::sim::Simulator;
 use ractor::rpc::CallResult;
@@ -106,11 +108,27 @@ impl Service {
         let http_settings = settings.http.clone();
         let accounts: Vec<String> =
             settings.accounts.iter().map(|a| format!("{} ({}:{})", a.name, a.host, a.port)).collect();
-        let supervision = Supervision::start(settings, options.start).await?;
+        let database = settings.database.path.clone();
+        let mut start = options.start;
+        // The operator's switch survives a restart: the last trading_switched event decides.
+        match persistence::paused_accounts(&database) {
+            Ok(paused) => {
+                for (account, since) in &paused {
+                    tracing::warn!(%account, %since, "trading stays paused by operator (from the database)");
+                }
+                start.paused.extend(paused);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the trading switches; every account starts active"),
+        }
+        let supervision = Supervision::start(settings, start).await?;
+        let history: Arc<dyn http::History> = Arc::new(DbHistory {
+            reader: PersistenceReader::new(database),
+            clock: supervision.handle().clock().clone(),
+        });
         let state = Arc::new(http::AppState {
             handle: supervision.handle(),
             http: http_settings,
-            history: None,
+            history: Some(history),
             demo: options.demo,
             version: env!("CARGO_PKG_VERSION"),
         });
@@ -145,6 +163,34 @@ impl Service {
             let _ = stop.send(());
         }
         outcome
+    }
+}
+
+/// `/events` and `/uptime` from the database, read on `spawn_blocking` with their own
+/// read-only connection (WAL lets them run beside the writer thread).
+struct DbHistory {
+    reader: PersistenceReader,
+    clock: ibkr_supervisor_actors::clock::SharedClock,
+}
+
+impl http::History for DbHistory {
+    fn events(
+        &self,
+        account: Option<String>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        limit: u32,
+    ) -> http::futures_like::BoxFuture<'_, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let events = self.reader.recent_events(account, since, limit).await.map_err(|e| e.to_string())?;
+            serde_json::to_value(events).map_err(|e| e.to_string())
+        })
+    }
+
+    fn uptime(&self, days: u32) -> http::futures_like::BoxFuture<'_, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let uptime = self.reader.uptime(days, self.clock.now()).await.map_err(|e| e.to_string())?;
+            serde_json::to_value(uptime).map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -295,11 +295,8 @@ pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
     if let Err(refusal) = guard.set_paused(&request.account, !request.active).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
     }
-    if let Some(history) = &state.history {
-        if let Err(e) = history.save_switch(request.account.clone(), request.active).await {
-            tracing::warn!(account = %request.account, error = %e, "could not persist the trading switch");
-        }
-    }
+    // Persisted through the TradingSwitched event the guard publishes (retried if the database
+    // fails), and restored from it at startup.
     json(&serde_json::json!({ "account": request.account, "active": request.active })).into_response()
 }
 

@@ -42,8 +42,6 @@ pub trait History: Send + Sync + 'static {
     ) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
     /// Uptime per account per day over the last `days` days.
     fn uptime(&self, days: u32) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
-    /// Remember the operator's switch across restarts.
-    fn save_switch(&self, account: String, active: bool) -> futures_like::BoxFuture<'_, Result<(), String>>;
 }
 
 /// A boxed future without an extra dependency.

@@ -283,9 +283,20 @@ pub fn settings_for(addrs: &[SocketAddr], overrides: serde_json::Value) -> Setti
         "reconnect": { "auto": true, "schedule": ["50ms"], "jitter": 0.0, "manual_min_interval": "0s" },
         "reset_time": null,
         "supervisor": { "max_restarts": 5, "restart_window": "60s", "stuck_margin": "200ms" },
+        "database": { "path": scratch_database() },
     });
     merge(&mut base, overrides);
     Settings::from_json_str(&base.to_string()).expect("test settings are valid")
+}
+
+/// A database path of its own for every supervisor a test starts (kept under the system temp
+/// directory; the files are small).
+pub fn scratch_database() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join("ibkr-supervisor-tests").join(format!("{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("status.db").to_string_lossy().into_owned()
 }
 
 fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
