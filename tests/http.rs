@@ -282,3 +282,52 @@ async fn gateway_text_is_escaped_on_the_dashboard() {
     assert!(js.starts_with("var htmx="), "htmx served by the binary, no CDN");
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_and_uptime_come_from_the_database() {
+    let (sim, service, addr) = start(json!({ "reconnect": { "schedule": ["50ms"] } })).await;
+    wait_state(&service, addr, 0, "connected").await;
+    sim.inject(Fault::Drop, Some(sim.port(0))).unwrap();
+    wait_state(&service, addr, 0, "disconnected").await;
+    wait_state(&service, addr, 0, "connected").await;
+
+    let kinds = || async {
+        let (_, events) = get_json(addr, "/events?account=Paper&limit=100").await;
+        events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    eventually(WAIT, "the loss and the reconnect are in the history", || async {
+        let kinds = kinds().await;
+        kinds.iter().any(|k| k == "lost") && kinds.iter().filter(|k| *k == "connected").count() >= 2
+    })
+    .await;
+    let kinds = kinds().await;
+    assert!(kinds.iter().any(|k| k == "lost"), "the loss is in the history: {kinds:?}");
+    let (_, events) = get_json(addr, "/events?account=Paper&limit=100").await;
+    assert!(events.as_array().unwrap().iter().all(|e| e["account"] == "Paper"));
+    let (code, _) = get_json(addr, "/events?account=Nope").await;
+    assert_eq!(code, 404);
+
+    let (code, uptime) = get_json(addr, "/uptime?days=1").await;
+    assert_eq!(code, 200);
+    let accounts: Vec<&str> = uptime.as_array().unwrap().iter().map(|d| d["account"].as_str().unwrap()).collect();
+    assert!(accounts.contains(&"Paper") && accounts.contains(&"Live"), "{uptime}");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_operator_switch_survives_a_restart() {
+    let database = scratch_database();
+    let (sim, service, addr) = start(json!({ "database": { "path": database } })).await;
+    wait_state(&service, addr, 0, "connected").await;
+    assert_eq!(post(addr, "/trading", r#"{"account":"Paper","active":false}"#).await.0, 200);
+    service.shutdown().await;
+
+    let settings =
+        settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" }, "database": { "path": database } }));
+    let service = Service::start(settings, RunOptions::default()).await.unwrap();
+    let addr = service.http_addr();
+    let (_, status) = get_json(addr, "/status").await;
+    assert_eq!(status["accounts"][0]["trading_active"], false, "still paused after the restart");
+    assert_eq!(status["accounts"][1]["trading_active"], true);
+    service.shutdown().await;
+}
