@@ -93,8 +93,34 @@ pub(crate) fn status_view(state: &AppState, board: &BoardSnapshot) -> StatusView
     }
 }
 
+/// `GET /status`, serialized once per board change (and at most every 100 ms, for `now` and
+/// the uptime figures): a burst of requests between changes shares one body.
 pub async fn status(state: Arc<AppState>) -> Response {
-    json(&status_view(&state, &state.handle.board().snapshot())).into_response()
+    let body = {
+        let mut cache = state.status_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh =
+            cache.as_mut().filter(|c| c.built.elapsed() < STATUS_CACHE_FOR && !c.board.has_changed().unwrap_or(true));
+        match fresh {
+            Some(cached) => cached.body.clone(),
+            None => {
+                let mut board = state.handle.board().subscribe();
+                let snapshot = board.borrow_and_update().clone();
+                let body = bytes::Bytes::from(serde_json::to_vec(&status_view(&state, &snapshot)).unwrap_or_default());
+                *cache = Some(StatusCache { body: body.clone(), board, built: std::time::Instant::now() });
+                body
+            }
+        }
+    };
+    warp::reply::with_header(body.to_vec(), "content-type", "application/json").into_response()
+}
+
+const STATUS_CACHE_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The last `/status` body and the board version it was built from.
+pub struct StatusCache {
+    body: bytes::Bytes,
+    board: tokio::sync::watch::Receiver<BoardSnapshot>,
+    built: std::time::Instant,
 }
 
 pub async fn actors(state: Arc<AppState>) -> Response {
@@ -295,6 +321,8 @@ pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
     if let Err(refusal) = guard.set_paused(&request.account, !request.active).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
     }
+    // The switch lives in the guard, not on the board: the cached /status body is stale now.
+    *state.status_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
     // Persisted through the TradingSwitched event the guard publishes (retried if the database
     // fails), and restored from it at startup.
     json(&serde_json::json!({ "account": request.account, "active": request.active })).into_response()

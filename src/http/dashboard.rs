@@ -58,7 +58,8 @@ h1 { font-size: 1.3rem; margin: 0.3rem 0 0.8rem; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .5rem; }
 button { font-size: 1rem; padding: .55rem .9rem; border-radius: 8px; border: 1px solid #888; background: #fff; cursor: pointer; }
 button.primary { background: #1f6feb; color: #fff; border-color: #1f6feb; }
-button:disabled { opacity: .45; cursor: not-allowed; }
+button:disabled { cursor: not-allowed; background: #eceef1; color: #6b7280; border-color: #c9ccd1; }
+button.primary:disabled { background: #c7d7f5; color: #33415c; border-color: #a9bde6; }
 footer { font-size: .85rem; color: #555; margin-top: 1rem; }
 #demo button { font-size: .85rem; padding: .4rem .6rem; }
 @media (max-width: 30rem) { button { width: 100%; } }
@@ -85,7 +86,9 @@ async function post(url, body) {
   }
   var text = await r.text();
   var msg = document.getElementById('message');
-  if (msg) msg.textContent = r.ok ? '' : (JSON.parse(text).error || text);
+  var error = text;
+  try { error = JSON.parse(text).error || text; } catch (e) { /* not JSON, e.g. a proxy's page */ }
+  if (msg) msg.textContent = r.ok ? '' : error;
   htmx.ajax('GET', '/trades/status', { target: '#status', swap: 'innerHTML' });
 }
 "#;
@@ -135,7 +138,8 @@ fn render_fragment(state: &AppState) -> String {
     for account in &view.accounts {
         render_account(&mut out, state, account, view.meltdown.is_some());
     }
-    let _ = write!(out, "<footer>Uptime today (UTC, reset windows excluded): ");
+    let counted_from = view.started_at.max(view.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    let _ = write!(out, "<footer>Uptime today since {} (reset windows excluded): ", time(&counted_from));
     let parts: Vec<String> = view
         .accounts
         .iter()
@@ -199,17 +203,21 @@ fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown
                 ),
                 None => String::from(" · no automatic attempt scheduled"),
             };
-            let checked = a.last_checked.map(|t| time(&t)).unwrap_or_else(|| "never".into());
+            let checked = a.last_checked.map(|t| format!(" · last checked {}", time(&t))).unwrap_or_default();
+            let attempts = match a.reconnect_attempts {
+                0 => "no attempt yet".to_owned(),
+                1 => "1 attempt failed".to_owned(),
+                n => format!("{n} attempts failed"),
+            };
             let _ = write!(
                 out,
-                r#"<div class="alert warning"><strong>{}</strong> since {} · last checked {checked} · reconnect attempts so far: {}{next}</div>"#,
+                r#"<div class="alert warning"><strong>{}</strong> since {}{checked} · {attempts}{next}</div>"#,
                 match other {
                     ConnectionState::Connecting { .. } => "Reconnecting",
                     ConnectionState::Stopped { .. } => "Stopped",
                     _ => "Disconnected",
                 },
                 time(&other.since()),
-                a.reconnect_attempts
             );
         }
     }
@@ -222,7 +230,12 @@ fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown
         out,
         r#"<p class="facts">Trading: <strong class="trading">{}</strong>{}</p><div class="actions">"#,
         if a.trading_active { "active" } else { "paused by operator" },
-        a.refusal.as_deref().map(|r| format!(" · orders refused: {}", escape(r))).unwrap_or_default()
+        // A paused account's refusal says "paused" again; show the reason only when it adds one.
+        a.refusal
+            .as_deref()
+            .filter(|_| a.trading_active)
+            .map(|r| format!(" · orders refused: {}", escape(r)))
+            .unwrap_or_default()
     );
     if a.trading_active {
         let _ = write!(

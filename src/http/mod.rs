@@ -57,6 +57,8 @@ pub struct AppState {
     /// Present under `demo`: the dashboard shows a panel of fault buttons.
     pub demo: Option<Simulator>,
     pub version: &'static str,
+    /// The last `/status` body (see `api::status`).
+    pub status_cache: std::sync::Mutex<Option<api::StatusCache>>,
 }
 
 /// The `{"error": …}` body of every 4xx/5xx answer.
