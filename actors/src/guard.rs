@@ -76,9 +76,12 @@ fn read(gates: &SharedGates) -> std::sync::RwLockReadGuard<'_, Gates> {
     gates.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Counters per account, for `/metrics`.
+/// Counters per account, for `/metrics`, and the account's gate mirrored for the tick pump.
 #[derive(Debug, Default)]
 pub struct AccountCounters {
+    /// True while ticks may pass: written only by the GuardActor (after every change of the
+    /// gates), read by the pump with one atomic load instead of a lock per tick.
+    pub open: AtomicBool,
     pub orders_passed: AtomicU64,
     pub orders_refused: AtomicU64,
     pub ticks_passed: AtomicU64,
@@ -100,6 +103,13 @@ impl GuardStats {
     fn bump(&self, account: &str, counter: impl Fn(&AccountCounters) -> &AtomicU64) {
         if let Some(c) = self.accounts.get(account) {
             counter(c).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Mirror every account's gate into its `open` flag.
+    fn sync_open(&self, gates: &Gates) {
+        for (account, counters) in &self.accounts {
+            counters.open.store(gates.refusal(account).is_none(), Ordering::Release);
         }
     }
 
@@ -189,6 +199,7 @@ impl Actor for GuardActor {
                 gates.accounts.insert(account.name.clone(), Gate { state: account.state.clone(), paused_since });
             }
             gates.meltdown = board.meltdown.as_ref().map(|m| m.at);
+            args.stats.sync_open(&gates);
         }
         Ok(GuardState { args })
     }
@@ -215,6 +226,7 @@ impl Actor for GuardActor {
                     }
                     None => Err(Refusal::UnknownAccount { account: account.clone() }),
                 };
+                state.args.stats.sync_open(&gates);
                 drop(gates);
                 if result.is_ok() {
                     let kind = EventKind::TradingSwitched { active: !paused };
@@ -231,8 +243,9 @@ impl Actor for GuardActor {
                         }
                     }
                     EventKind::Meltdown { .. } => gates.meltdown = Some(event.at),
-                    _ => {}
+                    _ => return Ok(()),
                 }
+                state.args.stats.sync_open(&gates);
             }
         }
         Ok(())
@@ -283,8 +296,8 @@ impl GuardState {
                     return false;
                 }
                 let tick = Tick { account: account.clone(), event };
-                if !queue.offer(tick, Arc::clone(&sink), Arc::clone(&alive)) {
-                    stats.bump(&account, |c| &c.ticks_shed);
+                if let Err(shed) = queue.offer(tick, Arc::clone(&sink), Some(Arc::clone(&alive))) {
+                    stats.bump(&shed.account, |c| &c.ticks_shed);
                 }
                 true
             })
@@ -308,7 +321,8 @@ fn gateway_restarting(now: DateTime<Utc>) -> Refusal {
 struct Queued {
     tick: Tick,
     sink: TickReceiver,
-    alive: Arc<AtomicBool>,
+    /// For supervisor subscriptions: cleared when the engine's receiver is gone.
+    alive: Option<Arc<AtomicBool>>,
 }
 
 /// The bounded queue in front of the tick pump.
@@ -318,37 +332,45 @@ pub struct TickQueue {
 }
 
 impl TickQueue {
-    /// Enqueue; false when the queue is full (the tick is shed).
-    fn offer(&self, tick: Tick, sink: TickReceiver, alive: Arc<AtomicBool>) -> bool {
-        self.tx.try_send(Queued { tick, sink, alive }).is_ok()
+    /// Enqueue, or give the tick back when the queue is full (it is shed).
+    fn offer(&self, tick: Tick, sink: TickReceiver, alive: Option<Arc<AtomicBool>>) -> Result<(), Tick> {
+        self.tx.try_send(Queued { tick, sink, alive }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q) => q.tick,
+        })
     }
 }
 
+/// Ticks the pump takes off the queue per wake-up.
+const PUMP_BATCH: usize = 256;
+
 /// Start the pump that delivers queued ticks through the gate; it lives as long as the queue.
+/// Per tick: one hash lookup and one atomic load; no lock, no allocation.
 pub fn tick_pump(gates: SharedGates, stats: Arc<GuardStats>) -> TickQueue {
     let (tx, mut rx) = mpsc::channel::<Queued>(TICK_QUEUE);
     tokio::spawn(async move {
         let mut last_warning: HashMap<String, Instant> = HashMap::new();
-        while let Some(Queued { tick, sink, alive }) = rx.recv().await {
-            let refusal = read(&gates).refusal(&tick.account);
-            match refusal {
-                None => {
-                    if sink(tick.clone()) {
-                        stats.bump(&tick.account, |c| &c.ticks_passed);
-                    } else {
+        let mut batch = Vec::with_capacity(PUMP_BATCH);
+        while rx.recv_many(&mut batch, PUMP_BATCH).await > 0 {
+            for Queued { tick, sink, alive } in batch.drain(..) {
+                let Some(counters) = stats.accounts.get(&tick.account) else { continue };
+                if counters.open.load(Ordering::Acquire) {
+                    if sink(tick) {
+                        counters.ticks_passed.fetch_add(1, Ordering::Relaxed);
+                    } else if let Some(alive) = alive {
                         alive.store(false, Ordering::Relaxed);
                     }
+                    continue;
                 }
-                Some(reason) => {
-                    stats.bump(&tick.account, |c| &c.ticks_skipped);
-                    let now = Instant::now();
-                    let due = last_warning.get(&tick.account).is_none_or(|t| now.duration_since(*t) >= SKIP_WARN_EVERY);
-                    if due {
-                        last_warning.insert(tick.account.clone(), now);
-                        tracing::warn!(account = %tick.account, %reason, "ticks skipped while the account is not usable");
-                    }
+                counters.ticks_skipped.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                if last_warning.get(&tick.account).is_none_or(|t| now.duration_since(*t) >= SKIP_WARN_EVERY) {
+                    last_warning.insert(tick.account.clone(), now);
+                    let reason = read(&gates).refusal(&tick.account).map(|r| r.to_string()).unwrap_or_default();
+                    tracing::warn!(account = %tick.account, %reason, "ticks skipped while the account is not usable");
                 }
             }
+            // A flood must not hold the worker: orders and heartbeats run between batches.
+            tokio::task::yield_now().await;
         }
     });
     TickQueue { tx }
@@ -398,12 +420,13 @@ impl Guard {
     /// Offer a tick from the engine's own feed to `sink`, gated like the supervisor's ticks.
     /// Returns false when it was shed (the queue is full).
     pub fn send_tick(&self, tick: Tick, sink: TickReceiver) -> bool {
-        let account = tick.account.clone();
-        let queued = self.ticks.offer(tick, sink, Arc::new(AtomicBool::new(true)));
-        if !queued {
-            self.stats.bump(&account, |c| &c.ticks_shed);
+        match self.ticks.offer(tick, sink, None) {
+            Ok(()) => true,
+            Err(shed) => {
+                self.stats.bump(&shed.account, |c| &c.ticks_shed);
+                false
+            }
         }
-        queued
     }
 
     /// Subscribe `sink` to market data for `contract` on `account`.
