@@ -19,6 +19,11 @@
 //! trials (default: the detection count). The process exits 0 even when a goal is missed: it
 //! is a measurement, and the verdicts are printed.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env_count, ms, stats, verdict, Stats};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,19 +55,6 @@ fn main() {
     let recovery_trials = env_count("RECOVERY_TRIALS", trials);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     runtime.block_on(run(trials, recovery_trials));
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("warning: {name}={value:?} is not a positive integer; using {default}");
-                default
-            }
-        },
-        Err(_) => default,
-    }
 }
 
 fn settings_json(sim: &Simulator) -> String {
@@ -378,39 +370,6 @@ async fn recovery_trials_run(
 
 // ---- statistics and the report ------------------------------------------------------------
 
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    min: f64,
-    mean: f64,
-}
-
-/// Nearest-rank percentiles over milliseconds.
-fn stats(values_ms: &[f64]) -> Option<Stats> {
-    if values_ms.is_empty() {
-        return None;
-    }
-    let mut v = values_ms.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = |p: f64| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    Some(Stats {
-        n: v.len(),
-        p50: rank(50.0),
-        p90: rank(90.0),
-        p99: rank(99.0),
-        max: v[v.len() - 1],
-        min: v[0],
-        mean: v.iter().sum::<f64>() / v.len() as f64,
-    })
-}
-
-fn ms(values: &[Duration]) -> Vec<f64> {
-    values.iter().map(|d| d.as_secs_f64() * 1e3).collect()
-}
-
 /// A figure, flagged with `!` when it is above the bound.
 fn cell(value: f64, bound: Option<f64>) -> String {
     let flag = if bound.is_some_and(|b| value > b) { "!" } else { " " };
@@ -430,14 +389,6 @@ fn row(label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &str) {
             s.mean
         ),
         None => println!("{label:<36} {:>4}   no samples", 0),
-    }
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "PASS"
-    } else {
-        "FAIL"
     }
 }
 

@@ -35,6 +35,11 @@
 //! `GUARD_FLOODERS` (2 flood tasks), `RUST_LOG` (default `warn`). The process exits 0 even
 //! when a goal is missed: it is a measurement, and the verdicts are printed.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env_count, ms, stats, verdict, Stats};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,19 +95,6 @@ struct Config {
     rounds: usize,
     orders: usize,
     flooders: usize,
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => match value.trim().replace('_', "").parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("warning: {name}={value:?} is not a positive integer; using {default}");
-                default
-            }
-        },
-        Err(_) => default,
-    }
 }
 
 fn settings_json(sim: &Simulator, database: &std::path::Path) -> String {
@@ -749,39 +741,6 @@ async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
 
 // ---- statistics and the report ------------------------------------------------------------
 
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    min: f64,
-    mean: f64,
-}
-
-/// Nearest-rank percentiles.
-fn stats(values: &[f64]) -> Option<Stats> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = |p: f64| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    Some(Stats {
-        n: v.len(),
-        p50: rank(50.0),
-        p90: rank(90.0),
-        p99: rank(99.0),
-        max: v[v.len() - 1],
-        min: v[0],
-        mean: v.iter().sum::<f64>() / v.len() as f64,
-    })
-}
-
-fn ms(values: &[Duration]) -> Vec<f64> {
-    values.iter().map(|d| d.as_secs_f64() * 1e3).collect()
-}
-
 fn cell(value: f64, bound: Option<f64>) -> String {
     let flag = if bound.is_some_and(|b| value > b) { "!" } else { " " };
     format!("{value:>8.3}{flag}")
@@ -800,14 +759,6 @@ fn latency_row(label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &
             s.mean
         ),
         None => println!("{label:<48} {:>5}   no samples", 0),
-    }
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "PASS"
-    } else {
-        "FAIL"
     }
 }
 

@@ -17,6 +17,11 @@
 //! Goals: `/status` >= 70 % of hello-world's requests/s, and `/status` p99 <= 5 ms. The process
 //! exits 0 even when a goal is missed: it is a measurement, and the verdicts are printed.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env_count, verdict};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -32,23 +37,10 @@ const RATIO_GOAL: f64 = 0.70;
 const P99_GOAL: Duration = Duration::from_millis(5);
 
 fn main() {
-    let connections = env_number("HTTP_CONNECTIONS", 32);
-    let seconds = env_number("HTTP_SECONDS", 5);
+    let connections = env_count("HTTP_CONNECTIONS", 32);
+    let seconds = env_count("HTTP_SECONDS", 5);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     runtime.block_on(run(connections, Duration::from_secs(seconds as u64)));
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("warning: {name}={value:?} is not a positive integer; using {default}");
-                default
-            }
-        },
-        Err(_) => default,
-    }
 }
 
 async fn run(connections: usize, duration: Duration) {
@@ -191,14 +183,6 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "PASS"
-    } else {
-        "FAIL"
-    }
 }
 
 fn fmt(d: Duration) -> String {
