@@ -151,16 +151,23 @@ pub fn readyz(state: Arc<AppState>) -> Response {
     }
 }
 
+/// A 4xx answer before it becomes a response: the status and what is wrong.
+type Reject = (StatusCode, String);
+
+fn reject(r: Reject) -> Response {
+    error(r.0, r.1)
+}
+
 /// Parse a query string into known keys, naming an unknown or malformed one.
-fn query(raw: &str, known: &[&str]) -> Result<HashMap<String, String>, Response> {
+fn query(raw: &str, known: &[&str]) -> Result<HashMap<String, String>, Reject> {
     let mut found = HashMap::new();
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_decode(value).ok_or_else(|| {
-            error(StatusCode::BAD_REQUEST, format!("query parameter {key:?} is not valid percent-encoding"))
+            (StatusCode::BAD_REQUEST, format!("query parameter {key:?} is not valid percent-encoding"))
         })?;
         if !known.contains(&key) {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 format!("unknown query parameter {key:?}; expected one of: {}", known.join(", ")),
             ));
@@ -194,11 +201,11 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn bounded_number(params: &HashMap<String, String>, key: &str, default: u32, max: u32) -> Result<u32, Response> {
+fn bounded_number(params: &HashMap<String, String>, key: &str, default: u32, max: u32) -> Result<u32, Reject> {
     match params.get(key) {
         None => Ok(default),
         Some(text) => text.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
-            error(StatusCode::BAD_REQUEST, format!("{key} must be a whole number from 1 to {max}, got {text:?}"))
+            (StatusCode::BAD_REQUEST, format!("{key} must be a whole number from 1 to {max}, got {text:?}"))
         }),
     }
 }
@@ -206,11 +213,11 @@ fn bounded_number(params: &HashMap<String, String>, key: &str, default: u32, max
 pub async fn events(state: Arc<AppState>, raw: String) -> Response {
     let params = match query(&raw, &["account", "since", "limit"]) {
         Ok(params) => params,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     let limit = match bounded_number(&params, "limit", 100, 1000) {
         Ok(limit) => limit,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     let since = match params.get("since") {
         None => None,
@@ -242,11 +249,11 @@ pub async fn events(state: Arc<AppState>, raw: String) -> Response {
 pub async fn uptime(state: Arc<AppState>, raw: String) -> Response {
     let params = match query(&raw, &["days"]) {
         Ok(params) => params,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     let days = match bounded_number(&params, "days", 7, 366) {
         Ok(days) => days,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     let Some(history) = &state.history else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "history is unavailable: no database");
@@ -263,15 +270,15 @@ struct ConnectBody {
     account: String,
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], example: &str) -> Result<T, Response> {
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], example: &str) -> Result<T, Reject> {
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body must be JSON such as {example}: {e}")))
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("request body must be JSON such as {example}: {e}")))
 }
 
 pub async fn connect_ib(state: Arc<AppState>, body: bytes::Bytes) -> Response {
     let request: ConnectBody = match parse(&body, r#"{"account": "Paper"}"#) {
         Ok(request) => request,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     match state.handle.connect_now(&request.account).await {
         Ok(()) => with_status(
@@ -304,7 +311,7 @@ struct TradingBody {
 pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
     let request: TradingBody = match parse(&body, r#"{"account": "Paper", "active": true}"#) {
         Ok(request) => request,
-        Err(answer) => return answer,
+        Err(rejected) => return reject(rejected),
     };
     let guard = state.handle.guard();
     let Some(account) = state.handle.board().account(&request.account) else {
