@@ -12,6 +12,7 @@
 //! ```
 //!
 //! - [`settings`]: the validated configuration; a mistake names the field.
+//! - [`alert`]: the AlertActor: one webhook alert per episode, never inside a reset window.
 //! - [`status`]: [`ConnectionState`] and its pure [`transition`], status events, the board.
 //! - [`backoff`]: the reconnect policy as a pure state machine with a clock seam.
 //! - [`calendar`]: IB's scheduled reset windows, DST-correct via chrono-tz.
@@ -21,6 +22,7 @@
 //! - [`gateway`], [`guard`], [`reconnect`], [`watchdog`], [`supervisor`]: one actor per file.
 //! - [`directory`]: the current ref of every child (children are replaced on restart).
 
+pub mod alert;
 pub mod backoff;
 pub mod calendar;
 pub mod clock;

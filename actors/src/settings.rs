@@ -263,11 +263,27 @@ impl Default for DatabaseSettings {
 }
 
 /// Outbound alerts (JSON section `alerts`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSettings {
     /// URL that alerts are POSTed to (`webhook_url`, optional); must start with `http://`
     /// or `https://`.
     pub webhook_url: Option<String>,
+    /// Waits before the retries of an alert the receiver did not take (`retry`, default
+    /// `["1s","5s","15s","60s"]`); after the last one the alert is given up and logged.
+    pub retry: Vec<Duration>,
+    /// At most this many alerts per minute over all accounts (`max_per_minute`, default 20);
+    /// beyond it alerts are dropped and counted.
+    pub max_per_minute: u32,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhook_url: None,
+            retry: [1, 5, 15, 60].into_iter().map(Duration::from_secs).collect(),
+            max_per_minute: 20,
+        }
+    }
 }
 
 /// Restart limits of the supervision tree (JSON section `supervisor`).
@@ -698,10 +714,23 @@ impl Default for RawDatabase {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default, expecting = "an alerts object")]
 struct RawAlerts {
     webhook_url: Option<String>,
+    retry: Vec<Dur>,
+    max_per_minute: Count,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        let d = AlertSettings::default();
+        RawAlerts {
+            webhook_url: d.webhook_url,
+            retry: d.retry.into_iter().map(Dur::from).collect(),
+            max_per_minute: Count(d.max_per_minute),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -1099,7 +1128,11 @@ impl RawSettings {
             reset_windows,
             http,
             database: DatabaseSettings { path: self.database.path, event_log: self.database.event_log },
-            alerts: AlertSettings { webhook_url: self.alerts.webhook_url },
+            alerts: AlertSettings {
+                webhook_url: self.alerts.webhook_url,
+                retry: self.alerts.retry.into_iter().map(|d| d.value).collect(),
+                max_per_minute: self.alerts.max_per_minute.0,
+            },
             supervisor: SupervisorSettings {
                 max_restarts: self.supervisor.max_restarts.0,
                 restart_window: self.supervisor.restart_window.value,

@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tokio::time::Instant;
 
+use crate::alert::{AlertActor, AlertArgs, AlertCounters};
 use crate::calendar::{ResetCalendar, WindowSpec};
 use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
@@ -84,6 +85,7 @@ pub struct ChildInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Child {
     Persistence,
+    Alert,
     Gateway(String),
     Reconnect,
     Watchdog,
@@ -98,6 +100,7 @@ impl Child {
             Child::Watchdog => "watchdog".into(),
             Child::Guard => "guard".into(),
             Child::Persistence => "persistence".into(),
+            Child::Alert => "alert".into(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Child {
             Child::Watchdog => "WatchdogActor",
             Child::Guard => "GuardActor",
             Child::Persistence => "PersistenceActor",
+            Child::Alert => "AlertActor",
         }
     }
 
@@ -133,6 +137,7 @@ pub struct SupervisorArgs {
     pub ticks: TickQueue,
     pub paused: Vec<(String, DateTime<Utc>)>,
     pub on_round: Option<RoundHook>,
+    pub alert_counters: Arc<AlertCounters>,
 }
 
 pub struct RootSupervisor;
@@ -170,6 +175,9 @@ impl Actor for RootSupervisor {
         // (the reconnect actor sends them attempts), the heartbeat last.
         let mut children = vec![Child::Persistence];
         children.extend(state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())));
+        if state.args.settings.alerts.webhook_url.is_some() {
+            children.push(Child::Alert);
+        }
         children.extend([Child::Guard, Child::Reconnect, Child::Watchdog]);
         for child in children {
             state.spawn(&myself, child).await?;
@@ -304,6 +312,18 @@ impl SupervisorState {
                 let (persistence, _) =
                     Actor::spawn_linked(None, PersistenceActor, persistence_args, supervisor).await?;
                 persistence.get_cell()
+            }
+            Child::Alert => {
+                let alerts = &settings.alerts;
+                let alert_args = AlertArgs {
+                    webhook_url: alerts.webhook_url.clone().ok_or("no alerts.webhook_url")?,
+                    retry: alerts.retry.clone(),
+                    max_per_minute: alerts.max_per_minute,
+                    events: args.events.clone(),
+                    counters: Arc::clone(&args.alert_counters),
+                };
+                let (alert, _) = Actor::spawn_linked(None, AlertActor, alert_args, supervisor).await?;
+                alert.get_cell()
             }
             Child::Watchdog => {
                 let watchdog_args = WatchdogArgs {
@@ -466,6 +486,7 @@ pub struct Handle {
     directory: Directory,
     clock: SharedClock,
     guard: Guard,
+    alerts: Arc<AlertCounters>,
 }
 
 impl std::ops::Deref for Supervision {
@@ -487,6 +508,7 @@ impl Supervision {
         let gates: SharedGates = Default::default();
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
+        let alert_counters = Arc::new(AlertCounters::default());
         let guard =
             Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
         let args = SupervisorArgs {
@@ -501,10 +523,14 @@ impl Supervision {
             ticks,
             paused: options.paused,
             on_round: options.on_heartbeat,
+            alert_counters: Arc::clone(&alert_counters),
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
-        Ok(Supervision { handle: Handle { root, board, events, directory, clock, guard }, join: Some(join) })
+        Ok(Supervision {
+            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters },
+            join: Some(join),
+        })
     }
 
     /// A cloneable handle (for the HTTP layer and engines).
@@ -563,6 +589,11 @@ impl Handle {
     /// The engine's way in: orders and ticks pass only while the account is usable.
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// Alert deliveries (sent, retried, given up, rate-limited).
+    pub fn alerts(&self) -> &AlertCounters {
+        &self.alerts
     }
 
     /// The current GatewayActor of `account` (it changes when restarted).

@@ -1,0 +1,299 @@
+//! `AlertActor`: tells a human when an account goes down, degrades, recovers, or the
+//! supervisor melts down, by POSTing Slack-compatible JSON (`{"text": …}`) to
+//! `alerts.webhook_url`.
+//!
+//! - **Once per episode**, not once per failed attempt: an episode opens when an account becomes
+//!   unusable and closes (with a "recovered" alert) when it is connected again.
+//! - **Never inside a reset window**: IB's scheduled resets open no episode; an outage that
+//!   started before a window is still reported recovered after it.
+//! - **Rate-limited** (`alerts.max_per_minute`, overflow counted), **retried** with the
+//!   `alerts.retry` backoff, and **never blocking supervision**: each delivery is a task that
+//!   runs the blocking HTTP call on `spawn_blocking`.
+//!
+//! [`decide`] holds the rules as a pure function over the published events.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::status::{ConnectionState, EventKind, EventPort, StatusEvent};
+
+/// What an alert says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub account: String,
+    pub kind: AlertKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Down,
+    Degraded,
+    Recovered,
+    Meltdown,
+}
+
+/// The open episode of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Episode {
+    Down,
+    Degraded,
+}
+
+/// The alert rules: the next alert for `event`, updating the open episodes.
+pub fn decide(episodes: &mut HashMap<String, Episode>, event: &StatusEvent) -> Option<Alert> {
+    let account = &event.account;
+    let alert = |kind, text: String| Some(Alert { account: account.clone(), kind, text });
+    match &event.kind {
+        EventKind::Meltdown { actor, reason } => alert(
+            AlertKind::Meltdown,
+            format!("🔥 ibkr-supervisor meltdown ({actor}): {reason}; every order is refused and the process restarts"),
+        ),
+        // Leaving a reset window with the link down is not yet an outage: the attempt at the
+        // window's end decides (its failure opens the episode).
+        EventKind::StateChanged {
+            from: ConnectionState::ResetWindow { .. },
+            to: ConnectionState::Disconnected { .. },
+        } => None,
+        EventKind::StateChanged { to, .. } => match to {
+            // Scheduled resets are not alarms; an open episode stays open through them.
+            ConnectionState::ResetWindow { .. }
+            | ConnectionState::Stopped { .. }
+            | ConnectionState::Connecting { .. } => None,
+            ConnectionState::Connected { .. } => match episodes.remove(account) {
+                Some(_) => alert(AlertKind::Recovered, format!("✅ IBKR {account} connected again")),
+                None => None,
+            },
+            ConnectionState::Disconnected { last_error, .. } => {
+                if episodes.contains_key(account) {
+                    return None;
+                }
+                episodes.insert(account.clone(), Episode::Down);
+                let why = last_error.as_deref().unwrap_or("connection lost");
+                alert(AlertKind::Down, format!("❌ IBKR {account} disconnected: {why}"))
+            }
+            ConnectionState::Degraded { code, reason, .. } => {
+                if episodes.contains_key(account) {
+                    return None;
+                }
+                episodes.insert(account.clone(), Episode::Degraded);
+                alert(AlertKind::Degraded, format!("⚠️ IBKR {account} degraded: IB upstream lost ({code}): {reason}"))
+            }
+        },
+        _ => None,
+    }
+}
+
+/// Deliveries, for `/actors` and tests.
+#[derive(Debug, Default)]
+pub struct AlertCounters {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub given_up: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertSnapshot {
+    pub open_episodes: Vec<String>,
+    pub sent: u64,
+    pub retried: u64,
+    pub given_up: u64,
+    pub rate_limited: u64,
+}
+
+pub enum AlertMessage {
+    Event(StatusEvent),
+    Snapshot(RpcReplyPort<AlertSnapshot>),
+}
+
+#[derive(Clone)]
+pub struct AlertArgs {
+    pub webhook_url: String,
+    pub retry: Vec<Duration>,
+    pub max_per_minute: u32,
+    pub events: EventPort,
+    pub counters: Arc<AlertCounters>,
+}
+
+pub struct AlertActor;
+
+pub struct AlertState {
+    args: AlertArgs,
+    episodes: HashMap<String, Episode>,
+    recent: VecDeque<Instant>,
+}
+
+impl Actor for AlertActor {
+    type Msg = AlertMessage;
+    type State = AlertState;
+    type Arguments = AlertArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: AlertArgs) -> Result<AlertState, ActorProcessingErr> {
+        args.events.subscribe(myself, |event| Some(AlertMessage::Event(event)));
+        Ok(AlertState { args, episodes: HashMap::new(), recent: VecDeque::new() })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: AlertMessage,
+        state: &mut AlertState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AlertMessage::Event(event) => {
+                if let Some(alert) = decide(&mut state.episodes, &event) {
+                    state.send(alert);
+                }
+            }
+            AlertMessage::Snapshot(reply) => {
+                let c = &state.args.counters;
+                let mut open_episodes: Vec<String> = state.episodes.keys().cloned().collect();
+                open_episodes.sort();
+                let _ = reply.send(AlertSnapshot {
+                    open_episodes,
+                    sent: c.sent.load(Ordering::Relaxed),
+                    retried: c.retried.load(Ordering::Relaxed),
+                    given_up: c.given_up.load(Ordering::Relaxed),
+                    rate_limited: c.rate_limited.load(Ordering::Relaxed),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AlertState {
+    fn send(&mut self, alert: Alert) {
+        let now = Instant::now();
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= self.args.max_per_minute as usize {
+            self.args.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(account = %alert.account, kind = ?alert.kind, "alert dropped: more than {} a minute", self.args.max_per_minute);
+            return;
+        }
+        self.recent.push_back(now);
+        tracing::info!(account = %alert.account, kind = ?alert.kind, "sending alert");
+        tokio::spawn(deliver(
+            self.args.webhook_url.clone(),
+            alert,
+            self.args.retry.clone(),
+            Arc::clone(&self.args.counters),
+        ));
+    }
+}
+
+/// POST the alert, retrying with `retry` waits; never longer than the schedule allows.
+async fn deliver(url: String, alert: Alert, retry: Vec<Duration>, counters: Arc<AlertCounters>) {
+    let body = serde_json::json!({ "text": alert.text }).to_string();
+    let mut waits = retry.into_iter();
+    loop {
+        let (url, body) = (url.clone(), body.clone());
+        let result =
+            tokio::task::spawn_blocking(move || post(&url, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
+        match (result, waits.next()) {
+            (Ok(()), _) => {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            (Err(error), Some(wait)) => {
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(account = %alert.account, %error, retry_in_ms = wait.as_millis() as u64, "alert not delivered; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            (Err(error), None) => {
+                counters.given_up.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(account = %alert.account, %error, text = %alert.text, "alert not delivered; giving up");
+                return;
+            }
+        }
+    }
+}
+
+fn post(url: &str, body: &str) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
+    agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .map(|_| ())
+        .map_err(|e| format!("POST {}: {e}", redact(url)))
+}
+
+/// Webhook URLs carry their secret in the path: log only scheme and host.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}/…", rest.split('/').next().unwrap_or_default()),
+        None => "<webhook>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn changed(to: ConnectionState) -> StatusEvent {
+        let from = ConnectionState::Disconnected { since: t(0), last_error: None };
+        StatusEvent::new("Paper", t(1), EventKind::StateChanged { from, to })
+    }
+
+    #[test]
+    fn one_alert_per_episode_then_one_recovery() {
+        let mut episodes = HashMap::new();
+        let down = || changed(ConnectionState::Disconnected { since: t(1), last_error: Some("refused".into()) });
+        let connecting = changed(ConnectionState::Connecting { since: t(1), attempt: 1, client_id: 1 });
+        let first = decide(&mut episodes, &down()).unwrap();
+        assert_eq!(first.kind, AlertKind::Down);
+        assert!(first.text.contains("refused"));
+        for _ in 0..5 {
+            assert_eq!(decide(&mut episodes, &connecting), None);
+            assert_eq!(decide(&mut episodes, &down()), None, "no alert per failed attempt");
+        }
+        let up = decide(&mut episodes, &changed(ConnectionState::Connected { since: t(2), client_id: 1 })).unwrap();
+        assert_eq!(up.kind, AlertKind::Recovered);
+        assert_eq!(decide(&mut episodes, &changed(ConnectionState::Connected { since: t(3), client_id: 1 })), None);
+    }
+
+    #[test]
+    fn reset_windows_raise_nothing() {
+        let mut episodes = HashMap::new();
+        let window = changed(ConnectionState::ResetWindow { since: t(1), until: t(100), link: None });
+        assert_eq!(decide(&mut episodes, &window), None);
+        let after = changed(ConnectionState::Connected { since: t(100), client_id: 1 });
+        assert_eq!(decide(&mut episodes, &after), None, "no episode was open: no recovery to report");
+    }
+
+    #[test]
+    fn leaving_a_window_with_the_link_down_waits_for_the_attempt() {
+        let mut episodes = HashMap::new();
+        let from = ConnectionState::ResetWindow { since: t(0), until: t(1), link: None };
+        let to = ConnectionState::Disconnected { since: t(1), last_error: None };
+        let ended = StatusEvent::new("Paper", t(1), EventKind::StateChanged { from, to });
+        assert_eq!(decide(&mut episodes, &ended), None);
+        let failed = changed(ConnectionState::Disconnected { since: t(2), last_error: Some("refused".into()) });
+        assert_eq!(
+            decide(&mut episodes, &failed).unwrap().kind,
+            AlertKind::Down,
+            "the failed attempt after it is an outage"
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted_in_logs() {
+        assert_eq!(redact("https://hooks.slack.com/services/T000/B000/SECRET"), "https://hooks.slack.com/…");
+    }
+}
