@@ -112,3 +112,95 @@ async fn nothing_is_sent_for_an_outage_inside_a_reset_window() {
     assert!(quiet.is_err() && receiver.texts().is_empty(), "alerts during a scheduled reset: {:?}", receiver.texts());
     supervision.shutdown().await;
 }
+
+/// A local SMTP server: records each message's Subject; greets the first `refuse` connections
+/// with 421 (service unavailable) so the client must retry.
+#[derive(Clone, Default)]
+struct MailServer {
+    subjects: Arc<Mutex<Vec<String>>>,
+    refuse: Arc<AtomicU32>,
+}
+
+impl MailServer {
+    async fn start(&self) -> u16 {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    if me.refuse.load(Ordering::SeqCst) > 0 {
+                        me.refuse.fetch_sub(1, Ordering::SeqCst);
+                        let _ = write.write_all(b"421 try again later\r\n").await;
+                        return;
+                    }
+                    let _ = write.write_all(b"220 test ESMTP\r\n").await;
+                    let mut lines = BufReader::new(read).lines();
+                    let mut in_data = false;
+                    let mut subject = String::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if in_data {
+                            if let Some(s) = line.strip_prefix("Subject: ") {
+                                subject = s.to_owned();
+                            }
+                            if line == "." {
+                                in_data = false;
+                                me.subjects.lock().unwrap().push(std::mem::take(&mut subject));
+                                b"250 queued\r\n"
+                            } else {
+                                continue;
+                            }
+                        } else if line.starts_with("EHLO") {
+                            b"250-test\r\n250 OK\r\n"
+                        } else if line == "DATA" {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        } else if line == "QUIT" {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 OK\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn subjects(&self) -> Vec<String> {
+        self.subjects.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn alerts_reach_a_mailbox_once_per_episode_and_retry() {
+    let mail = MailServer::default();
+    let port = mail.start().await;
+    mail.refuse.store(1, Ordering::SeqCst);
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "alerts": { "retry": ["50ms", "50ms"],
+                            "smtp": { "host": "127.0.0.1", "port": port, "from": "alerts@example.com", "to": ["trader@example.com"] } },
+                "reconnect": { "schedule": ["30ms"] } }),
+    );
+    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    supervision.board().wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
+
+    sim.inject(Fault::Refuse { duration_ms: Some(400) }, Some(sim.port(0))).unwrap();
+    supervision.board().wait_for(WAIT, |b| !b.accounts[0].connected()).await.unwrap();
+    supervision.board().wait_for(WAIT, |b| b.accounts[0].connected()).await.unwrap();
+    eventually(WAIT, "the down and recovered e-mails", || async { mail.subjects().len() == 2 }).await;
+    let subjects = mail.subjects();
+    assert!(subjects[0].contains("IBKR Paper disconnected"), "{subjects:?}");
+    assert!(subjects[1].contains("IBKR Paper connected again"), "{subjects:?}");
+    assert_eq!(supervision.alerts().retried.load(Ordering::Relaxed), 1, "the refused first connection was retried");
+    supervision.shutdown().await;
+}

@@ -1,6 +1,6 @@
 //! `AlertActor`: tells a human when an account goes down, degrades, recovers, or the
 //! supervisor melts down, by POSTing Slack-compatible JSON (`{"text": …}`) to
-//! `alerts.webhook_url`.
+//! `alerts.webhook_url` and/or e-mailing `alerts.smtp.to` (STARTTLS when offered).
 //!
 //! - **Once per episode**, not once per failed attempt: an episode opens when an account becomes
 //!   unusable and closes (with a "recovered" alert) when it is connected again.
@@ -21,6 +21,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::settings::SmtpSettings;
+use crate::smtp;
 use crate::status::{ConnectionState, EventKind, EventPort, StatusEvent};
 
 /// What an alert says.
@@ -114,9 +116,18 @@ pub enum AlertMessage {
     Snapshot(RpcReplyPort<AlertSnapshot>),
 }
 
+/// Where alerts go.
+#[derive(Clone, Debug)]
+pub enum Channel {
+    /// Slack-compatible webhook.
+    Webhook(String),
+    /// E-mail over SMTP.
+    Email(SmtpSettings),
+}
+
 #[derive(Clone)]
 pub struct AlertArgs {
-    pub webhook_url: String,
+    pub channels: Vec<Channel>,
     pub retry: Vec<Duration>,
     pub max_per_minute: u32,
     pub events: EventPort,
@@ -183,23 +194,31 @@ impl AlertState {
         }
         self.recent.push_back(now);
         tracing::info!(account = %alert.account, kind = ?alert.kind, "sending alert");
-        tokio::spawn(deliver(
-            self.args.webhook_url.clone(),
-            alert,
-            self.args.retry.clone(),
-            Arc::clone(&self.args.counters),
-        ));
+        for channel in &self.args.channels {
+            tokio::spawn(deliver(
+                channel.clone(),
+                alert.clone(),
+                self.args.retry.clone(),
+                Arc::clone(&self.args.counters),
+            ));
+        }
     }
 }
 
-/// POST the alert, retrying with `retry` waits; never longer than the schedule allows.
-async fn deliver(url: String, alert: Alert, retry: Vec<Duration>, counters: Arc<AlertCounters>) {
-    let body = serde_json::json!({ "text": alert.text }).to_string();
+/// Deliver the alert on one channel, retrying with `retry` waits.
+async fn deliver(channel: Channel, alert: Alert, retry: Vec<Duration>, counters: Arc<AlertCounters>) {
     let mut waits = retry.into_iter();
     loop {
-        let (url, body) = (url.clone(), body.clone());
-        let result =
-            tokio::task::spawn_blocking(move || post(&url, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
+        let (channel, text) = (channel.clone(), alert.text.clone());
+        let result = tokio::task::spawn_blocking(move || match &channel {
+            Channel::Webhook(url) => post(url, &serde_json::json!({ "text": text }).to_string()),
+            Channel::Email(smtp) => {
+                let subject = text.lines().next().unwrap_or("ibkr-supervisor alert").to_owned();
+                smtp::send(smtp, &subject, &format!("{text}\n\n(sent by ibkr-supervisor)"))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
         match (result, waits.next()) {
             (Ok(()), _) => {
                 counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -290,6 +309,29 @@ mod tests {
             AlertKind::Down,
             "the failed attempt after it is an outage"
         );
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_and_the_password_never_printed() {
+        let json = |smtp: &str| {
+            format!(
+                r#"{{"accounts":[{{"name":"P","paper_trading":true,"host":"h","port":1,"client_id":1}}],"alerts":{{"smtp":{smtp}}}}}"#
+            )
+        };
+        let ok = crate::settings::Settings::from_json_str(&json(
+            r#"{"host":"mail","from":"a@b.c","to":["t@b.c"],"username":"u","password":"hunter2"}"#,
+        ))
+        .unwrap();
+        let smtp = ok.alerts.smtp.unwrap();
+        assert_eq!(smtp.port, 587);
+        assert!(!format!("{smtp:?}").contains("hunter2"));
+        let err =
+            crate::settings::Settings::from_json_str(&json(r#"{"host":"mail","from":"a@b.c","to":[]}"#)).unwrap_err();
+        assert_eq!(err.field(), Some("alerts.smtp.to"));
+        let err =
+            crate::settings::Settings::from_json_str(&json(r#"{"host":"mail","from":"a@b.c","to":["t@b.c"],"tls":1}"#))
+                .unwrap_err();
+        assert!(err.to_string().contains("tls"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod guard;
 pub mod persistence;
 pub mod reconnect;
 pub mod settings;
+mod smtp;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;

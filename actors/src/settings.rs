@@ -274,6 +274,37 @@ pub struct AlertSettings {
     /// At most this many alerts per minute over all accounts (`max_per_minute`, default 20);
     /// beyond it alerts are dropped and counted.
     pub max_per_minute: u32,
+    /// E-mail alerts too (`smtp`, optional), under the same rules.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// E-mail alerts (JSON section `alerts.smtp`): STARTTLS is used when the server offers it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    /// Mail server (`host`, required).
+    pub host: String,
+    /// Its port (`port`, default 587).
+    pub port: u16,
+    /// Sender address (`from`, required).
+    pub from: String,
+    /// Recipients (`to`, required, at least one).
+    pub to: Vec<String>,
+    /// AUTH PLAIN credentials (`username`, `password`, optional); never logged.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Default for AlertSettings {
@@ -282,6 +313,7 @@ impl Default for AlertSettings {
             webhook_url: None,
             retry: [1, 5, 15, 60].into_iter().map(Duration::from_secs).collect(),
             max_per_minute: 20,
+            smtp: None,
         }
     }
 }
@@ -720,6 +752,25 @@ struct RawAlerts {
     webhook_url: Option<String>,
     retry: Vec<Dur>,
     max_per_minute: Count,
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an smtp object")]
+struct RawSmtp {
+    host: String,
+    #[serde(default = "default_smtp_port")]
+    port: u16,
+    from: String,
+    to: Vec<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
 }
 
 impl Default for RawAlerts {
@@ -729,6 +780,7 @@ impl Default for RawAlerts {
             webhook_url: d.webhook_url,
             retry: d.retry.into_iter().map(Dur::from).collect(),
             max_per_minute: Count(d.max_per_minute),
+            smtp: None,
         }
     }
 }
@@ -1132,6 +1184,38 @@ impl RawSettings {
                 webhook_url: self.alerts.webhook_url,
                 retry: self.alerts.retry.into_iter().map(|d| d.value).collect(),
                 max_per_minute: self.alerts.max_per_minute.0,
+                smtp: match self.alerts.smtp {
+                    None => None,
+                    Some(smtp) => {
+                        let invalid = |field: &str, message: &str| SettingsError::Invalid {
+                            field: format!("alerts.smtp.{field}"),
+                            message: message.to_owned(),
+                        };
+                        if smtp.host.trim().is_empty() {
+                            return Err(invalid("host", "expected the mail server's host name, got an empty string"));
+                        }
+                        if smtp.port == 0 {
+                            return Err(invalid("port", "expected a TCP port 1-65535, got 0"));
+                        }
+                        if !smtp.from.contains('@') {
+                            return Err(invalid("from", "expected an e-mail address such as alerts@example.com"));
+                        }
+                        if smtp.to.is_empty() || smtp.to.iter().any(|t| !t.contains('@')) {
+                            return Err(invalid(
+                                "to",
+                                "expected a list of e-mail addresses such as [\"me@example.com\"]",
+                            ));
+                        }
+                        Some(SmtpSettings {
+                            host: smtp.host.trim().to_owned(),
+                            port: smtp.port,
+                            from: smtp.from,
+                            to: smtp.to,
+                            username: smtp.username,
+                            password: smtp.password,
+                        })
+                    }
+                },
             },
             supervisor: SupervisorSettings {
                 max_restarts: self.supervisor.max_restarts.0,

@@ -22,7 +22,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-use crate::alert::{AlertActor, AlertArgs, AlertCounters};
+use crate::alert::{AlertActor, AlertArgs, AlertCounters, Channel};
 use crate::calendar::{ResetCalendar, WindowSpec};
 use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
@@ -175,7 +175,7 @@ impl Actor for RootSupervisor {
         // (the reconnect actor sends them attempts), the heartbeat last.
         let mut children = vec![Child::Persistence];
         children.extend(state.args.settings.accounts.iter().map(|a| Child::Gateway(a.name.clone())));
-        if state.args.settings.alerts.webhook_url.is_some() {
+        if state.args.settings.alerts.webhook_url.is_some() || state.args.settings.alerts.smtp.is_some() {
             children.push(Child::Alert);
         }
         children.extend([Child::Guard, Child::Reconnect, Child::Watchdog]);
@@ -315,8 +315,10 @@ impl SupervisorState {
             }
             Child::Alert => {
                 let alerts = &settings.alerts;
+                let mut channels: Vec<Channel> = alerts.webhook_url.iter().cloned().map(Channel::Webhook).collect();
+                channels.extend(alerts.smtp.iter().cloned().map(Channel::Email));
                 let alert_args = AlertArgs {
-                    webhook_url: alerts.webhook_url.clone().ok_or("no alerts.webhook_url")?,
+                    channels,
                     retry: alerts.retry.clone(),
                     max_per_minute: alerts.max_per_minute,
                     events: args.events.clone(),
