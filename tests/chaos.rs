@@ -196,6 +196,23 @@ async fn the_chaos_matrix() {
         rig.recovered(name).await;
     }
 
+    // The database locked by another connection during an outage: supervision goes on.
+    let locker = rusqlite::Connection::open(&rig.database).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    rig.sim.inject(Fault::Refuse { duration_ms: Some(300) }, Some(port)).unwrap();
+    rig.wait_usable(false, "database locked").await;
+    rig.broken("database locked").await;
+    rig.recovered("database locked").await;
+    let failing = rig.supervision.board().wait_for(WAIT, |b| b.persistence.as_ref().is_some_and(|p| !p.ok)).await;
+    assert!(failing.is_ok(), "the database error is visible in status");
+    locker.execute_batch("COMMIT").unwrap();
+    let healthy = rig
+        .supervision
+        .board()
+        .wait_for(WAIT, |b| b.persistence.as_ref().is_some_and(|p| p.ok && p.pending == 0))
+        .await;
+    assert!(healthy.is_ok(), "pending writes land once the lock is gone");
+
     // The other account never noticed any of it.
     assert_eq!(rig.events.count("Live", |k| matches!(k, EventKind::Lost { .. })), 0);
 
@@ -284,4 +301,53 @@ async fn sigterm_in_the_middle_of_reconnecting() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(states, ["stopped", "stopped"], "the final status of both accounts was written");
+}
+
+#[tokio::test]
+async fn an_outage_inside_a_reset_window() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    let sim = Simulator::start(
+        SimConfig::default()
+            .loopback("DU1234567")
+            .loopback("U7654321")
+            .options(SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() }),
+    )
+    .await
+    .unwrap();
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1s",
+                "reconnect": { "schedule": [format!("{STEP_MS}ms")] } }),
+    );
+    // 23:44:59.700 New York: the window opens 300 ms in and lasts 1 s.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:44:59.700Z").unwrap().with_timezone(&Utc);
+    let options = StartOptions { clock: Arc::new(OffsetClock::starting_at(start)), ..StartOptions::default() };
+    let supervision = Supervision::start(settings, options).await.unwrap();
+    supervision.board().wait_for(WAIT, |b| b.accounts[0].connected()).await.unwrap();
+    let events = Events::record(supervision.events()).await;
+    supervision.board().wait_for(WAIT, |b| b.accounts[0].state.name() == "reset_window").await.unwrap();
+    let window_end = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:01Z").unwrap().with_timezone(&Utc);
+    sim.inject(Fault::Refuse { duration_ms: Some(500) }, Some(sim.port(0))).unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    supervision.guard().place_order(OrderRequest {
+        account: "Paper".into(),
+        order_id: None,
+        contract: Contract::stock("AAPL").build(),
+        order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
+        sink: Arc::new(move |e| tx.send(e).is_ok()),
+    });
+    match tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap() {
+        OrderEvent::Refused { reason, .. } => assert!(reason.to_string().starts_with("scheduled reset window until")),
+        other => panic!("{other:?}"),
+    }
+    supervision.board().wait_for(WAIT, |b| b.accounts[0].connected()).await.unwrap();
+    let attempts = events.attempts("Paper");
+    assert!(
+        !attempts.is_empty() && attempts.iter().all(|a| a.0 >= window_end),
+        "no attempt inside the window: {attempts:?}"
+    );
+    assert!(sim.orders().is_empty(), "no order leaked");
+    assert!(supervision.board().snapshot().meltdown.is_none());
+    supervision.shutdown().await;
 }
