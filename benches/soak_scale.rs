@@ -24,13 +24,18 @@ fn main() {
     println!("machine: {} CPUs\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let soak_ok = runtime.block_on(soak(env_count("SOAK_CYCLES", 10_000), env_count("SOAK_ACCOUNTS", 20)));
     let scale_ok = runtime.block_on(scale(env_count("SCALE_ACCOUNTS", 200), env_count("SCALE_TRIALS", 200)));
-    println!("\nOverall: {} (exit code is 0 regardless: this is a measurement)", if soak_ok && scale_ok { "all goals met" } else { "NOT all goals met" });
+    println!(
+        "\nOverall: {} (exit code is 0 regardless: this is a measurement)",
+        if soak_ok && scale_ok { "all goals met" } else { "NOT all goals met" }
+    );
 }
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -46,7 +51,8 @@ fn tasks() -> usize {
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
@@ -83,9 +89,12 @@ async fn soak(cycles: usize, accounts: usize) -> bool {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = dir.path().join("soak.db");
     let sim = simulator(accounts).await;
-    let supervision = Supervision::start(settings(&sim, "1h", "1ms", &database), StartOptions::default()).await.expect("start");
+    let supervision =
+        Supervision::start(settings(&sim, "1h", "1ms", &database), StartOptions::default()).await.expect("start");
     let board = supervision.board().clone();
-    let all = |connected: bool| move |b: &ibkr_supervisor::actors::BoardSnapshot| b.accounts.iter().all(|a| a.connected() == connected);
+    let all = |connected: bool| {
+        move |b: &ibkr_supervisor::actors::BoardSnapshot| b.accounts.iter().all(|a| a.connected() == connected)
+    };
     board.wait_for(Duration::from_secs(30), all(true)).await.expect("all connected");
 
     let cycle = |_: usize| {
@@ -116,22 +125,35 @@ async fn soak(cycles: usize, accounts: usize) -> bool {
     sim.shutdown();
 
     let conn = rusqlite::Connection::open(&database).expect("database");
-    let lost: i64 = conn.query_row("SELECT COUNT(*) FROM connection_events WHERE kind = 'lost'", [], |r| r.get(0)).unwrap_or(-1);
+    let lost: i64 =
+        conn.query_row("SELECT COUNT(*) FROM connection_events WHERE kind = 'lost'", [], |r| r.get(0)).unwrap_or(-1);
     let stopped: i64 =
         conn.query_row("SELECT COUNT(*) FROM ibkr_status WHERE state = 'stopped'", [], |r| r.get(0)).unwrap_or(-1);
     let expected_losses = ((rounds + warm) * accounts) as i64;
 
     let drift_kib = rss1 as i64 - rss0 as i64;
-    println!("   {} cycles in {:.1} s ({:.0} cycles/s)", rounds * accounts, took.as_secs_f64(), (rounds * accounts) as f64 / took.as_secs_f64());
+    println!(
+        "   {} cycles in {:.1} s ({:.0} cycles/s)",
+        rounds * accounts,
+        took.as_secs_f64(),
+        (rounds * accounts) as f64 / took.as_secs_f64()
+    );
     println!("   RSS after warm-up {rss0} KiB, at the end {rss1} KiB: drift {drift_kib:+} KiB");
-    println!("   RSS along the way (round: KiB): {}", samples.iter().map(|(r, k)| format!("{r}: {k}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "   RSS along the way (round: KiB): {}",
+        samples.iter().map(|(r, k)| format!("{r}: {k}")).collect::<Vec<_>>().join(", ")
+    );
     println!("   open file descriptors {fds0} -> {fds1}; live tokio tasks {tasks0} -> {tasks1}");
     println!("   database: {lost} 'lost' events for {expected_losses} drops; {stopped}/{accounts} final status rows 'stopped'");
     let goals = [
         ("RSS drift <= 2 MB", drift_kib <= 2048, format!("{drift_kib:+} KiB")),
         ("no file-descriptor leak", fds1 <= fds0 + 2, format!("{fds0} -> {fds1}")),
         ("no task leak", tasks1 <= tasks0 + 2 * accounts, format!("{tasks0} -> {tasks1}")),
-        ("database consistent", lost == expected_losses && stopped == accounts as i64, format!("{lost}/{expected_losses} losses, {stopped} stopped")),
+        (
+            "database consistent",
+            lost == expected_losses && stopped == accounts as i64,
+            format!("{lost}/{expected_losses} losses, {stopped} stopped"),
+        ),
     ];
     let mut ok = true;
     for (goal, pass, figure) in goals {
@@ -146,7 +168,9 @@ async fn detection(accounts: usize, trials: usize) -> (Vec<f64>, u64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let sim = simulator(accounts).await;
     let supervision =
-        Supervision::start(settings(&sim, "1s", "20ms", &dir.path().join("scale.db")), StartOptions::default()).await.expect("start");
+        Supervision::start(settings(&sim, "1s", "20ms", &dir.path().join("scale.db")), StartOptions::default())
+            .await
+            .expect("start");
     let board = supervision.board().clone();
     board
         .wait_for(Duration::from_secs(60), |b| b.accounts.iter().all(|a| a.connected()))
@@ -179,8 +203,16 @@ async fn scale(accounts: usize, trials: usize) -> bool {
     let (two, many) = (stats(&two).expect("samples"), stats(&many).expect("samples"));
     println!("   accounts      p50 ms    p99 ms    max ms    RSS KiB   CPU % (steady, probes every 1 s)");
     println!("   {:>8}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}   {cpu2:.1}", 2, two.p50, two.p99, two.max, rss2);
-    println!("   {:>8}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}   {cpu_many:.1}", accounts, many.p50, many.p99, many.max, rss_many);
+    println!(
+        "   {:>8}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}   {cpu_many:.1}",
+        accounts, many.p50, many.p99, many.max, rss_many
+    );
     let pass = many.p99 <= 2.0 * two.p99;
-    println!("   {}  p99 with {accounts} accounts <= 2 x the 2-account p99: {:.2} ms vs {:.2} ms", verdict(pass), many.p99, two.p99);
+    println!(
+        "   {}  p99 with {accounts} accounts <= 2 x the 2-account p99: {:.2} ms vs {:.2} ms",
+        verdict(pass),
+        many.p99,
+        two.p99
+    );
     pass
 }
