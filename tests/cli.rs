@@ -186,3 +186,33 @@ async fn the_example_engine_trades_through_the_guard() {
     assert!(count("sent") >= 1 && count("filled") >= 1, "{summary}");
     assert_eq!(count("refused"), 0, "{summary}");
 }
+
+#[tokio::test]
+async fn logs_are_one_json_object_per_line_on_request() {
+    let sim = two_gateways().await;
+    let (_dir, path) = config_file(&sim, json!({}));
+    let output = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(["--once", "--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "some log output");
+    for line in &lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\"account\":\"Paper\"")),
+        "structured fields survive as JSON keys: {stderr}"
+    );
+    // Without the flag: human-readable lines.
+    let output = tokio::process::Command::new(BIN).arg("--config").arg(&path).arg("--once").output().await.unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.lines().any(|l| l.contains("INFO") && !l.trim_start().starts_with('{')), "{text}");
+}
