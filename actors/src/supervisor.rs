@@ -674,14 +674,6 @@ fn answer<T: Serialize, M>(result: Result<CallResult<T>, ractor::MessagingErr<M>
     }
 }
 
-/// The watchdog's view, for tests and `/actors`.
-pub async fn watchdog_snapshot(watchdog: &ActorRef<WatchdogMessage>) -> Option<crate::watchdog::WatchdogSnapshot> {
-    match watchdog.call(WatchdogMessage::Snapshot, Some(Duration::from_secs(1))).await {
-        Ok(CallResult::Success(s)) => Some(s),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
