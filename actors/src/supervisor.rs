@@ -32,7 +32,7 @@ use crate::persistence::{PersistenceActor, PersistenceArgs};
 use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
-use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs, WatchdogMessage};
+use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
 
 /// Per-child restart limit: at most `max` restarts within any `window`.
 #[derive(Debug, Clone)]
