@@ -89,7 +89,7 @@ async fn pass(name: &str, n: usize, mirror: bool) {
         events: events.clone(),
         clock: Arc::new(SystemClock),
     };
-    let (actor, join) = Actor::spawn(None, PersistenceActor, args).await.expect("the actor starts");
+    let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
     persistence::flush(&actor, Duration::from_secs(5)).await.expect("initial flush");
     let before = persistence::health(&actor).await.expect("health");
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::settings_for;
+use common::{eventually, settings_for};
 use ibkr_supervisor::actors::clock::SystemClock;
 use ibkr_supervisor::actors::persistence::{
     self, load_status, PersistenceActor, PersistenceArgs, PersistenceMessage, PersistenceReader,
@@ -59,7 +59,7 @@ impl Recorder {
             events: events.clone(),
             clock: Arc::new(SystemClock),
         };
-        let (actor, join) = Actor::spawn(None, PersistenceActor, args).await.expect("the actor starts");
+        let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
         Recorder { actor, join, board, events, db: db.to_owned() }
     }
 
@@ -77,35 +77,28 @@ impl Recorder {
 
     /// Flush until `events` event rows are in the database and nothing is pending.
     async fn landed(&self, events: i64) -> PersistenceHealth {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let what = format!("{events} events landed with nothing pending");
+        eventually(WAIT, &what, || async {
             self.flush().await;
             let health = self.health().await;
             let rows = try_count(&self.db, "SELECT count(*) FROM connection_events").unwrap_or(-1);
-            if rows == events && health.pending == 0 && health.ok {
-                return health;
-            }
-            assert!(Instant::now() < deadline, "not landed within {WAIT:?}: {rows} of {events} events, {health:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            rows == events && health.pending == 0 && health.ok
+        })
+        .await;
+        self.health().await
     }
 
     /// Flush until `accepted` events reached the actor (pending counts them) and a write failed
     /// with an error that says `error`.
     async fn failing(&self, accepted: u64, error: &str) -> PersistenceHealth {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let what = format!("a write failing with {error:?} and {accepted} pending");
+        eventually(WAIT, &what, || async {
             self.flush().await;
             let health = self.health().await;
-            if !health.ok
-                && health.pending >= accepted
-                && health.last_error.as_deref().is_some_and(|e| e.contains(error))
-            {
-                return health;
-            }
-            assert!(Instant::now() < deadline, "no {error:?} with {accepted} pending within {WAIT:?}: {health:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            !health.ok && health.pending >= accepted && health.last_error.as_deref().is_some_and(|e| e.contains(error))
+        })
+        .await;
+        self.health().await
     }
 
     async fn stop(self) {

@@ -1337,7 +1337,22 @@ pub enum PersistenceMessage {
 }
 
 /// Records the status board and every status event in SQLite; see the module documentation.
-pub struct PersistenceActor;
+/// Spawn it as `PersistenceActor::new()`.
+pub struct PersistenceActor {
+    limits: Limits,
+}
+
+impl PersistenceActor {
+    pub fn new() -> Self {
+        Self { limits: Limits::DEFAULT }
+    }
+}
+
+impl Default for PersistenceActor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Aborts the board watcher when the actor's state goes (stop, failure or kill).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -1372,7 +1387,7 @@ impl Actor for PersistenceActor {
         myself: ActorRef<Self::Msg>,
         args: PersistenceArgs,
     ) -> Result<PersistenceState, ActorProcessingErr> {
-        PersistenceState::start(myself, args, Limits::DEFAULT)
+        PersistenceState::start(myself, args, self.limits)
     }
 
     async fn handle(
@@ -1855,41 +1870,6 @@ mod tests {
         }
     }
 
-    /// The real actor's handlers with small limits.
-    struct LimitedActor(Limits);
-
-    impl Actor for LimitedActor {
-        type Msg = PersistenceMessage;
-        type State = PersistenceState;
-        type Arguments = PersistenceArgs;
-
-        async fn pre_start(
-            &self,
-            myself: ActorRef<Self::Msg>,
-            args: PersistenceArgs,
-        ) -> Result<PersistenceState, ActorProcessingErr> {
-            PersistenceState::start(myself, args, self.0)
-        }
-
-        async fn handle(
-            &self,
-            _: ActorRef<Self::Msg>,
-            message: PersistenceMessage,
-            state: &mut PersistenceState,
-        ) -> Result<(), ActorProcessingErr> {
-            state.handle(message)
-        }
-
-        async fn post_stop(
-            &self,
-            _: ActorRef<Self::Msg>,
-            state: &mut PersistenceState,
-        ) -> Result<(), ActorProcessingErr> {
-            state.stop().await;
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_failing_mirror_never_holds_the_database_back() {
         let tmp = TempDir::new("mirror");
@@ -1904,7 +1884,7 @@ mod tests {
             events: events.clone(),
             clock: Arc::new(SystemClock),
         };
-        let (actor, handle) = Actor::spawn(None, LimitedActor(limits), args).await.unwrap();
+        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");
         let stored = || open_read_only(&path).and_then(|c| recent_events(&c, None, None, 100)).map_or(0, |e| e.len());
         for round in 0..5 {
@@ -1956,7 +1936,7 @@ mod tests {
             events: events.clone(),
             clock: Arc::new(SystemClock),
         };
-        let (actor, handle) = Actor::spawn(None, LimitedActor(limits), args).await.unwrap();
+        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");
         for i in 0..25 {
             let kind = EventKind::ProbeFailed { error: format!("probe {i}") };

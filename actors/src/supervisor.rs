@@ -310,7 +310,7 @@ impl SupervisorState {
                     clock: args.clock.clone(),
                 };
                 let (persistence, _) =
-                    Actor::spawn_linked(None, PersistenceActor, persistence_args, supervisor).await?;
+                    Actor::spawn_linked(None, PersistenceActor::new(), persistence_args, supervisor).await?;
                 persistence.get_cell()
             }
             Child::Alert => {
