@@ -9,9 +9,11 @@
 //! The test fails, and says how to install the client, when neither can be had: it never skips.
 //! `IBKR_SIM_PYTHON_DEBUG=1` makes the script log the client's frames at DEBUG.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ibkr_supervisor::sim::{SimConfig, SimOptions, Simulator};
 use serde_json::Value;
@@ -244,15 +246,10 @@ async fn official_python_client_connects_orders_and_streams_market_data() {
     assert_eq!(order.outcome, "accepted", "{order:?}");
 
     // The client disconnected: the simulator lets go of it promptly.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let clients = sim.clients();
-        if clients.is_empty() && sim.state().listeners[0].open_sockets == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still connected 2 s after the client disconnected: {clients:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually(Duration::from_secs(2), "the simulator let go of the disconnected client", || async {
+        sim.clients().is_empty() && sim.state().listeners[0].open_sockets == 0
+    })
+    .await;
     assert_eq!(sim.state().listeners[0].market_data_subscriptions, 0);
 
     sim.shutdown();

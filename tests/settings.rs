@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibkr-supervisor");
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/settings.json");
@@ -58,17 +58,18 @@ fn check_config(config: &Path) -> Run {
         s
     });
 
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the binary") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+    // Wait on a helper thread, bounded by the channel's timeout.
+    let pid = child.id();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = match exited.recv_timeout(TIMEOUT) {
+        Ok(status) => status.expect("wait for the binary"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("`ibkr-supervisor --config {} --check-config` did not exit within {TIMEOUT:?}", config.display());
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
 
     Run {
