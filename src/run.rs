@@ -286,5 +286,5 @@ pub async fn once(mut settings: Settings, options: StartOptions) -> OnceReport {
 }
 
 fn empty_board() -> BoardSnapshot {
-    BoardSnapshot { started_at: chrono::Utc::now(), accounts: vec![], meltdown: None, persistence: None }
+    BoardSnapshot::new(&[], chrono::Utc::now())
 }

@@ -324,8 +324,9 @@ impl GatewayState {
             ConnectionState::Degraded { reason, code, .. } => Some(format!("IB upstream lost ({code}): {reason}")),
             _ => None,
         };
+        // The ledger first: a reader in between sees the old state with its time counted.
+        self.args.board.update_metrics(&self.args.account.name, |m| m.uptime.record(&from, now));
         self.args.board.update(&self.args.account.name, |s| {
-            s.uptime.record(&from, now);
             s.state = next.clone();
             if let Some(client_id) = next.link() {
                 s.client_id = client_id;
@@ -496,7 +497,7 @@ impl GatewayState {
         self.session += 1;
         if let Some(alive) = self.last_alive.take() {
             let seconds = alive.elapsed().as_secs_f64();
-            self.args.board.update(&self.args.account.name, |s| s.detection.observe(seconds));
+            self.args.board.update_metrics(&self.args.account.name, |m| m.detection.observe(seconds));
         }
         if let Some(client) = self.client.take() {
             tokio::spawn(async move {

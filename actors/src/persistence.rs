@@ -56,7 +56,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::clock::SharedClock;
@@ -260,20 +260,13 @@ struct EventRow {
     json: String,
 }
 
-#[derive(Deserialize)]
-struct KindTag<'a> {
-    #[serde(borrow)]
-    kind: &'a str,
-}
-
 impl EventRow {
     fn from_event(event: &StatusEvent) -> EventRow {
         let json = serde_json::to_string(event).unwrap_or_else(|e| {
             serde_json::json!({ "account": event.account, "at": event.at, "kind": "unserializable", "error": e.to_string() })
                 .to_string()
         });
-        let kind =
-            serde_json::from_str::<KindTag>(&json).map(|t| t.kind.to_owned()).unwrap_or_else(|_| "unknown".into());
+        let kind = event.kind.name().to_owned();
         let (from_state, to_state) = match &event.kind {
             EventKind::StateChanged { from, to } => (Some(from.name()), Some(to.name())),
             _ => (None, None),

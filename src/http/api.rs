@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ibkr_supervisor_actors::reconnect::ConnectNowError;
+use ibkr_supervisor_actors::status::{Meltdown, PersistenceHealth};
 use ibkr_supervisor_actors::{AccountStatus, BoardSnapshot, ConnectionState, Refusal};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -14,82 +15,51 @@ use warp::Reply;
 use super::{error, AppState};
 use crate::sim::FaultRequest;
 
-/// One account in `GET /status`.
+/// One account in `GET /status`: the status record, and what the board and the guard add.
 #[derive(Debug, Serialize)]
-pub struct AccountView {
-    pub name: String,
-    pub paper_trading: bool,
-    pub state: &'static str,
-    pub connected: bool,
-    pub host: String,
-    pub port: u16,
-    pub client_id: i32,
-    pub last_checked: Option<DateTime<Utc>>,
-    pub last_connected: Option<DateTime<Utc>>,
-    pub reconnect_attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub error_message: Option<String>,
-    pub probe_rtt_ms: Option<f64>,
-    pub in_reset_window: bool,
-    pub reset_window_ends_at: Option<DateTime<Utc>>,
+pub struct AccountView<'a> {
+    /// The record, its fields at the top level.
+    #[serde(flatten)]
+    pub status: &'a AccountStatus,
+    /// Share of today the account was usable, reset windows excluded.
     pub uptime_today_pct: Option<f64>,
     /// The operator's switch: false while paused.
     pub trading_active: bool,
     /// Why an order would be refused right now (`null` when orders flow).
     pub refusal: Option<String>,
-    /// The state with its data (since, attempt, code…).
-    pub detail: ConnectionState,
 }
 
 /// `GET /status`.
 #[derive(Debug, Serialize)]
-pub struct StatusView {
+pub struct StatusView<'a> {
     pub version: &'static str,
     pub started_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
-    pub accounts: Vec<AccountView>,
-    pub meltdown: Option<ibkr_supervisor_actors::status::Meltdown>,
-    pub persistence: Option<ibkr_supervisor_actors::status::PersistenceHealth>,
+    pub accounts: Vec<AccountView<'a>>,
+    pub meltdown: Option<&'a Meltdown>,
+    pub persistence: Option<&'a PersistenceHealth>,
 }
 
-pub(crate) fn account_view(state: &AppState, account: &AccountStatus, now: DateTime<Utc>) -> AccountView {
-    let guard = state.handle.guard();
-    let reset_until = match account.state {
-        ConnectionState::ResetWindow { until, .. } => Some(until),
-        _ => None,
-    };
-    AccountView {
-        name: account.name.clone(),
-        paper_trading: account.paper_trading,
-        state: account.state.name(),
-        connected: account.connected(),
-        host: account.host.clone(),
-        port: account.port,
-        client_id: account.client_id,
-        last_checked: account.last_checked,
-        last_connected: account.last_connected,
-        reconnect_attempts: account.reconnect_attempts,
-        next_attempt_at: account.next_attempt_at,
-        error_message: account.error_message.clone(),
-        probe_rtt_ms: account.probe_rtt_ms,
-        in_reset_window: reset_until.is_some(),
-        reset_window_ends_at: reset_until,
-        uptime_today_pct: account.uptime_today_pct(now),
-        trading_active: !guard.is_paused(&account.name),
-        refusal: guard.refusal(&account.name).map(|r| r.to_string()),
-        detail: account.state.clone(),
-    }
-}
-
-pub(crate) fn status_view(state: &AppState, board: &BoardSnapshot) -> StatusView {
+pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> StatusView<'a> {
     let now = state.handle.clock().now();
+    let guard = state.handle.guard();
+    let accounts = board
+        .accounts
+        .iter()
+        .map(|status| AccountView {
+            status,
+            uptime_today_pct: board.uptime_today_pct(&status.name, now),
+            trading_active: !guard.is_paused(&status.name),
+            refusal: guard.refusal(&status.name).map(|r| r.to_string()),
+        })
+        .collect();
     StatusView {
         version: state.version,
         started_at: board.started_at,
         now,
-        accounts: board.accounts.iter().map(|a| account_view(state, a, now)).collect(),
-        meltdown: board.meltdown.clone(),
-        persistence: board.persistence.clone(),
+        accounts,
+        meltdown: board.meltdown.as_ref(),
+        persistence: board.persistence.as_ref(),
     }
 }
 

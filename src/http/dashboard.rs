@@ -136,7 +136,7 @@ fn render_fragment(state: &AppState) -> String {
         );
     }
     for account in &view.accounts {
-        render_account(&mut out, state, account, view.meltdown.is_some());
+        render_account(&mut out, account, view.meltdown.is_some());
     }
     let counted_from = view.started_at.max(view.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     let _ = write!(out, "<footer>Uptime today since {} (reset windows excluded): ", time(&counted_from));
@@ -144,8 +144,8 @@ fn render_fragment(state: &AppState) -> String {
         .accounts
         .iter()
         .map(|a| match a.uptime_today_pct {
-            Some(pct) => format!("{} {:.2}%", escape(&a.name), pct),
-            None => format!("{} —", escape(&a.name)),
+            Some(pct) => format!("{} {:.2}%", escape(&a.status.name), pct),
+            None => format!("{} —", escape(&a.status.name)),
         })
         .collect();
     out.push_str(&parts.join(" · "));
@@ -163,18 +163,19 @@ fn render_fragment(state: &AppState) -> String {
     out
 }
 
-fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown: bool) {
+fn render_account(out: &mut String, view: &AccountView, meltdown: bool) {
+    let a = view.status;
     let name = escape(&a.name);
     let kind = if a.paper_trading { "paper" } else { "live" };
     let _ = write!(
         out,
         r#"<section class="card" data-account="{name}" data-state="{}"><h2>{name} <span class="tag">{kind}</span> <span class="tag">{}:{} · client {}</span></h2>"#,
-        a.state,
+        a.state.name(),
         escape(&a.host),
         a.port,
         a.client_id
     );
-    match &a.detail {
+    match &a.state {
         ConnectionState::Connected { since, .. } => {
             let rtt = a.probe_rtt_ms.map(|ms| format!(" · probe {ms:.1} ms")).unwrap_or_default();
             let _ = write!(out, r#"<div class="alert ok">Connected since {}{rtt}</div>"#, time(since));
@@ -224,20 +225,20 @@ fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown
     if let Some(error) = &a.error_message {
         let _ = write!(out, r#"<p class="facts error">Last error: {}</p>"#, escape(error));
     }
-    let usable = a.connected && !meltdown;
+    let usable = a.connected() && !meltdown;
     let account_json = escape(&serde_json::to_string(&a.name).unwrap_or_default());
     let _ = write!(
         out,
         r#"<p class="facts">Trading: <strong class="trading">{}</strong>{}</p><div class="actions">"#,
-        if a.trading_active { "active" } else { "paused by operator" },
+        if view.trading_active { "active" } else { "paused by operator" },
         // A paused account's refusal says "paused" again; show the reason only when it adds one.
-        a.refusal
+        view.refusal
             .as_deref()
-            .filter(|_| a.trading_active)
+            .filter(|_| view.trading_active)
             .map(|r| format!(" · orders refused: {}", escape(r)))
             .unwrap_or_default()
     );
-    if a.trading_active {
+    if view.trading_active {
         let _ = write!(
             out,
             r#"<button class="pause" onclick='post("/trading", {{"account": {account_json}, "active": false}})'>Pause trading</button>"#
@@ -252,7 +253,7 @@ fn render_account(out: &mut String, _state: &AppState, a: &AccountView, meltdown
     let _ = write!(
         out,
         r#"<button class="connect" {} onclick='post("/connect_ib", {{"account": {account_json}}})'>Connect to IB Gateway</button></div></section>"#,
-        if a.connected { "disabled" } else { "" }
+        if a.connected() { "disabled" } else { "" }
     );
 }
 

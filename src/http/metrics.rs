@@ -4,12 +4,11 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use ibkr_supervisor_actors::status::DETECTION_BUCKETS;
+use ibkr_supervisor_actors::ConnectionState;
 use warp::reply::Response;
 use warp::Reply;
 
 use super::AppState;
-
-const STATES: [&str; 6] = ["disconnected", "connecting", "connected", "degraded", "reset_window", "stopped"];
 
 /// Label values are quoted; backslash, quote and newline must be escaped.
 fn label(value: &str) -> String {
@@ -28,7 +27,7 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
 
     header(&mut out, "ibkr_account_state", "gauge", "1 for the account's current connection state, 0 for the others.");
     for account in &board.accounts {
-        for s in STATES {
+        for s in ConnectionState::NAMES {
             let on = u8::from(account.state.name() == s);
             let _ = writeln!(out, "ibkr_account_state{{account=\"{}\",state=\"{s}\"}} {on}", label(&account.name));
         }
@@ -59,7 +58,7 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         "Share of today the account was usable, reset windows excluded.",
     );
     for account in &board.accounts {
-        if let Some(pct) = account.uptime_today_pct(now) {
+        if let Some(pct) = board.uptime_today_pct(&account.name, now) {
             let _ = writeln!(out, "ibkr_uptime_today_ratio{{account=\"{}\"}} {}", label(&account.name), pct / 100.0);
         }
     }
@@ -70,12 +69,13 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         "Time from the last sign of life of a connection to the moment its loss was recorded (an upper bound on detection latency).",
     );
     for account in &board.accounts {
+        let Some(metrics) = board.metrics.get(&account.name) else { continue };
         let name = label(&account.name);
-        for (bound, count) in DETECTION_BUCKETS.iter().zip(account.detection.counts) {
+        let h = &metrics.detection;
+        for (bound, count) in DETECTION_BUCKETS.iter().zip(h.counts) {
             let _ =
                 writeln!(out, "ibkr_loss_detection_window_seconds_bucket{{account=\"{name}\",le=\"{bound}\"}} {count}");
         }
-        let h = &account.detection;
         let _ =
             writeln!(out, "ibkr_loss_detection_window_seconds_bucket{{account=\"{name}\",le=\"+Inf\"}} {}", h.count);
         let _ = writeln!(out, "ibkr_loss_detection_window_seconds_sum{{account=\"{name}\"}} {}", h.sum);
