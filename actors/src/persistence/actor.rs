@@ -1,0 +1,448 @@
+//! The [`PersistenceActor`]: it subscribes to the event port and watches the board, and hands
+//! everything to the writer thread; every handler returns at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
+
+use super::error::PersistenceError;
+use super::rows::Gap;
+use super::writer::{Command, Limits, PersistenceStats, Shared, Writer};
+use super::{LOG_EVERY, STOP_FLUSH_WITHIN};
+use crate::clock::SharedClock;
+use crate::settings::DatabaseSettings;
+use crate::status::{
+    BoardSnapshot, ConnectionState, EventKind, EventPort, PersistenceHealth, StatusBoard, StatusEvent,
+};
+
+/// Everything the PersistenceActor is started with.
+#[derive(Clone)]
+pub struct PersistenceArgs {
+    pub database: DatabaseSettings,
+    pub board: StatusBoard,
+    pub events: EventPort,
+    pub clock: SharedClock,
+}
+
+/// Messages the PersistenceActor handles. Every handler returns at once: the database work is
+/// on the writer thread.
+pub enum PersistenceMessage {
+    /// A published status event (the actor subscribes to the event port in `pre_start`).
+    Event(StatusEvent),
+    /// The board's accounts changed (sent by the actor's board watcher, coalesced).
+    BoardChanged,
+    /// Write everything received so far now (retrying at once if writes were failing), and
+    /// answer after that attempt, whether it succeeded or not: `Snapshot` then tells.
+    Flush(RpcReplyPort<()>),
+    /// The persistence health (the same figures as the board's `persistence`), answered at once.
+    Snapshot(RpcReplyPort<PersistenceHealth>),
+    /// Write statistics, answered at once.
+    Stats(RpcReplyPort<PersistenceStats>),
+    /// Answered once, for every account, the last `StateChanged` received ends in the board's
+    /// current state: the events that led there (which travel through the event port's fan-out
+    /// task, behind the board) have all reached the actor. Used at shutdown, see [`stop_last`].
+    Settle(RpcReplyPort<()>),
+}
+
+/// Records the status board and every status event in SQLite; see the module documentation.
+/// Spawn it as `PersistenceActor::new()`.
+pub struct PersistenceActor {
+    limits: Limits,
+}
+
+impl PersistenceActor {
+    pub fn new() -> Self {
+        Self { limits: Limits::DEFAULT }
+    }
+}
+
+impl Default for PersistenceActor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Aborts the board watcher when the actor's state goes (stop, failure or kill).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub struct PersistenceState {
+    board: StatusBoard,
+    clock: SharedClock,
+    tx: Sender<Command>,
+    shared: Arc<Shared>,
+    limits: Limits,
+    gap: Option<Gap>,
+    last_drop_log: Option<Instant>,
+    /// The state each account's last `StateChanged` entered.
+    last_state: HashMap<String, ConnectionState>,
+    settle_waiters: Vec<RpcReplyPort<()>>,
+    _watcher: AbortOnDrop,
+}
+
+impl Actor for PersistenceActor {
+    type Msg = PersistenceMessage;
+    type State = PersistenceState;
+    type Arguments = PersistenceArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PersistenceArgs,
+    ) -> Result<PersistenceState, ActorProcessingErr> {
+        PersistenceState::start(myself, args, self.limits)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: PersistenceMessage,
+        state: &mut PersistenceState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.handle(message)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut PersistenceState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop().await;
+        Ok(())
+    }
+}
+
+impl PersistenceState {
+    fn start(
+        myself: ActorRef<PersistenceMessage>,
+        args: PersistenceArgs,
+        limits: Limits,
+    ) -> Result<PersistenceState, ActorProcessingErr> {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer::new(&args.database, args.board.clone(), shared.clone(), limits);
+        std::thread::Builder::new()
+            .name("ibkr-persistence".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| format!("cannot start the persistence writer thread: {e}"))?;
+        args.events.subscribe(myself.clone(), |event| Some(PersistenceMessage::Event(event)));
+        let watcher = AbortOnDrop(tokio::spawn(watch_board(args.board.subscribe(), myself, shared.clone())));
+        let state = PersistenceState {
+            board: args.board,
+            clock: args.clock,
+            tx,
+            shared,
+            limits,
+            gap: None,
+            last_drop_log: None,
+            last_state: HashMap::new(),
+            settle_waiters: Vec::new(),
+            _watcher: watcher,
+        };
+        state.send_status()?;
+        Ok(state)
+    }
+
+    fn send(&self, command: Command) -> Result<(), ActorProcessingErr> {
+        self.tx.send(command).map_err(|_| "the persistence writer thread has stopped".into())
+    }
+
+    fn send_status(&self) -> Result<(), ActorProcessingErr> {
+        let accounts = self.board.snapshot().accounts;
+        self.send(Command::Status { accounts, at: self.clock.now() })
+    }
+
+    fn send_gap(&mut self) -> Result<(), ActorProcessingErr> {
+        match self.gap.take() {
+            Some(gap) => {
+                self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+                self.send(Command::Gap(gap))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn handle(&mut self, message: PersistenceMessage) -> Result<(), ActorProcessingErr> {
+        match message {
+            PersistenceMessage::Event(event) => {
+                let entered = match &event.kind {
+                    EventKind::StateChanged { to, .. } => Some((event.account.clone(), to.clone())),
+                    _ => None,
+                };
+                self.admit(event)?;
+                if let Some((account, state)) = entered {
+                    self.last_state.insert(account, state);
+                    if !self.settle_waiters.is_empty() && self.settled() {
+                        for waiter in self.settle_waiters.drain(..) {
+                            let _ = waiter.send(());
+                        }
+                    }
+                }
+            }
+            PersistenceMessage::Settle(reply) => {
+                if self.settled() {
+                    let _ = reply.send(());
+                } else {
+                    self.settle_waiters.push(reply);
+                }
+            }
+            PersistenceMessage::BoardChanged => {
+                self.shared.board_signal.store(false, Ordering::Release);
+                self.send_status()?;
+            }
+            PersistenceMessage::Flush(reply) => {
+                self.send_gap()?;
+                self.send_status()?;
+                self.send(Command::Flush(reply))?;
+            }
+            PersistenceMessage::Snapshot(reply) => {
+                let _ = reply.send(self.shared.health());
+            }
+            PersistenceMessage::Stats(reply) => {
+                let _ = reply.send(self.shared.stats());
+            }
+        }
+        Ok(())
+    }
+
+    fn settled(&self) -> bool {
+        self.board.snapshot().accounts.iter().all(|a| self.last_state.get(&a.name) == Some(&a.state))
+    }
+
+    /// Queue an event, or count it dropped when too many wait already.
+    fn admit(&mut self, event: StatusEvent) -> Result<(), ActorProcessingErr> {
+        let limit = self.limits.max_pending;
+        if self.shared.outstanding.load(Ordering::Acquire) >= limit {
+            let dropped = self.shared.dropped.fetch_add(1, Ordering::AcqRel) + 1;
+            match &mut self.gap {
+                Some(gap) => {
+                    gap.dropped += 1;
+                    gap.last_at = event.at;
+                }
+                None => self.gap = Some(Gap { dropped: 1, first_at: event.at, last_at: event.at, limit }),
+            }
+            if self.last_drop_log.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                tracing::warn!(
+                    dropped,
+                    limit,
+                    "persistence: too many events waiting to be written; dropping new ones (counted)"
+                );
+                self.last_drop_log = Some(Instant::now());
+            }
+            return Ok(());
+        }
+        self.send_gap()?;
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.send(Command::Event(Box::new(event)))
+    }
+
+    /// Hand the final board to the thread and wait (in real time, bounded) for it to land.
+    async fn stop(&mut self) {
+        let _ = self.send_gap();
+        let _ = self.send_status();
+        let (done_tx, done_rx) = mpsc::channel();
+        let within = self.limits.stop_flush;
+        if self.send(Command::Shutdown { deadline: Instant::now() + within, done: done_tx }).is_err() {
+            tracing::warn!("persistence: the writer thread was already gone at shutdown");
+            return;
+        }
+        // A real-time wait on a blocking thread: correct under tokio's paused test clock too.
+        let wait = tokio::task::spawn_blocking(move || done_rx.recv_timeout(within + Duration::from_millis(300)));
+        match wait.await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {} // the thread logged what was lost
+            _ => tracing::warn!(within = ?within, "persistence: the final writes did not finish in time"),
+        }
+    }
+}
+
+/// Send `BoardChanged` when the board's accounts change; at most one waits in the mailbox
+/// (the actor reads the board itself, so changes in between coalesce). Changes of the board's
+/// `persistence` field (our own health) are ignored.
+async fn watch_board(mut rx: watch::Receiver<BoardSnapshot>, actor: ActorRef<PersistenceMessage>, shared: Arc<Shared>) {
+    let mut last = rx.borrow_and_update().accounts.clone();
+    while rx.changed().await.is_ok() {
+        let changed = {
+            let board = rx.borrow_and_update();
+            if board.accounts != last {
+                last = board.accounts.clone();
+                true
+            } else {
+                false
+            }
+        };
+        if changed
+            && !shared.board_signal.swap(true, Ordering::AcqRel)
+            && actor.cast(PersistenceMessage::BoardChanged).is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Ask the actor to write everything it has received, and wait for that attempt (see
+/// [`PersistenceMessage::Flush`]).
+pub async fn flush(actor: &ActorRef<PersistenceMessage>, within: Duration) -> Result<(), PersistenceError> {
+    match actor.call(PersistenceMessage::Flush, Some(within)).await {
+        Ok(CallResult::Success(())) => Ok(()),
+        _ => Err(PersistenceError::Unavailable),
+    }
+}
+
+/// The actor's persistence health.
+pub async fn health(actor: &ActorRef<PersistenceMessage>) -> Result<PersistenceHealth, PersistenceError> {
+    match actor.call(PersistenceMessage::Snapshot, Some(Duration::from_secs(1))).await {
+        Ok(CallResult::Success(health)) => Ok(health),
+        _ => Err(PersistenceError::Unavailable),
+    }
+}
+
+/// How long [`stop_last`] waits for the final state changes to arrive.
+pub const SETTLE_WITHIN: Duration = Duration::from_millis(300);
+
+/// Stop the actor as the last child of an ordered shutdown, so the final states are recorded:
+/// wait (at most [`SETTLE_WITHIN`]) until the events of every account's current state have
+/// arrived through the event port (see [`PersistenceMessage::Settle`]), then drain the mailbox
+/// and let `post_stop` flush (at most [`STOP_FLUSH_WITHIN`]). Returns whether it stopped in time.
+pub async fn stop_last(actor: &ActorRef<PersistenceMessage>) -> bool {
+    let _ = actor.call(PersistenceMessage::Settle, Some(SETTLE_WITHIN)).await;
+    actor.drain_and_wait(Some(STOP_FLUSH_WITHIN + Duration::from_millis(300))).await.is_ok()
+}
+
+/// The actor's write statistics.
+pub async fn stats(actor: &ActorRef<PersistenceMessage>) -> Result<PersistenceStats, PersistenceError> {
+    match actor.call(PersistenceMessage::Stats, Some(Duration::from_secs(1))).await {
+        Ok(CallResult::Success(stats)) => Ok(stats),
+        _ => Err(PersistenceError::Unavailable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::persistence::fixtures::{at, settings, TempDir};
+    use crate::persistence::{open_read_only, recent_events, GAP_KIND};
+    use chrono::Utc;
+    use ractor::OutputPort;
+    use std::fs;
+
+    #[tokio::test]
+    async fn a_failing_mirror_never_holds_the_database_back() {
+        let tmp = TempDir::new("mirror");
+        let (path, log) = (tmp.0.join("status.db"), tmp.0.join("connection_log.json"));
+        fs::create_dir_all(&log).unwrap(); // a directory cannot be appended to, even by root
+        let board = StatusBoard::new(&settings().accounts, Utc::now());
+        let events: EventPort = Arc::new(OutputPort::default());
+        let limits = Limits { max_pending: 10, ..Limits::DEFAULT };
+        let args = PersistenceArgs {
+            database: DatabaseSettings { path: path.clone(), event_log: Some(log.clone()) },
+            board,
+            events: events.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
+        let base = at("2026-03-09T10:00:00Z");
+        let stored = || open_read_only(&path).and_then(|c| recent_events(&c, None, None, 100)).map_or(0, |e| e.len());
+        for round in 0..5 {
+            for i in 0..5 {
+                let kind = EventKind::Lost { reason: format!("lost {}", round * 5 + i) };
+                events.send(StatusEvent::new("Paper", base + chrono::Duration::seconds(round * 5 + i), kind));
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while stored() < (round as usize + 1) * 5 {
+                assert!(Instant::now() < deadline, "round {round} did not reach the database");
+                flush(&actor, Duration::from_secs(2)).await.unwrap();
+            }
+        }
+        let h = health(&actor).await.unwrap();
+        assert_eq!(stored(), 25, "every event is in the database");
+        assert!(!h.ok && h.last_error.as_deref().unwrap().contains("cannot append to the event log"), "{h:?}");
+        assert_eq!((h.pending, h.dropped), (10, 15), "the mirror lags by at most the bound; the rest is counted");
+
+        fs::remove_dir(&log).unwrap();
+        flush(&actor, Duration::from_secs(2)).await.unwrap();
+        let h = health(&actor).await.unwrap();
+        assert!(h.ok && h.pending == 0, "{h:?}");
+        let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+        let reasons: Vec<String> =
+            lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].to_string()).collect();
+        assert_eq!(reasons, (15..25).map(|i| format!("\"lost {i}\"")).collect::<Vec<_>>(), "the newest 10");
+        actor.stop(None);
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_events_are_dropped_counted_and_the_gap_is_recorded() {
+        let tmp = TempDir::new("overflow");
+        // A file where the database directory should be: nothing can be written for now.
+        let blocker = tmp.0.join("blocked");
+        fs::write(&blocker, b"not a directory").unwrap();
+        let path = blocker.join("status.db");
+        let board = StatusBoard::new(&settings().accounts, Utc::now());
+        let events: EventPort = Arc::new(OutputPort::default());
+        let limits = Limits {
+            max_pending: 10,
+            retry_first: Duration::from_millis(20),
+            retry_max: Duration::from_millis(50),
+            ..Limits::DEFAULT
+        };
+        let args = PersistenceArgs {
+            database: DatabaseSettings { path: path.clone(), event_log: None },
+            board: board.clone(),
+            events: events.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
+        let base = at("2026-03-09T10:00:00Z");
+        for i in 0..25 {
+            let kind = EventKind::ProbeFailed { error: format!("probe {i}") };
+            events.send(StatusEvent::new("Paper", base + chrono::Duration::seconds(i), kind));
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let health = loop {
+            let h = health(&actor).await.unwrap();
+            if h.dropped == 15 || Instant::now() > deadline {
+                break h;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(health.dropped, 15, "{health:?}");
+        flush(&actor, Duration::from_secs(2)).await.unwrap();
+        let health = super::health(&actor).await.unwrap();
+        assert!(
+            !health.ok && health.last_error.as_deref().unwrap().contains("cannot create the database directory"),
+            "{health:?}"
+        );
+        assert_eq!(health.pending, 10 + 1 + 2, "10 events, the gap row, 2 status rows: {health:?}");
+        assert_eq!(board.snapshot().persistence.as_ref().map(|p| p.ok), Some(false), "the board shows it");
+
+        fs::remove_file(&blocker).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while super::health(&actor).await.unwrap().pending > 0 && Instant::now() < deadline {
+            flush(&actor, Duration::from_secs(2)).await.unwrap();
+        }
+        let health = super::health(&actor).await.unwrap();
+        assert!(health.ok && health.pending == 0 && health.dropped == 15 && health.written == 13, "{health:?}");
+        let conn = open_read_only(&path).unwrap();
+        let events = recent_events(&conn, None, None, 100).unwrap();
+        assert_eq!(events.len(), 11);
+        assert_eq!(events[0].kind, GAP_KIND, "the gap comes after the events that made it in");
+        assert_eq!(events[0].detail["dropped"], 15);
+        assert_eq!(events[0].at, base + chrono::Duration::seconds(10), "the first dropped event's time");
+        assert_eq!(events[1].detail["error"], "probe 9");
+        actor.stop(None);
+        handle.await.unwrap();
+    }
+}

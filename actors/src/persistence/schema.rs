@@ -1,0 +1,69 @@
+//! Opening the database: for writing (WAL, the migrations applied) or read-only, and noticing
+//! a file that was deleted or replaced under an open connection.
+
+use std::fs;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{Migrations, M};
+
+use super::error::{write_hint, PersistenceError};
+use super::rows::read_error;
+use super::BUSY_TIMEOUT;
+
+/// The schema, embedded so the binary is self-contained (files in the top-level `migrations/`).
+pub(super) const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../../migrations/0001_status_and_events.sql"))];
+/// Open (creating the directory and the file if needed) the database for writing: busy timeout,
+/// WAL mode, `synchronous = NORMAL` (durable across a crash of the process; a power cut may lose
+/// the last transactions), and the schema migrations applied.
+pub fn open_database(path: &Path) -> Result<Connection, PersistenceError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|source| PersistenceError::CreateDir { dir: dir.to_owned(), source })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| PersistenceError::Open { path: path.to_owned(), source })?;
+    let configure = |source: rusqlite::Error| PersistenceError::Configure {
+        path: path.to_owned(),
+        hint: write_hint(&source),
+        source,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(configure)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(configure)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), %mode, "persistence: the database is not in WAL mode; readers may wait for the writer");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(configure)?;
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(&mut conn)
+        .map_err(|source| PersistenceError::Migrate { path: path.to_owned(), source })?;
+    Ok(conn)
+}
+
+/// Open the database read-only (for the HTTP layer, tools and tests): never creates anything.
+pub fn open_read_only(path: &Path) -> Result<Connection, PersistenceError> {
+    if !path.exists() {
+        return Err(PersistenceError::Missing { path: path.to_owned() });
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|source| PersistenceError::Open { path: path.to_owned(), source })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|source| PersistenceError::Open { path: path.to_owned(), source })?;
+    Ok(conn)
+}
+
+/// A file's identity, to notice it was deleted or replaced under an open connection.
+#[cfg(unix)]
+pub(super) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub(super) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+/// Whether the schema has been created (a file the actor never got to migrate reads as empty).
+pub(super) fn has_schema(conn: &Connection) -> Result<bool, PersistenceError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(read_error(conn))?;
+    Ok(version >= 1)
+}

@@ -1,0 +1,356 @@
+//! Uptime per account per UTC day, derived from the recorded `state_changed` rows: the
+//! [`timeline`] of availabilities, and [`daily_uptime`], the pure arithmetic of `GET /uptime`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::error::PersistenceError;
+use super::rows::{parse_ts, read_error, timestamp};
+use super::schema::has_schema;
+
+/// What a span of time counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Connected: usable.
+    Up,
+    /// Disconnected, connecting or degraded (IB upstream lost): not usable.
+    Down,
+    /// Inside a scheduled reset window: not usable, not an outage.
+    Reset,
+    /// Not observed: before the first record, while the supervisor was stopped, or across a gap
+    /// in the records (a crash, events that were lost).
+    Unknown,
+}
+
+impl Availability {
+    /// By a [`ConnectionState`] name.
+    pub fn of_state(name: &str) -> Availability {
+        match name {
+            "connected" => Availability::Up,
+            "disconnected" | "connecting" | "degraded" => Availability::Down,
+            "reset_window" => Availability::Reset,
+            _ => Availability::Unknown,
+        }
+    }
+}
+
+/// One recorded state change (a `state_changed` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    pub at: DateTime<Utc>,
+    /// The state left, and since when it held (from the event's `from.since`).
+    pub from: String,
+    pub from_since: Option<DateTime<Utc>>,
+    /// The state entered at `at`.
+    pub to: String,
+}
+
+/// A timeline: from each point on, the account was in that availability until the next point.
+/// Before the first point it is unknown; the last point lasts until "now".
+pub type Timeline = Vec<(DateTime<Utc>, Availability)>;
+
+/// The timeline of one account's state changes (in time order). A change whose `from` is not the
+/// previous change's `to` marks a discontinuity (a restart, lost records): from the previous
+/// change to `from_since` counts as unknown, then `from` from `from_since` on. The first change
+/// also tells, through `from_since`, how long the state before it held.
+pub fn timeline(changes: &[StateChange]) -> Timeline {
+    let mut points = Vec::with_capacity(changes.len() + 1);
+    let mut prev: Option<&StateChange> = None;
+    for change in changes {
+        let continuous = prev.is_some_and(|p| p.to == change.from);
+        if !continuous {
+            match (prev, change.from_since) {
+                (None, Some(since)) if since <= change.at => points.push((since, Availability::of_state(&change.from))),
+                (Some(p), Some(since)) if since > p.at && since <= change.at => {
+                    points.push((p.at, Availability::Unknown));
+                    points.push((since, Availability::of_state(&change.from)));
+                }
+                _ => {}
+            }
+        }
+        points.push((change.at, Availability::of_state(&change.to)));
+        prev = Some(change);
+    }
+    points
+}
+
+/// Uptime of one account on one UTC day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DailyUptime {
+    pub account: String,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Seconds of the day covered: the whole day (86 400), or up to now for today.
+    pub covered_secs: f64,
+    pub up_secs: f64,
+    pub down_secs: f64,
+    /// Inside scheduled reset windows: reported apart, not downtime.
+    pub reset_secs: f64,
+    pub unknown_secs: f64,
+    /// Shares of `covered_secs`, in percent (rounded to 0.001); the four add up to 100.
+    pub up_pct: f64,
+    pub down_pct: f64,
+    pub reset_pct: f64,
+    pub unknown_pct: f64,
+    /// `up / (up + down)` in percent: availability outside reset windows and unobserved time
+    /// (`None` when neither was observed that day).
+    pub availability_pct: Option<f64>,
+}
+
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole <= 0.0 {
+        0.0
+    } else {
+        (part / whole * 100_000.0).round() / 1000.0
+    }
+}
+
+/// Uptime per UTC day of `account`, from `first_day` through the day of `now` (today counts up to
+/// `now`), given its [`timeline`]. Pure: the whole arithmetic of `GET /uptime`.
+pub fn daily_uptime(
+    account: &str,
+    timeline: &[(DateTime<Utc>, Availability)],
+    first_day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Vec<DailyUptime> {
+    let mut points = timeline.to_vec();
+    points.sort_by_key(|(at, _)| *at);
+    let mut days = Vec::new();
+    let mut day = first_day;
+    while day <= now.date_naive() {
+        let start = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        let end = (start + chrono::Duration::days(1)).min(now);
+        if end > start {
+            let mut secs = [0.0_f64; 4];
+            let add = |secs: &mut [f64; 4], a: Availability, from: DateTime<Utc>, to: DateTime<Utc>| {
+                let (from, to) = (from.max(start), to.min(end));
+                if to > from {
+                    let slot = match a {
+                        Availability::Up => 0,
+                        Availability::Down => 1,
+                        Availability::Reset => 2,
+                        Availability::Unknown => 3,
+                    };
+                    secs[slot] += (to - from).num_milliseconds() as f64 / 1000.0;
+                }
+            };
+            match points.first() {
+                Some((first, _)) => add(&mut secs, Availability::Unknown, start, *first),
+                None => add(&mut secs, Availability::Unknown, start, end),
+            }
+            for (i, (at, a)) in points.iter().enumerate() {
+                let until = points.get(i + 1).map_or(end, |(next, _)| *next);
+                add(&mut secs, *a, *at, until);
+            }
+            let covered = (end - start).num_milliseconds() as f64 / 1000.0;
+            let [up, down, reset, unknown] = secs;
+            days.push(DailyUptime {
+                account: account.to_owned(),
+                day,
+                covered_secs: covered,
+                up_secs: up,
+                down_secs: down,
+                reset_secs: reset,
+                unknown_secs: unknown,
+                up_pct: pct(up, covered),
+                down_pct: pct(down, covered),
+                reset_pct: pct(reset, covered),
+                unknown_pct: pct(unknown, covered),
+                availability_pct: (up + down > 0.0).then(|| pct(up, up + down)),
+            });
+        }
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+    }
+    days
+}
+
+/// account, at, from_state, from.since, to_state, id.
+type ChangeColumns = (String, String, Option<String>, Option<String>, Option<String>, i64);
+
+/// Most days [`uptime`] reports.
+pub const MAX_UPTIME_DAYS: u32 = 3660;
+
+/// Uptime per account per UTC day for the last `days` days (today included, up to `now`), from the
+/// `state_changed` rows. Accounts: those with a status row or a recorded state change.
+pub fn uptime(conn: &Connection, days: u32, now: DateTime<Utc>) -> Result<Vec<DailyUptime>, PersistenceError> {
+    let days = days.min(MAX_UPTIME_DAYS);
+    if days == 0 || !has_schema(conn)? {
+        return Ok(Vec::new());
+    }
+    let first_day = now.date_naive().checked_sub_days(Days::new(u64::from(days) - 1)).unwrap_or(NaiveDate::MIN);
+    let start = timestamp(first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    let end = timestamp(now);
+    let columns = "SELECT account, at, from_state, json_extract(detail, '$.from.since'), to_state, id \
+                   FROM connection_events";
+    // The last change before the window tells the state the window starts in.
+    let before = format!(
+        "{columns} WHERE id IN (SELECT max(id) FROM connection_events \
+         WHERE kind = 'state_changed' AND at < ?1 GROUP BY account)"
+    );
+    let within = format!("{columns} WHERE kind = 'state_changed' AND at >= ?1 AND at <= ?2");
+    let mut by_account: BTreeMap<String, Vec<(String, i64, StateChange)>> = BTreeMap::new();
+    for (sql, args) in [(before, vec![start.clone()]), (within, vec![start, end])] {
+        let mut stmt = conn.prepare(&sql).map_err(read_error(conn))?;
+        let raws: Vec<ChangeColumns> = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(read_error(conn))?;
+        for (account, at, from, from_since, to, id) in raws {
+            let change = StateChange {
+                at: parse_ts(conn, "connection_events.at", &at)?,
+                from: from.unwrap_or_default(),
+                from_since: from_since
+                    .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+                to: to.unwrap_or_default(),
+            };
+            by_account.entry(account).or_default().push((at, id, change));
+        }
+    }
+    let mut stmt = conn.prepare("SELECT account FROM ibkr_status").map_err(read_error(conn))?;
+    let known: BTreeSet<String> =
+        stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(read_error(conn))?;
+    for account in known {
+        by_account.entry(account).or_default();
+    }
+    let mut report = Vec::new();
+    for (account, mut changes) in by_account {
+        changes.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let changes: Vec<StateChange> = changes.into_iter().map(|(_, _, c)| c).collect();
+        report.extend(daily_uptime(&account, &timeline(&changes), first_day, now));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::fixtures::at;
+    use crate::persistence::rows::{timestamp, write_rows, EventRow};
+    use crate::persistence::schema::MIGRATIONS;
+    use crate::status::{ConnectionState, EventKind, StatusEvent};
+    use rusqlite_migration::Migrations;
+    use Availability::{Down, Reset, Unknown, Up};
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    fn change(t: &str, from: &str, since: Option<&str>, to: &str) -> StateChange {
+        StateChange { at: at(t), from: from.into(), from_since: since.map(at), to: to.into() }
+    }
+
+    /// Connected 10:00-12:00, reset window 12:00-13:00, disconnected 13:00-14:00, connected from
+    /// 14:00 through midnight until 03:00 the next day, then disconnected.
+    fn scripted() -> Vec<StateChange> {
+        vec![
+            change("2026-03-09T10:00:00Z", "disconnected", Some("2026-03-09T10:00:00Z"), "connected"),
+            change("2026-03-09T12:00:00Z", "connected", Some("2026-03-09T10:00:00Z"), "reset_window"),
+            change("2026-03-09T13:00:00Z", "reset_window", Some("2026-03-09T12:00:00Z"), "disconnected"),
+            change("2026-03-09T14:00:00Z", "disconnected", Some("2026-03-09T13:00:00Z"), "connected"),
+            change("2026-03-10T03:00:00Z", "connected", Some("2026-03-09T14:00:00Z"), "disconnected"),
+        ]
+    }
+
+    #[test]
+    fn reset_window_time_is_reported_apart_and_today_counts_up_to_now() {
+        let line = timeline(&scripted()[..4]);
+        let days = daily_uptime("Paper", &line, day("2026-03-09"), at("2026-03-09T16:00:00Z"));
+        assert_eq!(days.len(), 1);
+        let d = &days[0];
+        assert_eq!(d.covered_secs, 16.0 * 3600.0);
+        assert_eq!((d.up_secs, d.down_secs, d.reset_secs, d.unknown_secs), (4.0 * 3600.0, 3600.0, 3600.0, 36_000.0));
+        assert_eq!((d.up_pct, d.down_pct, d.reset_pct, d.unknown_pct), (25.0, 6.25, 6.25, 62.5));
+        assert_eq!(d.availability_pct, Some(80.0), "reset and unknown time are not downtime");
+    }
+
+    #[test]
+    fn a_day_boundary_splits_the_time_at_utc_midnight() {
+        let line = timeline(&scripted());
+        let days = daily_uptime("Paper", &line, day("2026-03-09"), at("2026-03-10T06:00:00Z"));
+        assert_eq!(days.iter().map(|d| d.day).collect::<Vec<_>>(), [day("2026-03-09"), day("2026-03-10")]);
+        let (first, second) = (&days[0], &days[1]);
+        assert_eq!(first.covered_secs, 86_400.0);
+        assert_eq!(first.up_secs, 12.0 * 3600.0, "10-12 and 14-24");
+        assert_eq!((first.down_secs, first.reset_secs, first.unknown_secs), (3600.0, 3600.0, 36_000.0));
+        assert_eq!(first.up_pct, 50.0);
+        assert!(close(first.reset_pct, 4.167) && close(first.down_pct, 4.167) && close(first.unknown_pct, 41.667));
+        assert_eq!((second.covered_secs, second.up_secs, second.down_secs), (6.0 * 3600.0, 3.0 * 3600.0, 3.0 * 3600.0));
+        assert_eq!((second.up_pct, second.down_pct, second.reset_pct, second.unknown_pct), (50.0, 50.0, 0.0, 0.0));
+        // A window that starts before the records: days without any are all unknown.
+        let days = daily_uptime("Paper", &line, day("2026-03-08"), at("2026-03-08T12:00:00Z"));
+        assert_eq!((days[0].unknown_pct, days[0].availability_pct), (100.0, None));
+        // Midnight exactly: today has no time yet, so it is left out.
+        assert_eq!(daily_uptime("Paper", &line, day("2026-03-09"), at("2026-03-10T00:00:00Z")).len(), 1);
+    }
+
+    #[test]
+    fn a_discontinuity_counts_as_unknown_not_as_the_last_state() {
+        // Connected at 10:00, the process stopped at 11:00 and came back at 15:00.
+        let changes = [
+            change("2026-03-09T10:00:00Z", "connecting", Some("2026-03-09T09:59:00Z"), "connected"),
+            change("2026-03-09T11:00:00Z", "connected", Some("2026-03-09T10:00:00Z"), "stopped"),
+            change("2026-03-09T15:00:05Z", "disconnected", Some("2026-03-09T15:00:00Z"), "connecting"),
+            change("2026-03-09T15:00:10Z", "connecting", Some("2026-03-09T15:00:05Z"), "connected"),
+        ];
+        let line = timeline(&changes);
+        assert_eq!(
+            line,
+            vec![
+                (at("2026-03-09T09:59:00Z"), Down),
+                (at("2026-03-09T10:00:00Z"), Up),
+                (at("2026-03-09T11:00:00Z"), Unknown),
+                (at("2026-03-09T11:00:00Z"), Unknown),
+                (at("2026-03-09T15:00:00Z"), Down),
+                (at("2026-03-09T15:00:05Z"), Down),
+                (at("2026-03-09T15:00:10Z"), Up),
+            ]
+        );
+        let d = &daily_uptime("Paper", &line, day("2026-03-09"), at("2026-03-09T16:00:00Z"))[0];
+        assert_eq!(d.unknown_secs, (9.0 * 3600.0 + 59.0 * 60.0) + 4.0 * 3600.0);
+        assert_eq!(d.down_secs, 60.0 + 10.0);
+        assert_eq!(d.up_secs, 3600.0 + 3600.0 - 10.0);
+        assert_eq!(Availability::of_state("degraded"), Down);
+        assert_eq!(Availability::of_state("reset_window"), Reset);
+    }
+
+    #[test]
+    fn uptime_is_derived_from_the_state_changed_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).unwrap();
+        let (t, s) = (at, |name: &str, since: &str| match name {
+            "connected" => ConnectionState::Connected { since: at(since), client_id: 1 },
+            "reset_window" => {
+                ConnectionState::ResetWindow { since: at(since), until: at("2026-03-09T13:00:00Z"), link: None }
+            }
+            _ => ConnectionState::Disconnected { since: at(since), last_error: None },
+        });
+        let rows: Vec<EventRow> = scripted()
+            .iter()
+            .map(|c| {
+                let since = c.from_since.map(timestamp).unwrap();
+                let kind = EventKind::StateChanged { from: s(&c.from, &since), to: s(&c.to, &timestamp(c.at)) };
+                EventRow::from_event(&StatusEvent::new("Paper", c.at, kind))
+            })
+            .collect();
+        write_rows(&mut conn, rows.iter(), std::iter::empty()).unwrap();
+        let report = uptime(&conn, 2, t("2026-03-10T06:00:00Z")).unwrap();
+        assert_eq!(report.len(), 2);
+        assert_eq!((report[0].up_pct, report[1].up_pct, report[1].down_pct), (50.0, 50.0, 50.0));
+        // A window starting after the first changes: the state it starts in comes from before.
+        let report = uptime(&conn, 1, t("2026-03-10T06:00:00Z")).unwrap();
+        assert_eq!((report.len(), report[0].unknown_pct, report[0].up_pct), (1, 0.0, 50.0));
+        assert!(uptime(&conn, 0, t("2026-03-10T06:00:00Z")).unwrap().is_empty());
+    }
+}
