@@ -25,6 +25,7 @@ use ibkr_supervisor::actors::status::{EventPort, PersistenceHealth};
 use ibkr_supervisor::actors::{ConnectionState, EventKind, StatusBoard, StatusEvent};
 use ibkr_supervisor::settings::Settings;
 use ractor::{Actor, ActorRef, OutputPort};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
@@ -236,65 +237,55 @@ async fn each_account_has_a_status_row_with_the_board_values() {
     recorder.landed(0).await;
 
     let conn = open(&db).unwrap();
-    type Row = (
-        bool,
-        bool,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        i64,
-        Option<String>,
-        Option<f64>,
-        String,
-    );
-    let row = |account: &str| -> Row {
-        conn.query_row(
-            "SELECT paper_trading, connected, state, host, port, client_id, last_checked, last_connected, \
-             reconnect_attempts, error_message, probe_rtt_ms, updated_at FROM ibkr_status WHERE account = ?1",
-            [account],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                ))
-            },
-        )
+    // The row as SQL sees it, column by column.
+    let row = |account: &str| -> Value {
+        let mut stmt = conn.prepare("SELECT * FROM ibkr_status WHERE account = ?1").unwrap();
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        stmt.query_row([account], |r| {
+            let mut row = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match r.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => json!(n),
+                    ValueRef::Real(x) => json!(x),
+                    ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                    ValueRef::Blob(_) => panic!("no blobs in ibkr_status"),
+                };
+                row.insert(name.clone(), value);
+            }
+            Ok(Value::Object(row))
+        })
         .unwrap()
     };
     assert_eq!(count(&db, "SELECT count(*) FROM ibkr_status"), 2, "one row per account");
     let paper = row("Paper");
-    assert!(paper.0, "paper_trading");
+    assert_eq!(paper["paper_trading"], 1, "paper_trading");
     assert_eq!(
-        (paper.1, paper.2.as_str(), paper.3.as_str(), paper.4, paper.5),
-        (true, "connected", "127.0.0.1", 4002, 1)
+        (&paper["connected"], &paper["state"], &paper["host"], &paper["port"], &paper["client_id"]),
+        (&json!(1), &json!("connected"), &json!("127.0.0.1"), &json!(4002), &json!(1))
     );
-    assert_eq!(paper.6.as_deref(), Some("2026-03-09T14:05:00.000Z"));
-    assert_eq!(paper.7.as_deref(), Some("2026-03-09T14:00:00.125Z"));
-    assert_eq!((paper.8, paper.9.as_deref(), paper.10), (0, None, Some(2.5)));
+    assert_eq!(paper["last_checked"], "2026-03-09T14:05:00.000Z");
+    assert_eq!(paper["last_connected"], "2026-03-09T14:00:00.125Z");
+    assert_eq!(
+        (&paper["reconnect_attempts"], &paper["error_message"], &paper["probe_rtt_ms"]),
+        (&json!(0), &Value::Null, &json!(2.5))
+    );
     let live = row("Live");
-    assert!(!live.0 && !live.1);
-    assert_eq!((live.2.as_str(), live.4, live.5, live.7.as_deref()), ("disconnected", 4001, 12, None));
-    assert_eq!((live.8, live.9.as_deref(), live.10), (3, Some("connection refused"), None));
-    let updated = at(&live.11);
-    assert!(live.11.ends_with('Z') && live.11.len() == "2026-03-09T14:05:00.000Z".len(), "{}", live.11);
+    assert_eq!((&live["paper_trading"], &live["connected"]), (&json!(0), &json!(0)));
+    assert_eq!(
+        (&live["state"], &live["port"], &live["client_id"], &live["last_connected"]),
+        (&json!("disconnected"), &json!(4001), &json!(12), &Value::Null)
+    );
+    assert_eq!(
+        (&live["reconnect_attempts"], &live["error_message"], &live["probe_rtt_ms"]),
+        (&json!(3), &json!("connection refused"), &Value::Null)
+    );
+    let updated_text = live["updated_at"].as_str().unwrap();
+    let updated = at(updated_text);
+    assert!(updated_text.ends_with('Z') && updated_text.len() == "2026-03-09T14:05:00.000Z".len(), "{updated_text}");
     assert!(updated >= before - chrono::Duration::seconds(1) && updated <= Utc::now(), "{updated}");
     assert_eq!(
-        conn.query_row("SELECT state_detail FROM ibkr_status WHERE account = 'Live'", [], |r| r.get::<_, String>(0))
-            .map(|s| serde_json::from_str::<Value>(&s).unwrap()["last_error"].clone())
-            .unwrap(),
+        serde_json::from_str::<Value>(live["state_detail"].as_str().unwrap()).unwrap()["last_error"],
         "connection refused"
     );
     assert_eq!(recorder.board.snapshot().persistence.map(|p| p.ok), Some(true), "the board shows the health");
@@ -555,9 +546,9 @@ async fn history_survives_a_restart_and_new_events_are_appended() {
     assert_eq!(count(&db, "SELECT count(*) FROM ibkr_status WHERE error_message = 'last words'"), 1, "flushed on stop");
 
     let stored = load_status(&db).unwrap();
-    assert_eq!(stored.iter().map(|s| s.account.as_str()).collect::<Vec<_>>(), ["Live", "Paper"]);
-    let paper = &stored[1];
-    assert!(paper.connected && paper.last_connected == Some(connected_at), "{paper:?}");
+    assert_eq!(stored.iter().map(|s| s.status.name.as_str()).collect::<Vec<_>>(), ["Live", "Paper"]);
+    let paper = &stored[1].status;
+    assert!(paper.connected() && paper.last_connected == Some(connected_at), "{paper:?}");
 
     let recorder = Recorder::start(&db, None).await;
     for i in 10..20 {
@@ -568,8 +559,8 @@ async fn history_survives_a_restart_and_new_events_are_appended() {
     assert_eq!(errors, (0..20).map(|i| format!("probe {i}")).collect::<Vec<_>>(), "old rows kept, new ones appended");
     assert_eq!(count(&db, "SELECT count(*) FROM connection_events WHERE id <= 10 AND detail LIKE '%\"probe 9\"%'"), 1);
     // The new process's board says disconnected; the last time connected is kept.
-    let paper = load_status(&db).unwrap().remove(1);
-    assert_eq!((paper.state.as_str(), paper.last_connected), ("disconnected", Some(connected_at)));
+    let paper = load_status(&db).unwrap().remove(1).status;
+    assert_eq!((paper.state.name(), paper.last_connected), ("disconnected", Some(connected_at)));
     recorder.stop().await;
     assert!(load_status(&tmp.path().join("absent.db")).unwrap().is_empty(), "no file, no history");
 }

@@ -30,7 +30,7 @@ pub enum PersistenceError {
     #[error("cannot read database \"{path}\": {source}")]
     Read { path: String, source: rusqlite::Error },
     #[error("database \"{path}\" holds a malformed {what}: {value:?}")]
-    Malformed { path: String, what: &'static str, value: String },
+    Malformed { path: String, what: String, value: String },
     #[error("the persistence actor is not running or did not answer in time")]
     Unavailable,
 }

@@ -66,10 +66,9 @@ pub use actor::{
 };
 pub use error::PersistenceError;
 pub use read::{
-    load_status, paused_accounts, read_status, recent_events, PersistenceReader, StoredEvent, StoredStatus,
-    MAX_EVENTS_PER_QUERY,
+    load_status, paused_accounts, read_status, recent_events, PersistenceReader, StoredEvent, MAX_EVENTS_PER_QUERY,
 };
-pub use rows::timestamp;
+pub use rows::{timestamp, StoredStatus};
 pub use schema::{open_database, open_read_only};
 pub use uptime::{daily_uptime, timeline, uptime, Availability, DailyUptime, StateChange, Timeline, MAX_UPTIME_DAYS};
 pub use writer::PersistenceStats;

@@ -4,35 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{named_params, Connection};
 use serde::Serialize;
 
 use super::error::PersistenceError;
-use super::rows::{parse_opt_ts, parse_ts, read_error, timestamp};
+use super::rows::{select, timestamp, Column, StoredStatus, STATUS_COLUMNS};
 use super::schema::{has_schema, open_read_only};
 use super::uptime::{uptime, DailyUptime};
-
-/// One `ibkr_status` row: the last known status of an account.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredStatus {
-    pub account: String,
-    pub paper_trading: bool,
-    pub connected: bool,
-    pub state: String,
-    pub state_since: DateTime<Utc>,
-    /// The state with its data (`{"state": "reset_window", "until": ...}`).
-    pub state_detail: serde_json::Value,
-    pub host: String,
-    pub port: u16,
-    pub client_id: i32,
-    pub last_checked: Option<DateTime<Utc>>,
-    pub last_connected: Option<DateTime<Utc>>,
-    pub reconnect_attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub error_message: Option<String>,
-    pub probe_rtt_ms: Option<f64>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// One `connection_events` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,6 +22,19 @@ pub struct StoredEvent {
     pub kind: String,
     /// The event as published (its JSON form).
     pub detail: serde_json::Value,
+}
+
+impl StoredEvent {
+    fn from_row(column: &Column<'_>) -> Result<StoredEvent, PersistenceError> {
+        let detail: String = column.get("detail")?;
+        Ok(StoredEvent {
+            id: column.get("id")?,
+            at: column.required_time("at")?,
+            account: column.get("account")?,
+            kind: column.get("kind")?,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        })
+    }
 }
 
 /// The last known status rows of a database file, by account name: for startup code to show
@@ -67,26 +58,22 @@ pub fn paused_accounts(path: &Path) -> Result<Vec<(String, DateTime<Utc>)>, Pers
     if !has_schema(&conn)? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn
-        .prepare(
-            "SELECT account, at, detail FROM connection_events e WHERE kind = 'trading_switched' \
-             AND id = (SELECT MAX(id) FROM connection_events WHERE kind = 'trading_switched' AND account = e.account)",
-        )
-        .map_err(read_error(&conn))?;
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(read_error(&conn))?;
-    let mut paused = Vec::new();
-    for (account, at, detail) in rows {
-        let active = serde_json::from_str::<serde_json::Value>(&detail)
-            .ok()
-            .and_then(|d| d.get("active").and_then(serde_json::Value::as_bool))
-            .unwrap_or(true);
-        if !active {
-            paused.push((account, parse_ts(&conn, "connection_events.at", &at)?));
-        }
-    }
+    let latest = select(
+        &conn,
+        "SELECT account, at, detail FROM connection_events e WHERE kind = 'trading_switched' \
+         AND id = (SELECT MAX(id) FROM connection_events WHERE kind = 'trading_switched' AND account = e.account)",
+        [],
+        "connection_events",
+        |column| {
+            let detail: String = column.get("detail")?;
+            let active = serde_json::from_str::<serde_json::Value>(&detail)
+                .ok()
+                .and_then(|d| d.get("active").and_then(serde_json::Value::as_bool))
+                .unwrap_or(true);
+            Ok((column.get::<String>("account")?, column.required_time("at")?, active))
+        },
+    )?;
+    let paused = latest.into_iter().filter(|(_, _, active)| !active).map(|(account, at, _)| (account, at)).collect();
     Ok(paused)
 }
 
@@ -95,76 +82,8 @@ pub fn read_status(conn: &Connection) -> Result<Vec<StoredStatus>, PersistenceEr
     if !has_schema(conn)? {
         return Ok(Vec::new());
     }
-    type Raw = (
-        String,
-        bool,
-        bool,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<f64>,
-        String,
-    );
-    let mut stmt = conn
-        .prepare(
-            "SELECT account, paper_trading, connected, state, state_since, state_detail, host, port, client_id, \
-             last_checked, last_connected, reconnect_attempts, next_attempt_at, error_message, probe_rtt_ms, \
-             updated_at FROM ibkr_status ORDER BY account",
-        )
-        .map_err(read_error(conn))?;
-    let raws: Vec<Raw> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-                r.get(11)?,
-                r.get(12)?,
-                r.get(13)?,
-                r.get(14)?,
-                r.get(15)?,
-            ))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(read_error(conn))?;
-    raws.into_iter()
-        .map(|r| {
-            Ok(StoredStatus {
-                account: r.0,
-                paper_trading: r.1,
-                connected: r.2,
-                state: r.3,
-                state_since: parse_ts(conn, "ibkr_status.state_since", &r.4)?,
-                state_detail: serde_json::from_str(&r.5).unwrap_or(serde_json::Value::String(r.5)),
-                host: r.6,
-                port: u16::try_from(r.7).unwrap_or_default(),
-                client_id: i32::try_from(r.8).unwrap_or_default(),
-                last_checked: parse_opt_ts(conn, "ibkr_status.last_checked", r.9)?,
-                last_connected: parse_opt_ts(conn, "ibkr_status.last_connected", r.10)?,
-                reconnect_attempts: u32::try_from(r.11).unwrap_or_default(),
-                next_attempt_at: parse_opt_ts(conn, "ibkr_status.next_attempt_at", r.12)?,
-                error_message: r.13,
-                probe_rtt_ms: r.14,
-                updated_at: parse_ts(conn, "ibkr_status.updated_at", &r.15)?,
-            })
-        })
-        .collect()
+    let sql = format!("SELECT {STATUS_COLUMNS} FROM ibkr_status ORDER BY account");
+    select(conn, &sql, [], "ibkr_status", StoredStatus::from_row)
 }
 
 /// Most rows [`recent_events`] returns.
@@ -181,29 +100,19 @@ pub fn recent_events(
     if !has_schema(conn)? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, at, account, kind, detail FROM connection_events \
-             WHERE (?1 IS NULL OR account = ?1) AND (?2 IS NULL OR at >= ?2) ORDER BY id DESC LIMIT ?3",
-        )
-        .map_err(read_error(conn))?;
-    let raws: Vec<(i64, String, String, String, String)> = stmt
-        .query_map(params![account, since.map(timestamp), i64::from(limit.min(MAX_EVENTS_PER_QUERY))], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(read_error(conn))?;
-    raws.into_iter()
-        .map(|(id, at, account, kind, detail)| {
-            Ok(StoredEvent {
-                id,
-                at: parse_ts(conn, "connection_events.at", &at)?,
-                account,
-                kind,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            })
-        })
-        .collect()
+    select(
+        conn,
+        "SELECT id, at, account, kind, detail FROM connection_events \
+         WHERE (:account IS NULL OR account = :account) AND (:since IS NULL OR at >= :since) \
+         ORDER BY id DESC LIMIT :limit",
+        named_params! {
+            ":account": account,
+            ":since": since.map(timestamp),
+            ":limit": limit.min(MAX_EVENTS_PER_QUERY),
+        },
+        "connection_events",
+        StoredEvent::from_row,
+    )
 }
 
 /// The read side for the HTTP layer: every query runs on `spawn_blocking` with its own read-only

@@ -2,11 +2,13 @@
 //! its JSON), the gap row, the status UPSERT, and one transaction for a batch.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{named_params, Connection, Row, TransactionBehavior};
+use serde::Serialize;
 
 use super::error::PersistenceError;
 use super::GAP_KIND;
 use crate::status::{AccountStatus, EventKind, StatusEvent};
+
 /// The stored form of a timestamp: UTC RFC 3339 with milliseconds, e.g. `2026-03-09T14:00:00.000Z`.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -18,22 +20,6 @@ pub(super) fn conn_path(conn: &Connection) -> String {
 
 pub(super) fn read_error(conn: &Connection) -> impl Fn(rusqlite::Error) -> PersistenceError + '_ {
     move |source| PersistenceError::Read { path: conn_path(conn), source }
-}
-
-pub(super) fn parse_ts(conn: &Connection, what: &'static str, value: &str) -> Result<DateTime<Utc>, PersistenceError> {
-    DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|_| PersistenceError::Malformed {
-        path: conn_path(conn),
-        what,
-        value: value.to_owned(),
-    })
-}
-
-pub(super) fn parse_opt_ts(
-    conn: &Connection,
-    what: &'static str,
-    value: Option<String>,
-) -> Result<Option<DateTime<Utc>>, PersistenceError> {
-    value.map(|v| parse_ts(conn, what, &v)).transpose()
 }
 
 /// One event row, prepared off the actor (on the writer thread).
@@ -91,19 +77,33 @@ pub(super) struct Gap {
     pub(super) limit: u64,
 }
 
-#[derive(Clone)]
-pub(super) struct StatusRow {
-    pub(super) status: AccountStatus,
-    pub(super) at: DateTime<Utc>,
+/// One `ibkr_status` row: an account's status as last recorded, and when. The writer thread
+/// upserts it, [`read_status`](super::read_status) reads it back, one column per field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredStatus {
+    /// The record, its fields at the top level of the JSON form.
+    #[serde(flatten)]
+    pub status: AccountStatus,
+    /// When the supervisor saw this status.
+    pub updated_at: DateTime<Utc>,
 }
 
 const INSERT_EVENT: &str = "INSERT INTO connection_events (at, account, kind, from_state, to_state, detail) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+     VALUES (:at, :account, :kind, :from_state, :to_state, :detail)";
 
+/// The columns of `ibkr_status`, as [`StoredStatus::upsert`] writes them and
+/// [`StoredStatus::from_row`] reads them.
+pub(super) const STATUS_COLUMNS: &str = "account, paper_trading, connected, state, state_since, state_detail, \
+     host, port, client_id, last_checked, last_connected, reconnect_attempts, next_attempt_at, error_message, \
+     probe_rtt_ms, reset_window_ends_at, updated_at";
+
+// Last known times survive a restart: a NULL from a fresh board does not erase a known value.
 const UPSERT_STATUS: &str = "INSERT INTO ibkr_status (account, paper_trading, connected, state, state_since, \
      state_detail, host, port, client_id, last_checked, last_connected, reconnect_attempts, next_attempt_at, \
-     error_message, probe_rtt_ms, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+     error_message, probe_rtt_ms, reset_window_ends_at, updated_at) \
+     VALUES (:account, :paper_trading, :connected, :state, :state_since, :state_detail, :host, :port, :client_id, \
+     :last_checked, :last_connected, :reconnect_attempts, :next_attempt_at, :error_message, :probe_rtt_ms, \
+     :reset_window_ends_at, :updated_at) \
      ON CONFLICT (account) DO UPDATE SET paper_trading = excluded.paper_trading, \
      connected = excluded.connected, state = excluded.state, state_since = excluded.state_since, \
      state_detail = excluded.state_detail, host = excluded.host, port = excluded.port, \
@@ -112,49 +112,138 @@ const UPSERT_STATUS: &str = "INSERT INTO ibkr_status (account, paper_trading, co
      last_connected = COALESCE(excluded.last_connected, ibkr_status.last_connected), \
      reconnect_attempts = excluded.reconnect_attempts, next_attempt_at = excluded.next_attempt_at, \
      error_message = excluded.error_message, probe_rtt_ms = excluded.probe_rtt_ms, \
-     updated_at = excluded.updated_at";
+     reset_window_ends_at = excluded.reset_window_ends_at, updated_at = excluded.updated_at";
 
-fn upsert_status(conn: &Connection, row: &StatusRow) -> rusqlite::Result<()> {
-    let s = &row.status;
-    let state_detail = serde_json::to_string(&s.state).unwrap_or_else(|_| "{}".into());
-    conn.prepare_cached(UPSERT_STATUS)?.execute(params![
-        s.name,
-        s.paper_trading,
-        s.connected(),
-        s.state.name(),
-        timestamp(s.state.since()),
-        state_detail,
-        s.host,
-        i64::from(s.port),
-        i64::from(s.client_id),
-        s.last_checked.map(timestamp),
-        s.last_connected.map(timestamp),
-        i64::from(s.reconnect_attempts),
-        s.next_attempt_at.map(timestamp),
-        s.error_message,
-        s.probe_rtt_ms,
-        timestamp(row.at),
-    ])?;
-    Ok(())
+impl StoredStatus {
+    /// Insert or update the account's row (inside the caller's transaction).
+    fn upsert(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let s = &self.status;
+        let state_detail = serde_json::to_string(&s.state).unwrap_or_else(|_| "{}".into());
+        conn.prepare_cached(UPSERT_STATUS)?.execute(named_params! {
+            ":account": s.name,
+            ":paper_trading": s.paper_trading,
+            ":connected": s.connected(),
+            ":state": s.state.name(),
+            ":state_since": timestamp(s.state.since()),
+            ":state_detail": state_detail,
+            ":host": s.host,
+            ":port": s.port,
+            ":client_id": s.client_id,
+            ":last_checked": s.last_checked.map(timestamp),
+            ":last_connected": s.last_connected.map(timestamp),
+            ":reconnect_attempts": s.reconnect_attempts,
+            ":next_attempt_at": s.next_attempt_at.map(timestamp),
+            ":error_message": s.error_message,
+            ":probe_rtt_ms": s.probe_rtt_ms,
+            ":reset_window_ends_at": s.state.reset_window_ends_at().map(timestamp),
+            ":updated_at": timestamp(self.updated_at),
+        })?;
+        Ok(())
+    }
+
+    /// A row selected with [`STATUS_COLUMNS`], by column name. The state comes from
+    /// `state_detail` (the `state`, `state_since`, `connected` and `reset_window_ends_at`
+    /// columns are derived from it, for SQL readers).
+    pub(super) fn from_row(column: &Column<'_>) -> Result<StoredStatus, PersistenceError> {
+        let state_detail: String = column.get("state_detail")?;
+        let state = serde_json::from_str(&state_detail).map_err(|_| column.malformed("state_detail", state_detail))?;
+        let status = AccountStatus {
+            name: column.get("account")?,
+            paper_trading: column.get("paper_trading")?,
+            host: column.get("host")?,
+            port: column.get("port")?,
+            client_id: column.get("client_id")?,
+            state,
+            last_checked: column.time("last_checked")?,
+            last_connected: column.time("last_connected")?,
+            reconnect_attempts: column.get("reconnect_attempts")?,
+            next_attempt_at: column.time("next_attempt_at")?,
+            error_message: column.get("error_message")?,
+            probe_rtt_ms: column.get("probe_rtt_ms")?,
+        };
+        Ok(StoredStatus { status, updated_at: column.required_time("updated_at")? })
+    }
+}
+
+/// Every row `sql` selects with `params`, each decoded by `decode` (which reads its columns by
+/// name through [`Column`]).
+pub(super) fn select<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    table: &'static str,
+    decode: impl Fn(&Column<'_>) -> Result<T, PersistenceError>,
+) -> Result<Vec<T>, PersistenceError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(read_error(conn))?;
+    let mut rows = stmt.query(params).map_err(read_error(conn))?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(read_error(conn))? {
+        found.push(decode(&Column { conn, row, table })?);
+    }
+    Ok(found)
+}
+
+/// The columns of one selected row, read by name; a value of the wrong type or out of range
+/// is a [`PersistenceError::Malformed`] naming `table.column`.
+pub(super) struct Column<'a> {
+    conn: &'a Connection,
+    row: &'a Row<'a>,
+    table: &'static str,
+}
+
+impl Column<'_> {
+    /// The value of column `name`.
+    pub(super) fn get<T: rusqlite::types::FromSql>(&self, name: &str) -> Result<T, PersistenceError> {
+        self.row.get(name).map_err(|source| match source {
+            rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                let value = self.row.get_ref(name).map(|v| format!("{v:?}")).unwrap_or_default();
+                self.malformed(name, value)
+            }
+            source => PersistenceError::Read { path: conn_path(self.conn), source },
+        })
+    }
+
+    /// The stored timestamp in column `name` (see [`timestamp`]), `None` for NULL.
+    pub(super) fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, PersistenceError> {
+        let Some(text) = self.get::<Option<String>>(name)? else { return Ok(None) };
+        DateTime::parse_from_rfc3339(&text).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| self.malformed(name, text))
+    }
+
+    /// The stored timestamp in column `name`, which must not be NULL.
+    pub(super) fn required_time(&self, name: &str) -> Result<DateTime<Utc>, PersistenceError> {
+        self.time(name)?.ok_or_else(|| self.malformed(name, "NULL".into()))
+    }
+
+    /// The error for a `value` of column `name` that cannot be what the column holds.
+    pub(super) fn malformed(&self, name: &str, value: String) -> PersistenceError {
+        PersistenceError::Malformed { path: conn_path(self.conn), what: format!("{}.{name}", self.table), value }
+    }
 }
 
 /// Write events and status rows in one transaction.
 pub(super) fn write_rows<'a>(
     conn: &mut Connection,
     events: impl Iterator<Item = &'a EventRow>,
-    statuses: impl Iterator<Item = &'a StatusRow>,
+    statuses: impl Iterator<Item = &'a StoredStatus>,
 ) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut rows = 0;
     {
         let mut insert = tx.prepare_cached(INSERT_EVENT)?;
         for e in events {
-            insert.execute(params![e.at, e.account, e.kind, e.from_state, e.to_state, e.json])?;
+            insert.execute(named_params! {
+                ":at": e.at,
+                ":account": e.account,
+                ":kind": e.kind,
+                ":from_state": e.from_state,
+                ":to_state": e.to_state,
+                ":detail": e.json,
+            })?;
             rows += 1;
         }
     }
     for s in statuses {
-        upsert_status(&tx, s)?;
+        s.upsert(&tx)?;
         rows += 1;
     }
     tx.commit()?;
@@ -218,8 +307,10 @@ mod tests {
             s.last_checked = Some(now);
             s.probe_rtt_ms = Some(1.25);
         });
-        let rows: Vec<StatusRow> =
-            board.snapshot().accounts.into_iter().map(|status| StatusRow { status, at: now }).collect();
+        let until = at("2026-03-09T13:00:00Z");
+        board.update("Live", |s| s.state = ConnectionState::ResetWindow { since: now, until, link: None });
+        let rows: Vec<StoredStatus> =
+            board.snapshot().accounts.into_iter().map(|status| StoredStatus { status, updated_at: now }).collect();
         let events = [
             EventRow::from_event(&event("Paper", "2026-03-09T11:00:00Z", EventKind::Lost { reason: "eof".into() })),
             EventRow::from_event(&event(
@@ -230,28 +321,53 @@ mod tests {
         ];
         assert_eq!(write_rows(&mut conn, events.iter(), rows.iter()).unwrap(), 4);
         let stored = read_status(&conn).unwrap();
-        assert_eq!(stored.iter().map(|s| s.account.as_str()).collect::<Vec<_>>(), ["Live", "Paper"]);
-        let paper = &stored[1];
-        assert!(paper.connected && paper.paper_trading);
+        assert_eq!(stored.iter().map(|s| s.status.name.as_str()).collect::<Vec<_>>(), ["Live", "Paper"]);
+        assert_eq!(stored[1], rows[0], "the Paper record reads back as it was written");
+        assert_eq!(stored[0], rows[1], "the Live record too, its reset window included");
+        let column = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, Option<String>>(0)).unwrap();
         assert_eq!(
-            (paper.state.as_str(), paper.last_connected, paper.probe_rtt_ms),
-            ("connected", Some(now), Some(1.25))
+            column("SELECT reset_window_ends_at FROM ibkr_status WHERE account = 'Live'").as_deref(),
+            Some("2026-03-09T13:00:00.000Z")
         );
-        assert_eq!(paper.state_detail["client_id"], 1);
+        assert_eq!(column("SELECT reset_window_ends_at FROM ibkr_status WHERE account = 'Paper'"), None);
+        assert_eq!(column("SELECT state FROM ibkr_status WHERE account = 'Paper'").as_deref(), Some("connected"));
 
         // A restarted process starts from a fresh board: the last known times stay.
         let later = now + chrono::Duration::hours(1);
         let fresh = StatusBoard::new(&settings().accounts, later).snapshot().accounts;
-        let fresh: Vec<StatusRow> = fresh.into_iter().map(|status| StatusRow { status, at: later }).collect();
+        let fresh: Vec<StoredStatus> =
+            fresh.into_iter().map(|status| StoredStatus { status, updated_at: later }).collect();
         write_rows(&mut conn, std::iter::empty(), fresh.iter()).unwrap();
         let paper = read_status(&conn).unwrap().remove(1);
-        assert_eq!((paper.state.as_str(), paper.connected), ("disconnected", false));
-        assert_eq!((paper.last_connected, paper.last_checked, paper.updated_at), (Some(now), Some(now), later));
+        assert_eq!((paper.status.state.name(), paper.status.connected()), ("disconnected", false));
+        assert_eq!(
+            (paper.status.last_connected, paper.status.last_checked, paper.updated_at),
+            (Some(now), Some(now), later)
+        );
 
         let all = recent_events(&conn, None, None, 10).unwrap();
         assert_eq!(all.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["notice", "lost"], "newest first");
         assert_eq!(recent_events(&conn, Some("Paper"), None, 10).unwrap().len(), 1);
         assert_eq!(recent_events(&conn, None, Some(at("2026-03-09T11:15:00Z")), 10).unwrap()[0].account, "Live");
         assert_eq!(recent_events(&conn, None, None, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_malformed_column_is_named_in_the_error() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).unwrap();
+        let status = StatusBoard::new(&settings().accounts, at("2026-03-09T12:00:00Z")).snapshot().accounts.remove(0);
+        write_rows(
+            &mut conn,
+            std::iter::empty(),
+            [StoredStatus { status, updated_at: at("2026-03-09T12:00:00Z") }].iter(),
+        )
+        .unwrap();
+        conn.execute("UPDATE ibkr_status SET port = 70000", []).unwrap();
+        let e = read_status(&conn).unwrap_err().to_string();
+        assert!(e.contains("malformed ibkr_status.port"), "{e}");
+        conn.execute("UPDATE ibkr_status SET port = 4002, last_checked = 'yesterday'", []).unwrap();
+        let e = read_status(&conn).unwrap_err().to_string();
+        assert!(e.contains("malformed ibkr_status.last_checked") && e.contains("yesterday"), "{e}");
     }
 }

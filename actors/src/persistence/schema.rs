@@ -12,7 +12,12 @@ use super::rows::read_error;
 use super::BUSY_TIMEOUT;
 
 /// The schema, embedded so the binary is self-contained (files in the top-level `migrations/`).
-pub(super) const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../../migrations/0001_status_and_events.sql"))];
+/// A migration once released is never edited: a database written by one release must open
+/// with the next, so every change is a new file.
+pub(super) const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../../migrations/0001_status_and_events.sql")),
+    M::up(include_str!("../../../migrations/0002_reset_window_column.sql")),
+];
 /// Open (creating the directory and the file if needed) the database for writing: busy timeout,
 /// WAL mode, `synchronous = NORMAL` (durable across a crash of the process; a power cut may lose
 /// the last transactions), and the schema migrations applied.
@@ -66,4 +71,40 @@ pub(super) fn file_id(path: &Path) -> Option<(u64, u64)> {
 pub(super) fn has_schema(conn: &Connection) -> Result<bool, PersistenceError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(read_error(conn))?;
     Ok(version >= 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::fixtures::{at, TempDir};
+    use crate::persistence::read_status;
+
+    #[test]
+    fn a_database_of_the_first_schema_opens_and_keeps_its_rows() {
+        let tmp = TempDir::new("upgrade");
+        let path = tmp.0.join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1]).to_latest(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO ibkr_status (account, paper_trading, connected, state, state_since, state_detail, \
+                 host, port, client_id, reconnect_attempts, updated_at) VALUES ('Paper', 1, 0, 'reset_window', \
+                 '2026-03-09T04:45:00.000Z', '{\"state\":\"reset_window\",\"since\":\"2026-03-09T04:45:00Z\",\
+                 \"until\":\"2026-03-09T05:45:00Z\",\"link\":null}', '127.0.0.1', 4002, 1, 0, \
+                 '2026-03-09T04:45:00.000Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open_database(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len(), "every migration applied");
+        let ends: Option<String> =
+            conn.query_row("SELECT reset_window_ends_at FROM ibkr_status", [], |r| r.get(0)).unwrap();
+        assert_eq!(ends.as_deref(), Some("2026-03-09T05:45:00.000Z"), "filled in from state_detail");
+        let stored = read_status(&conn).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].status.state.reset_window_ends_at(), Some(at("2026-03-09T05:45:00Z")));
+        assert_eq!((stored[0].status.name.as_str(), stored[0].status.port), ("Paper", 4002));
+    }
 }

@@ -1,14 +1,14 @@
 //! Uptime per account per UTC day, derived from the recorded `state_changed` rows: the
 //! [`timeline`] of availabilities, and [`daily_uptime`], the pure arithmetic of `GET /uptime`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use rusqlite::Connection;
+use rusqlite::{named_params, Connection};
 use serde::Serialize;
 
 use super::error::PersistenceError;
-use super::rows::{parse_ts, read_error, timestamp};
+use super::rows::{select, timestamp, Column};
 use super::schema::has_schema;
 
 /// What a span of time counts as.
@@ -169,9 +169,6 @@ pub fn daily_uptime(
     days
 }
 
-/// account, at, from_state, from.since, to_state, id.
-type ChangeColumns = (String, String, Option<String>, Option<String>, Option<String>, i64);
-
 /// Most days [`uptime`] reports.
 pub const MAX_UPTIME_DAYS: u32 = 3660;
 
@@ -185,45 +182,41 @@ pub fn uptime(conn: &Connection, days: u32, now: DateTime<Utc>) -> Result<Vec<Da
     let first_day = now.date_naive().checked_sub_days(Days::new(u64::from(days) - 1)).unwrap_or(NaiveDate::MIN);
     let start = timestamp(first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     let end = timestamp(now);
-    let columns = "SELECT account, at, from_state, json_extract(detail, '$.from.since'), to_state, id \
-                   FROM connection_events";
+    let columns = "SELECT id, account, at, from_state, json_extract(detail, '$.from.since') AS from_since, \
+                   to_state FROM connection_events";
     // The last change before the window tells the state the window starts in.
     let before = format!(
         "{columns} WHERE id IN (SELECT max(id) FROM connection_events \
-         WHERE kind = 'state_changed' AND at < ?1 GROUP BY account)"
+         WHERE kind = 'state_changed' AND at < :start GROUP BY account)"
     );
-    let within = format!("{columns} WHERE kind = 'state_changed' AND at >= ?1 AND at <= ?2");
-    let mut by_account: BTreeMap<String, Vec<(String, i64, StateChange)>> = BTreeMap::new();
-    for (sql, args) in [(before, vec![start.clone()]), (within, vec![start, end])] {
-        let mut stmt = conn.prepare(&sql).map_err(read_error(conn))?;
-        let raws: Vec<ChangeColumns> = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(read_error(conn))?;
-        for (account, at, from, from_since, to, id) in raws {
-            let change = StateChange {
-                at: parse_ts(conn, "connection_events.at", &at)?,
-                from: from.unwrap_or_default(),
-                from_since: from_since
-                    .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                    .map(|t| t.with_timezone(&Utc)),
-                to: to.unwrap_or_default(),
-            };
-            by_account.entry(account).or_default().push((at, id, change));
-        }
+    let within = format!("{columns} WHERE kind = 'state_changed' AND at >= :start AND at <= :end");
+    let change = |column: &Column<'_>| {
+        let change = StateChange {
+            at: column.required_time("at")?,
+            from: column.get::<Option<String>>("from_state")?.unwrap_or_default(),
+            // Written by serde (not in the stored timestamp format); a malformed one is unknown.
+            from_since: column
+                .get::<Option<String>>("from_since")?
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            to: column.get::<Option<String>>("to_state")?.unwrap_or_default(),
+        };
+        Ok((column.get::<String>("account")?, column.get::<i64>("id")?, change))
+    };
+    let mut found = select(conn, &before, named_params! { ":start": start }, "connection_events", change)?;
+    found.extend(select(conn, &within, named_params! { ":start": start, ":end": end }, "connection_events", change)?);
+    let mut by_account: BTreeMap<String, Vec<(i64, StateChange)>> = BTreeMap::new();
+    for (account, id, change) in found {
+        by_account.entry(account).or_default().push((id, change));
     }
-    let mut stmt = conn.prepare("SELECT account FROM ibkr_status").map_err(read_error(conn))?;
-    let known: BTreeSet<String> =
-        stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(read_error(conn))?;
+    let known = select(conn, "SELECT account FROM ibkr_status", [], "ibkr_status", |c| c.get::<String>("account"))?;
     for account in known {
         by_account.entry(account).or_default();
     }
     let mut report = Vec::new();
     for (account, mut changes) in by_account {
-        changes.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let changes: Vec<StateChange> = changes.into_iter().map(|(_, _, c)| c).collect();
+        changes.sort_by_key(|(id, change)| (change.at, *id));
+        let changes: Vec<StateChange> = changes.into_iter().map(|(_, c)| c).collect();
         report.extend(daily_uptime(&account, &timeline(&changes), first_day, now));
     }
     Ok(report)

@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::error::{write_hint, PersistenceError};
-use super::rows::{write_rows, EventRow, Gap, StatusRow};
+use super::rows::{write_rows, EventRow, Gap, StoredStatus};
 use super::schema::{file_id, open_database};
 use super::{
     HEALTH_EVERY, LOG_EVERY, MAX_BATCH_ROWS, MAX_PENDING_EVENTS, RECENT_BATCHES, RETRY_FIRST, RETRY_MAX,
@@ -138,9 +138,9 @@ pub(super) struct Writer {
     db_done: usize,
     log_done: usize,
     /// Coalesced: the latest unwritten status of each account.
-    status: BTreeMap<String, StatusRow>,
+    status: BTreeMap<String, StoredStatus>,
     /// The last written status of each account (rewritten after a reopen: the file may be new).
-    written_status: HashMap<String, StatusRow>,
+    written_status: HashMap<String, StoredStatus>,
     failure: Option<Failure>,
     flush_waiters: Vec<RpcReplyPort<()>>,
     forced: bool,
@@ -230,7 +230,7 @@ impl Writer {
                 for status in accounts {
                     let latest = self.status.get(&status.name).or_else(|| self.written_status.get(&status.name));
                     if latest.is_none_or(|row| row.status != status) {
-                        self.status.insert(status.name.clone(), StatusRow { status, at });
+                        self.status.insert(status.name.clone(), StoredStatus { status, updated_at: at });
                     }
                 }
                 self.shared.status_pending.store(self.status.len() as u64, Ordering::Release);
