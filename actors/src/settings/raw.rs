@@ -1,0 +1,202 @@
+//! The private serde layer: `#[serde(deny_unknown_fields)]` mirrors of the public settings,
+//! built from the [self-checking scalars](super::scalars), with the same defaults.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::model::{
+    default_reset_time, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LogFormat, ReconnectSettings,
+    SupervisorSettings, DEFAULT_RESET_DURATION,
+};
+use super::scalars::{Bind, ClientId, Clock, Count, Day, Dur, Fraction, Port, ZeroOkDur, Zone};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object of settings")]
+pub(super) struct RawSettings {
+    pub(super) accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub(super) heartbeat: RawHeartbeat,
+    #[serde(default)]
+    pub(super) reconnect: RawReconnect,
+    #[serde(default = "raw_default_reset_time")]
+    pub(super) reset_time: Option<Clock>,
+    #[serde(default)]
+    pub(super) timezone: Zone,
+    #[serde(default = "raw_default_reset_duration")]
+    pub(super) reset_duration: Dur,
+    #[serde(default)]
+    pub(super) reset_windows: Vec<RawResetWindow>,
+    #[serde(default)]
+    pub(super) http: RawHttp,
+    #[serde(default)]
+    pub(super) database: RawDatabase,
+    #[serde(default)]
+    pub(super) alerts: RawAlerts,
+    #[serde(default)]
+    pub(super) supervisor: RawSupervisor,
+    #[serde(default)]
+    pub(super) logging: RawLogging,
+}
+
+fn raw_default_reset_time() -> Option<Clock> {
+    Some(Clock(default_reset_time()))
+}
+
+fn raw_default_reset_duration() -> Dur {
+    Dur::from(DEFAULT_RESET_DURATION)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an account object")]
+pub(super) struct RawAccount {
+    pub(super) name: String,
+    pub(super) paper_trading: bool,
+    pub(super) host: String,
+    pub(super) port: Port,
+    pub(super) client_id: ClientId,
+    #[serde(default)]
+    pub(super) fallback_client_ids: Vec<ClientId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a heartbeat object")]
+pub(super) struct RawHeartbeat {
+    pub(super) interval: Dur,
+    pub(super) probe_timeout: Dur,
+    pub(super) connect_timeout: Dur,
+}
+
+impl Default for RawHeartbeat {
+    fn default() -> Self {
+        let d = HeartbeatSettings::default();
+        RawHeartbeat {
+            interval: d.interval.into(),
+            probe_timeout: d.probe_timeout.into(),
+            connect_timeout: d.connect_timeout.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a reconnect object")]
+pub(super) struct RawReconnect {
+    pub(super) auto: bool,
+    pub(super) schedule: Vec<Dur>,
+    pub(super) jitter: Fraction,
+    pub(super) manual_min_interval: ZeroOkDur,
+}
+
+impl Default for RawReconnect {
+    fn default() -> Self {
+        let d = ReconnectSettings::default();
+        RawReconnect {
+            auto: d.auto,
+            schedule: d.schedule.into_iter().map(Dur::from).collect(),
+            jitter: Fraction(d.jitter),
+            manual_min_interval: ZeroOkDur(d.manual_min_interval),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a reset window object")]
+pub(super) struct RawResetWindow {
+    #[serde(default)]
+    pub(super) weekday: Option<Day>,
+    pub(super) time: Clock,
+    pub(super) duration: Dur,
+    #[serde(default)]
+    pub(super) timezone: Option<Zone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "an http object")]
+pub(super) struct RawHttp {
+    pub(super) bind: Bind,
+    pub(super) token: Option<String>,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp { bind: Bind(HttpSettings::default().bind), token: None }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a database object")]
+pub(super) struct RawDatabase {
+    pub(super) path: PathBuf,
+    pub(super) event_log: Option<PathBuf>,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        let d = DatabaseSettings::default();
+        RawDatabase { path: d.path, event_log: d.event_log }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "an alerts object")]
+pub(super) struct RawAlerts {
+    pub(super) webhook_url: Option<String>,
+    pub(super) retry: Vec<Dur>,
+    pub(super) max_per_minute: Count,
+    pub(super) smtp: Option<RawSmtp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an smtp object")]
+pub(super) struct RawSmtp {
+    pub(super) host: String,
+    #[serde(default = "default_smtp_port")]
+    pub(super) port: u16,
+    pub(super) from: String,
+    pub(super) to: Vec<String>,
+    #[serde(default)]
+    pub(super) username: Option<String>,
+    #[serde(default)]
+    pub(super) password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        let d = AlertSettings::default();
+        RawAlerts {
+            webhook_url: d.webhook_url,
+            retry: d.retry.into_iter().map(Dur::from).collect(),
+            max_per_minute: Count(d.max_per_minute),
+            smtp: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a supervisor object")]
+pub(super) struct RawSupervisor {
+    pub(super) max_restarts: Count,
+    pub(super) restart_window: Dur,
+    pub(super) stuck_margin: Dur,
+}
+
+impl Default for RawSupervisor {
+    fn default() -> Self {
+        let d = SupervisorSettings::default();
+        RawSupervisor {
+            max_restarts: Count(d.max_restarts),
+            restart_window: d.restart_window.into(),
+            stuck_margin: d.stuck_margin.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default, expecting = "a logging object")]
+pub(super) struct RawLogging {
+    pub(super) format: LogFormat,
+}

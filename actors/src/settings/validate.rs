@@ -1,0 +1,237 @@
+//! The rules that span several values (unique account names, distinct fallback client ids, a
+//! token when the API is reachable from other machines, …), and the conversion of the raw
+//! layer into the public types.
+
+use std::collections::HashMap;
+
+use super::error::SettingsError;
+use super::model::{
+    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings,
+    ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+};
+use super::raw::{RawAccount, RawSettings};
+use super::scalars::Dur;
+use super::{MAX_RESET_DURATION, MIN_TOKEN_LEN};
+
+impl RawSettings {
+    pub(super) fn validate(self) -> Result<Settings, SettingsError> {
+        let accounts = validate_accounts(self.accounts)?;
+
+        let reconnect = self.reconnect;
+        if reconnect.schedule.is_empty() {
+            return Err(SettingsError::invalid(
+                "reconnect.schedule",
+                "expected at least one delay such as [\"1s\", \"5s\"], got an empty list",
+            ));
+        }
+        check_reset_duration("reset_duration", &self.reset_duration)?;
+        let timezone = self.timezone.0;
+        let mut reset_windows = Vec::with_capacity(self.reset_windows.len());
+        for (i, w) in self.reset_windows.into_iter().enumerate() {
+            check_reset_duration(&format!("reset_windows[{i}].duration"), &w.duration)?;
+            reset_windows.push(ResetWindowSettings {
+                weekday: w.weekday.map(|d| d.0),
+                time: w.time.0,
+                duration: w.duration.value,
+                timezone: w.timezone.map_or(timezone, |z| z.0),
+            });
+        }
+
+        let http = HttpSettings { bind: self.http.bind.0, token: self.http.token };
+        validate_http(&http)?;
+
+        if self.database.path.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "database.path",
+                "expected a file path such as \"ibkr_supervisor.db\", got an empty string",
+            ));
+        }
+        if self.database.event_log.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(SettingsError::invalid(
+                "database.event_log",
+                "expected a file path such as \"events.jsonl\" (or null to disable), got an empty string",
+            ));
+        }
+
+        if let Some(url) = &self.alerts.webhook_url {
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|rest| rest.trim().is_empty()) {
+                return Err(SettingsError::invalid(
+                    "alerts.webhook_url",
+                    format!(
+                        "expected an http:// or https:// URL such as \"https://hooks.example.com/ibkr\", got {url:?}"
+                    ),
+                ));
+            }
+        }
+
+        Ok(Settings {
+            accounts,
+            heartbeat: HeartbeatSettings {
+                interval: self.heartbeat.interval.value,
+                probe_timeout: self.heartbeat.probe_timeout.value,
+                connect_timeout: self.heartbeat.connect_timeout.value,
+            },
+            reconnect: ReconnectSettings {
+                auto: reconnect.auto,
+                schedule: reconnect.schedule.into_iter().map(|d| d.value).collect(),
+                jitter: reconnect.jitter.0,
+                manual_min_interval: reconnect.manual_min_interval.0,
+            },
+            reset_time: self.reset_time.map(|c| c.0),
+            timezone,
+            reset_duration: self.reset_duration.value,
+            reset_windows,
+            http,
+            database: DatabaseSettings { path: self.database.path, event_log: self.database.event_log },
+            alerts: AlertSettings {
+                webhook_url: self.alerts.webhook_url,
+                retry: self.alerts.retry.into_iter().map(|d| d.value).collect(),
+                max_per_minute: self.alerts.max_per_minute.0,
+                smtp: match self.alerts.smtp {
+                    None => None,
+                    Some(smtp) => {
+                        let invalid = |field: &str, message: &str| SettingsError::Invalid {
+                            field: format!("alerts.smtp.{field}"),
+                            message: message.to_owned(),
+                        };
+                        if smtp.host.trim().is_empty() {
+                            return Err(invalid("host", "expected the mail server's host name, got an empty string"));
+                        }
+                        if smtp.port == 0 {
+                            return Err(invalid("port", "expected a TCP port 1-65535, got 0"));
+                        }
+                        if !smtp.from.contains('@') {
+                            return Err(invalid("from", "expected an e-mail address such as alerts@example.com"));
+                        }
+                        if smtp.to.is_empty() || smtp.to.iter().any(|t| !t.contains('@')) {
+                            return Err(invalid(
+                                "to",
+                                "expected a list of e-mail addresses such as [\"me@example.com\"]",
+                            ));
+                        }
+                        Some(SmtpSettings {
+                            host: smtp.host.trim().to_owned(),
+                            port: smtp.port,
+                            from: smtp.from,
+                            to: smtp.to,
+                            username: smtp.username,
+                            password: smtp.password,
+                        })
+                    }
+                },
+            },
+            supervisor: SupervisorSettings {
+                max_restarts: self.supervisor.max_restarts.0,
+                restart_window: self.supervisor.restart_window.value,
+                stuck_margin: self.supervisor.stuck_margin.value,
+            },
+            logging: LoggingSettings { format: self.logging.format },
+        })
+    }
+}
+
+fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, SettingsError> {
+    if raw.is_empty() {
+        return Err(SettingsError::invalid("accounts", "expected at least one account, got an empty list"));
+    }
+    let mut seen: HashMap<String, (usize, String)> = HashMap::new();
+    let mut accounts = Vec::with_capacity(raw.len());
+    for (i, a) in raw.into_iter().enumerate() {
+        let name = a.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(SettingsError::invalid(
+                format!("accounts[{i}].name"),
+                "expected a non-empty account name such as \"Paper\", got an empty string",
+            ));
+        }
+        if let Some((first, first_name)) = seen.get(&name.to_lowercase()) {
+            let also =
+                if *first_name == name { String::new() } else { format!(" (same as {first_name:?} ignoring case)") };
+            return Err(SettingsError::invalid(
+                format!("accounts[{i}].name"),
+                format!(
+                    "duplicate account name {name:?}{also}; account names must be unique \
+                     (already used by accounts[{first}])"
+                ),
+            ));
+        }
+        seen.insert(name.to_lowercase(), (i, name.clone()));
+
+        let host = a.host.trim().to_owned();
+        if host.is_empty() {
+            return Err(SettingsError::invalid(
+                format!("accounts[{i}].host"),
+                "expected a non-empty host name or IP such as \"127.0.0.1\", got an empty string",
+            ));
+        }
+
+        let client_id = a.client_id.0;
+        let mut fallback_client_ids = Vec::with_capacity(a.fallback_client_ids.len());
+        for (j, id) in a.fallback_client_ids.iter().map(|id| id.0).enumerate() {
+            let field = format!("accounts[{i}].fallback_client_ids[{j}]");
+            if id == client_id {
+                return Err(SettingsError::invalid(
+                    field,
+                    format!(
+                        "fallback client id {id} equals accounts[{i}].client_id; \
+                         fallbacks must differ from the client id"
+                    ),
+                ));
+            }
+            if let Some(k) = fallback_client_ids.iter().position(|&other| other == id) {
+                return Err(SettingsError::invalid(
+                    field,
+                    format!(
+                        "duplicate fallback client id {id} (already at \
+                         fallback_client_ids[{k}]); fallback client ids must be distinct"
+                    ),
+                ));
+            }
+            fallback_client_ids.push(id);
+        }
+
+        accounts.push(AccountSettings {
+            name,
+            paper_trading: a.paper_trading,
+            host,
+            port: a.port.0,
+            client_id,
+            fallback_client_ids,
+        });
+    }
+    Ok(accounts)
+}
+
+fn check_reset_duration(field: &str, d: &Dur) -> Result<(), SettingsError> {
+    if d.value >= MAX_RESET_DURATION {
+        return Err(SettingsError::invalid(field, format!("expected a duration shorter than 24h, got {:?}", d.text)));
+    }
+    Ok(())
+}
+
+fn validate_http(http: &HttpSettings) -> Result<(), SettingsError> {
+    let token = http.token.as_deref();
+    if let Some(token) = token {
+        let len = token.chars().count();
+        if len < MIN_TOKEN_LEN {
+            return Err(SettingsError::invalid(
+                "http.token",
+                format!(
+                    "expected a token of at least {MIN_TOKEN_LEN} characters, got {len} \
+                     (use a long random string)"
+                ),
+            ));
+        }
+    } else if !http.bind.ip().is_loopback() {
+        return Err(SettingsError::invalid(
+            "http.token",
+            format!(
+                "a token of at least {MIN_TOKEN_LEN} characters is required because http.bind \
+                 ({}) is not a loopback address; set http.token or bind to 127.0.0.1",
+                http.bind
+            ),
+        ));
+    }
+    Ok(())
+}
