@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage, MarketEvent};
+use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
+use ibkr_supervisor::actors::MarketEvent;
 use ibkr_supervisor::actors::{ConnectionState, EventKind, Outcome, StartOptions, Supervision};
 use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
 use serde_json::json;

@@ -15,7 +15,18 @@ use serde::Serialize;
 
 use crate::status::ConnectionState;
 
-pub use crate::gateway::{MarketEvent, TickSink};
+/// A market-data event delivered to a subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MarketEvent {
+    /// A price (bid 1, ask 2, last 4, …) with its size when the gateway sent one.
+    Price { subscription: u64, tick_type: String, price: f64, size: Option<f64> },
+    /// Ticks may have been missed (reconnect, or 1101 data lost); the subscription was renewed.
+    Gap { subscription: u64, reason: String },
+}
+
+/// Where a subscription's events go; returns false once the receiver is gone (the
+/// subscription is then dropped).
+pub type TickSink = Arc<dyn Fn(MarketEvent) -> bool + Send + Sync>;
 
 /// Where an order's events go.
 pub type OrderSink = Arc<dyn Fn(OrderEvent) -> bool + Send + Sync>;

@@ -26,9 +26,8 @@ use tokio::time::Instant;
 
 use crate::clock::SharedClock;
 use crate::directory::Directory;
-use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver};
+use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver, TickSink};
 use crate::gateway::GatewayMessage;
-use crate::gateway::TickSink;
 use crate::status::{ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
 
 /// Ticks waiting for the pump, at most; beyond it they are shed.

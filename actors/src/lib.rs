@@ -38,8 +38,8 @@ pub mod status;
 pub mod supervisor;
 pub mod watchdog;
 
-pub use engine::{OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver};
-pub use gateway::{Drill, GatewayActor, GatewayMessage, MarketEvent, TickSink};
+pub use engine::{MarketEvent, OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver, TickSink};
+pub use gateway::{Drill, GatewayActor, GatewayMessage};
 pub use guard::Guard;
 pub use status::{transition, AccountStatus, BoardSnapshot, ConnectionState, EventKind, StatusBoard, StatusEvent};
 pub use supervisor::{ActorView, Handle, Outcome, StartOptions, Supervision, SupervisionError};

@@ -1,0 +1,265 @@
+//! The GatewayActor itself: its messages, its state, the dispatch of every message, and
+//! [`GatewayState::apply`], which runs the state machine and publishes each change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ibapi::contracts::Contract;
+use ibapi::Client;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::connection::ConnectOutcome;
+use super::market_data::Subscription;
+use super::orders::TrackedOrder;
+use super::reconcile::Reconciliation;
+use crate::clock::SharedClock;
+use crate::engine::{OrderRequest, TickSink};
+use crate::settings::{AccountSettings, HeartbeatSettings};
+use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
+
+/// Messages a GatewayActor handles.
+pub enum GatewayMessage {
+    /// Make one connection attempt now (sent by the ReconnectActor).
+    Connect { attempt: u32, client_id: i32 },
+    /// Liveness check from the watchdog: answered at once; starts a probe when linked.
+    Heartbeat(RpcReplyPort<HeartbeatAck>),
+    /// Probe now and answer with the round-trip time (for `--once`).
+    ProbeNow(RpcReplyPort<Result<Duration, String>>),
+    /// A scheduled reset window began (sent by the ReconnectActor, which owns the calendar).
+    WindowStarted { until: DateTime<Utc> },
+    /// The reset window ended.
+    WindowEnded,
+    /// Keep a market-data subscription, re-requested after every reconnect and after 1101.
+    SubscribeMarketData { contract: Box<Contract>, sink: TickSink, reply: RpcReplyPort<u64> },
+    /// Place an order (sent by the GuardActor). Refused at once unless this account is usable.
+    PlaceOrder(Box<OrderRequest>),
+    /// A small serialisable view of the actor, for `/actors` and tests.
+    Snapshot(RpcReplyPort<GatewaySnapshot>),
+    /// Chaos drills: make the actor fail on purpose.
+    Drill(Drill),
+    // ---- results of the actor's own tasks ----
+    #[doc(hidden)]
+    ConnectDone(Box<ConnectOutcome>),
+    #[doc(hidden)]
+    ProbeDone { session: u64, started: Instant, result: Result<(), String> },
+    #[doc(hidden)]
+    Notice { session: u64, code: i32, message: String },
+    #[doc(hidden)]
+    StreamEnded { session: u64 },
+    #[doc(hidden)]
+    OrderProgress { key: (i32, i32), status: String, filled: f64, avg_fill_price: Option<f64> },
+    #[doc(hidden)]
+    OrderStreamEnded { key: (i32, i32), interrupted: bool, error: Option<String> },
+    #[doc(hidden)]
+    ReconcileDone { session: u64, result: Result<Reconciliation, String> },
+}
+
+/// Failures injected on purpose, to prove the supervisor recovers from them.
+#[derive(Debug, Clone, Copy)]
+pub enum Drill {
+    /// Panic inside the handler.
+    Panic,
+    /// Stop handling messages for this long (the actor looks stuck).
+    Freeze(Duration),
+}
+
+/// The watchdog's answer.
+#[derive(Debug, Clone)]
+pub struct HeartbeatAck {
+    pub state: ConnectionState,
+    pub probe_started: bool,
+}
+
+/// What `/actors` shows of a gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewaySnapshot {
+    pub account: String,
+    pub state: ConnectionState,
+    pub session: u64,
+    pub attempt_in_flight: Option<u32>,
+    pub probe_in_flight: bool,
+    pub market_data_subscriptions: usize,
+    pub messages_handled: u64,
+}
+
+/// Everything a GatewayActor is started with.
+#[derive(Clone)]
+pub struct GatewayArgs {
+    pub account: AccountSettings,
+    pub heartbeat: HeartbeatSettings,
+    pub clock: SharedClock,
+    pub events: EventPort,
+    pub board: StatusBoard,
+}
+
+/// The actor; its state is [`GatewayState`].
+pub struct GatewayActor;
+
+pub struct GatewayState {
+    pub(super) args: GatewayArgs,
+    pub(super) conn: ConnectionState,
+    pub(super) client: Option<Arc<Client>>,
+    /// Bumped for every new connection and every loss: results of older sessions are stale.
+    pub(super) session: u64,
+    /// Bumped for every attempt.
+    pub(super) attempt_seq: u64,
+    pub(super) in_flight: Option<(u64, u32)>,
+    pub(super) probe: Option<Vec<RpcReplyPort<Result<Duration, String>>>>,
+    pub(super) subscriptions: Vec<Subscription>,
+    pub(super) next_subscription: u64,
+    pub(super) handled: u64,
+    pub(super) ever_connected: bool,
+    pub(super) orders: HashMap<(i32, i32), TrackedOrder>,
+    /// The last moment the connection was known alive (connected, probe answered, notice).
+    pub(super) last_alive: Option<Instant>,
+}
+
+impl Actor for GatewayActor {
+    type Msg = GatewayMessage;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: GatewayArgs,
+    ) -> Result<GatewayState, ActorProcessingErr> {
+        let now = args.clock.now();
+        let conn = ConnectionState::Disconnected { since: now, last_error: None };
+        args.board.update(&args.account.name, |s| s.state = conn.clone());
+        Ok(GatewayState {
+            args,
+            conn,
+            client: None,
+            session: 0,
+            attempt_seq: 0,
+            in_flight: None,
+            probe: None,
+            subscriptions: Vec::new(),
+            next_subscription: 1,
+            handled: 0,
+            ever_connected: false,
+            orders: HashMap::new(),
+            last_alive: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: GatewayMessage,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.handled += 1;
+        match message {
+            GatewayMessage::Connect { attempt, client_id } => state.start_attempt(&myself, attempt, client_id),
+            GatewayMessage::ConnectDone(outcome) => state.attempt_done(&myself, *outcome),
+            GatewayMessage::Heartbeat(reply) => {
+                let probe_started = state.start_probe(&myself);
+                let _ = reply.send(HeartbeatAck { state: state.conn.clone(), probe_started });
+            }
+            GatewayMessage::ProbeNow(reply) => {
+                if state.client.is_some() && state.conn.link().is_some() {
+                    state.start_probe(&myself);
+                    state.probe.get_or_insert_with(Vec::new).push(reply);
+                } else {
+                    let _ = reply.send(Err(format!("not connected ({})", state.conn.name())));
+                }
+            }
+            GatewayMessage::ProbeDone { session, started, result } => state.probe_done(session, started, result),
+            GatewayMessage::Notice { session, code, message } => state.notice(&myself, session, code, message),
+            GatewayMessage::StreamEnded { session } => {
+                if session == state.session {
+                    state.lose("connection closed by the gateway".into());
+                }
+            }
+            GatewayMessage::WindowStarted { until } => state.apply(ConnectionEvent::WindowStarted { until }),
+            GatewayMessage::WindowEnded => state.apply(ConnectionEvent::WindowEnded),
+            GatewayMessage::SubscribeMarketData { contract, sink, reply } => {
+                let _ = reply.send(state.subscribe(*contract, sink));
+            }
+            GatewayMessage::PlaceOrder(request) => state.place_order(&myself, *request),
+            GatewayMessage::OrderProgress { key, status, filled, avg_fill_price } => {
+                state.order_progress(key, status, filled, avg_fill_price)
+            }
+            GatewayMessage::OrderStreamEnded { key, interrupted, error } => {
+                state.order_stream_ended(key, interrupted, error)
+            }
+            GatewayMessage::ReconcileDone { session, result } => state.reconcile_done(session, result),
+            GatewayMessage::Snapshot(reply) => {
+                let _ = reply.send(GatewaySnapshot {
+                    account: state.args.account.name.clone(),
+                    state: state.conn.clone(),
+                    session: state.session,
+                    attempt_in_flight: state.in_flight.map(|(_, attempt)| attempt),
+                    probe_in_flight: state.probe.is_some(),
+                    market_data_subscriptions: state.subscriptions.len(),
+                    messages_handled: state.handled,
+                });
+            }
+            GatewayMessage::Drill(Drill::Panic) => panic!("drill: GatewayActor {} panics", state.args.account.name),
+            GatewayMessage::Drill(Drill::Freeze(duration)) => tokio::time::sleep(duration).await,
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.apply(ConnectionEvent::Stop);
+        for sub in &mut state.subscriptions {
+            if let Some(task) = sub.task.take() {
+                task.abort();
+            }
+        }
+        if let Some(client) = state.client.take() {
+            // Bounded: shutdown must finish within its budget even if the gateway hangs.
+            let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
+        }
+        Ok(())
+    }
+}
+
+impl GatewayState {
+    pub(super) fn name(&self) -> &str {
+        &self.args.account.name
+    }
+
+    pub(super) fn publish(&self, kind: EventKind) {
+        self.args.events.send(StatusEvent::new(self.name(), self.args.clock.now(), kind));
+    }
+
+    /// Run the state machine; publish and record a change.
+    pub(super) fn apply(&mut self, event: ConnectionEvent) {
+        let now = self.args.clock.now();
+        let Some(next) = transition(&self.conn, &event, now) else { return };
+        let from = std::mem::replace(&mut self.conn, next.clone());
+        tracing::debug!(account = %self.name(), from = from.name(), to = next.name(), "state changed");
+        let error = match &next {
+            ConnectionState::Disconnected { last_error, .. } => last_error.clone(),
+            ConnectionState::Degraded { reason, code, .. } => Some(format!("IB upstream lost ({code}): {reason}")),
+            _ => None,
+        };
+        // The ledger first: a reader in between sees the old state with its time counted.
+        self.args.board.update_metrics(&self.args.account.name, |m| m.uptime.record(&from, now));
+        self.args.board.update(&self.args.account.name, |s| {
+            s.state = next.clone();
+            if let Some(client_id) = next.link() {
+                s.client_id = client_id;
+            }
+            if next.is_usable() {
+                s.last_connected = Some(now);
+            }
+            if !matches!(next, ConnectionState::Connecting { .. } | ConnectionState::ResetWindow { .. }) {
+                s.error_message = error;
+            }
+        });
+        self.publish(EventKind::StateChanged { from, to: next });
+    }
+}

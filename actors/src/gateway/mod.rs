@@ -1,0 +1,31 @@
+//! `GatewayActor`: one per account. It alone owns the account's `ibapi::Client` and its
+//! [`ConnectionState`], and publishes every change.
+//!
+//! No handler awaits I/O: a connect attempt, a probe and the notice stream each run as a task
+//! whose result comes back as a message tagged with the attempt or session it belongs to, so
+//! the actor always answers heartbeats and stale results are recognised and dropped.
+//!
+//! - Connects with `max_reconnect_attempts(0)` (one reconnect policy: ours),
+//!   `one_shot_timeout` = the probe timeout, and `connect_with_notice_stream()`, each attempt
+//!   bounded by the connect timeout (ibapi's async connect has none).
+//! - Loss is event-driven: the notice stream ends the moment ibapi sees EOF or a reset.
+//! - 1100/2110 → Degraded; 1101 → Connected and market data re-requested; 1102 → Connected.
+//! - Each heartbeat starts a `server_time` probe bounded by the probe timeout; a failure marks
+//!   the account Disconnected and drops the socket (a half-open socket still "looks" connected).
+//!
+//! The parts: `actor.rs` (the actor, its messages and state, the state machine's driver),
+//! `connection.rs` (attempts, probes, notices, loss), `market_data.rs` (subscriptions kept across
+//! reconnects), `orders.rs` (placing and following orders), `reconcile.rs` (settling followed
+//! orders after a reconnect).
+
+mod actor;
+mod connection;
+mod market_data;
+mod orders;
+mod reconcile;
+
+pub use actor::{Drill, GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
+#[doc(hidden)]
+pub use connection::ConnectOutcome;
+#[doc(hidden)]
+pub use reconcile::Reconciliation;
