@@ -1,0 +1,230 @@
+//! The GuardActor: the only way engine orders reach a gateway; it keeps the gates current from
+//! the published status events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ibapi::contracts::Contract;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use super::counters::{GuardCounts, GuardStats};
+use super::gates::{read, Gate, GateSnapshot, SharedGates};
+use super::ticks::TickQueue;
+use crate::clock::SharedClock;
+use crate::directory::Directory;
+use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver, TickSink};
+use crate::gateway::GatewayMessage;
+use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
+
+pub enum GuardMessage {
+    /// Place an order if the account is usable; else answer `Refused` on its sink at once.
+    Order(Box<OrderRequest>),
+    /// Keep a market-data subscription for the engine (re-requested after reconnects);
+    /// its ticks reach `sink` only while the account is usable.
+    Subscribe {
+        account: String,
+        contract: Box<Contract>,
+        sink: TickReceiver,
+        reply: RpcReplyPort<Result<u64, Refusal>>,
+    },
+    /// The operator's switch: a paused account refuses every order ("paused by operator").
+    SetPaused { account: String, paused: bool, reply: RpcReplyPort<Result<(), Refusal>> },
+    /// A published status event.
+    Event(StatusEvent),
+    /// The gates and counters, for `/actors`.
+    Snapshot(RpcReplyPort<GuardSnapshot>),
+}
+
+/// What `/actors` shows of the guard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardSnapshot {
+    /// Each account's gate, by name.
+    pub gates: Vec<GateSnapshot>,
+    /// When the meltdown closed every gate.
+    pub meltdown_at: Option<DateTime<Utc>>,
+    /// What went through, per account.
+    pub counts: Vec<GuardCounts>,
+}
+
+#[derive(Clone)]
+pub struct GuardArgs {
+    pub accounts: Vec<String>,
+    pub gates: SharedGates,
+    pub stats: Arc<GuardStats>,
+    pub ticks: TickQueue,
+    pub directory: Directory,
+    pub board: StatusBoard,
+    pub events: EventPort,
+    pub clock: SharedClock,
+    /// Accounts paused when the process starts (persisted by the operator's switch).
+    pub paused: Vec<(String, DateTime<Utc>)>,
+}
+
+pub struct GuardActor;
+
+pub struct GuardState {
+    args: GuardArgs,
+}
+
+impl Actor for GuardActor {
+    type Msg = GuardMessage;
+    type State = GuardState;
+    type Arguments = GuardArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: GuardArgs) -> Result<GuardState, ActorProcessingErr> {
+        args.events.subscribe(myself, |event| Some(GuardMessage::Event(event)));
+        // (Re)build the gates from the board: a restarted guard starts from the published state.
+        let board = args.board.snapshot();
+        {
+            let mut gates = args.gates.write().unwrap_or_else(|p| p.into_inner());
+            let previous = std::mem::take(&mut gates.accounts);
+            for account in &board.accounts {
+                let paused_since = previous
+                    .get(&account.name)
+                    .and_then(|g| g.paused_since)
+                    .or_else(|| args.paused.iter().find(|(a, _)| *a == account.name).map(|(_, t)| *t));
+                gates.accounts.insert(account.name.clone(), Gate { state: account.state.clone(), paused_since });
+            }
+            gates.meltdown = board.meltdown.as_ref().map(|m| m.at);
+            args.stats.sync_open(&gates);
+        }
+        Ok(GuardState { args })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: GuardMessage,
+        state: &mut GuardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            GuardMessage::Order(request) => state.order(*request),
+            GuardMessage::Subscribe { account, contract, sink, reply } => {
+                state.subscribe(account, contract, sink, reply)
+            }
+            GuardMessage::SetPaused { account, paused, reply } => {
+                let now = state.args.clock.now();
+                let mut gates = state.args.gates.write().unwrap_or_else(|p| p.into_inner());
+                let result = match gates.accounts.get_mut(&account) {
+                    Some(gate) => {
+                        gate.paused_since = paused.then(|| gate.paused_since.unwrap_or(now));
+                        tracing::warn!(%account, paused, "trading {} by operator", if paused { "paused" } else { "activated" });
+                        Ok(())
+                    }
+                    None => Err(Refusal::UnknownAccount { account: account.clone() }),
+                };
+                state.args.stats.sync_open(&gates);
+                drop(gates);
+                if result.is_ok() {
+                    let kind = EventKind::TradingSwitched { active: !paused };
+                    state.args.events.send(StatusEvent::new(account, now, kind));
+                }
+                let _ = reply.send(result);
+            }
+            GuardMessage::Snapshot(reply) => {
+                let gates = read(&state.args.gates);
+                let snapshot = GuardSnapshot {
+                    gates: gates.snapshot(),
+                    meltdown_at: gates.meltdown,
+                    counts: state.args.stats.snapshot(),
+                };
+                drop(gates);
+                let _ = reply.send(snapshot);
+            }
+            GuardMessage::Event(event) => {
+                let mut gates = state.args.gates.write().unwrap_or_else(|p| p.into_inner());
+                match event.kind {
+                    EventKind::StateChanged { to, .. } => {
+                        if let Some(gate) = gates.accounts.get_mut(&event.account) {
+                            gate.state = to;
+                        }
+                    }
+                    EventKind::Meltdown { .. } => gates.meltdown = Some(event.at),
+                    _ => return Ok(()),
+                }
+                state.args.stats.sync_open(&gates);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GuardState {
+    fn order(&mut self, request: OrderRequest) {
+        let account = request.account.clone();
+        let refusal = read(&self.args.gates).refusal(&account);
+        let refusal = match refusal {
+            Some(refusal) => Some(refusal),
+            None => match self.args.directory.gateway(&account) {
+                Some(gateway) => match gateway.send_message(GatewayMessage::PlaceOrder(Box::new(request.clone()))) {
+                    Ok(()) => None,
+                    Err(_) => Some(gateway_restarting(self.args.clock.now())),
+                },
+                None => Some(gateway_restarting(self.args.clock.now())),
+            },
+        };
+        match refusal {
+            None => self.args.stats.bump(&account, |c| &c.orders_passed),
+            Some(reason) => {
+                self.args.stats.bump(&account, |c| &c.orders_refused);
+                tracing::warn!(%account, order_id = ?request.order_id, %reason, "order refused");
+                (request.sink)(OrderEvent::Refused { account, order_id: request.order_id, reason });
+            }
+        }
+    }
+
+    /// Ask the account's gateway to keep the subscription; the answer comes from a task, so the
+    /// guard never waits on the gateway's mailbox (an order behind it would wait too).
+    fn subscribe(
+        &mut self,
+        account: String,
+        contract: Box<Contract>,
+        sink: TickReceiver,
+        reply: RpcReplyPort<Result<u64, Refusal>>,
+    ) {
+        if !read(&self.args.gates).accounts.contains_key(&account) {
+            let _ = reply.send(Err(Refusal::UnknownAccount { account }));
+            return;
+        }
+        let Some(gateway) = self.args.directory.gateway(&account) else {
+            let _ = reply.send(Err(gateway_restarting(self.args.clock.now())));
+            return;
+        };
+        let alive = Arc::new(AtomicBool::new(true));
+        let queue = self.args.ticks.clone();
+        let stats = Arc::clone(&self.args.stats);
+        let for_gateway: TickSink = {
+            let (account, alive) = (account.clone(), Arc::clone(&alive));
+            Arc::new(move |event| {
+                if !alive.load(Ordering::Relaxed) {
+                    return false;
+                }
+                let tick = Tick { account: account.clone(), event };
+                if let Err(shed) = queue.offer(tick, Arc::clone(&sink), Some(Arc::clone(&alive))) {
+                    stats.bump(&shed.account, |c| &c.ticks_shed);
+                }
+                true
+            })
+        };
+        let clock = self.args.clock.clone();
+        tokio::spawn(async move {
+            let call = gateway.call(
+                |reply| GatewayMessage::SubscribeMarketData { contract, sink: for_gateway, reply },
+                Some(Duration::from_secs(2)),
+            );
+            let answer = match call.await {
+                Ok(CallResult::Success(id)) => Ok(id),
+                _ => Err(gateway_restarting(clock.now())),
+            };
+            let _ = reply.send(answer);
+        });
+    }
+}
+
+pub(super) fn gateway_restarting(now: DateTime<Utc>) -> Refusal {
+    Refusal::Disconnected { since: now, last_error: Some("gateway actor restarting".into()) }
+}

@@ -1,0 +1,80 @@
+//! The gates: what the guard knows per account (the last published state, the operator's
+//! switch) and the meltdown, and from them the reason an order is refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::engine::Refusal;
+use crate::status::ConnectionState;
+
+/// What the guard knows per account, written only by the GuardActor.
+#[derive(Debug, Clone)]
+pub(super) struct Gate {
+    pub(super) state: ConnectionState,
+    pub(super) paused_since: Option<DateTime<Utc>>,
+}
+
+/// The gates of every account; shared with the tick pump.
+#[derive(Debug, Default)]
+pub struct Gates {
+    pub(super) accounts: HashMap<String, Gate>,
+    pub(super) meltdown: Option<DateTime<Utc>>,
+}
+
+impl Gates {
+    /// Why `account` is closed, or `None` when orders may flow.
+    pub fn refusal(&self, account: &str) -> Option<Refusal> {
+        let Some(gate) = self.accounts.get(account) else {
+            return Some(Refusal::UnknownAccount { account: account.to_owned() });
+        };
+        if let Some(at) = self.meltdown {
+            return Some(Refusal::Meltdown { at });
+        }
+        if let Some(since) = gate.paused_since {
+            return Some(Refusal::PausedByOperator { since });
+        }
+        Refusal::from_state(&gate.state)
+    }
+
+    pub fn paused(&self, account: &str) -> bool {
+        self.accounts.get(account).is_some_and(|g| g.paused_since.is_some())
+    }
+
+    /// Every account's gate, by name.
+    pub fn snapshot(&self) -> Vec<GateSnapshot> {
+        let mut gates: Vec<GateSnapshot> = self
+            .accounts
+            .iter()
+            .map(|(account, gate)| GateSnapshot {
+                account: account.clone(),
+                state: gate.state.name(),
+                paused_since: gate.paused_since,
+                refusal: self.refusal(account).map(|r| r.to_string()),
+            })
+            .collect();
+        gates.sort_by(|a, b| a.account.cmp(&b.account));
+        gates
+    }
+}
+
+/// One account's gate as `/actors` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateSnapshot {
+    /// The account.
+    pub account: String,
+    /// The last published connection state's name.
+    pub state: &'static str,
+    /// Since when the operator has paused it.
+    pub paused_since: Option<DateTime<Utc>>,
+    /// Why an order would be refused now (`None`: orders pass).
+    pub refusal: Option<String>,
+}
+
+pub type SharedGates = Arc<RwLock<Gates>>;
+
+pub(super) fn read(gates: &SharedGates) -> std::sync::RwLockReadGuard<'_, Gates> {
+    gates.read().unwrap_or_else(|p| p.into_inner())
+}

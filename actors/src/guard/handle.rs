@@ -1,0 +1,112 @@
+//! [`Guard`]: the engine's handle on the guard; cheap to clone, survives guard restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ibapi::contracts::Contract;
+use ractor::rpc::CallResult;
+
+use super::actor::GuardMessage;
+use super::counters::{GuardCounts, GuardStats};
+use super::gates::{read, SharedGates};
+use super::ticks::TickQueue;
+use crate::clock::SharedClock;
+use crate::directory::Directory;
+use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver};
+
+/// The engine's handle on the guard; cheap to clone, survives guard restarts.
+#[derive(Clone)]
+pub struct Guard {
+    directory: Directory,
+    gates: SharedGates,
+    stats: Arc<GuardStats>,
+    ticks: TickQueue,
+    clock: SharedClock,
+}
+
+impl Guard {
+    pub(crate) fn new(
+        directory: Directory,
+        gates: SharedGates,
+        stats: Arc<GuardStats>,
+        ticks: TickQueue,
+        clock: SharedClock,
+    ) -> Self {
+        Self { directory, gates, stats, ticks, clock }
+    }
+
+    /// Send an order; every outcome arrives on `request.sink`, a refusal at once.
+    pub fn place_order(&self, request: OrderRequest) {
+        match self.directory.guard() {
+            Some(guard) => {
+                if let Err(ractor::MessagingErr::SendErr(GuardMessage::Order(request))) =
+                    guard.send_message(GuardMessage::Order(Box::new(request)))
+                {
+                    self.refuse(*request);
+                }
+            }
+            None => self.refuse(request),
+        }
+    }
+
+    fn refuse(&self, request: OrderRequest) {
+        let reason = Refusal::Disconnected { since: self.clock.now(), last_error: Some("guard restarting".into()) };
+        self.stats.bump(&request.account, |c| &c.orders_refused);
+        (request.sink)(OrderEvent::Refused { account: request.account.clone(), order_id: request.order_id, reason });
+    }
+
+    /// Offer a tick from the engine's own feed to `sink`, gated like the supervisor's ticks.
+    /// Returns false when it was shed (the queue is full).
+    pub fn send_tick(&self, tick: Tick, sink: TickReceiver) -> bool {
+        match self.ticks.offer(tick, sink, None) {
+            Ok(()) => true,
+            Err(shed) => {
+                self.stats.bump(&shed.account, |c| &c.ticks_shed);
+                false
+            }
+        }
+    }
+
+    /// Subscribe `sink` to market data for `contract` on `account`.
+    pub async fn subscribe_market_data(
+        &self,
+        account: &str,
+        contract: Contract,
+        sink: TickReceiver,
+    ) -> Result<u64, Refusal> {
+        let guard = self.directory.guard().ok_or(Refusal::ShuttingDown)?;
+        let account = account.to_owned();
+        let call = guard.call(
+            |reply| GuardMessage::Subscribe { account, contract: Box::new(contract), sink, reply },
+            Some(Duration::from_secs(3)),
+        );
+        match call.await {
+            Ok(CallResult::Success(result)) => result,
+            _ => Err(Refusal::ShuttingDown),
+        }
+    }
+
+    /// The operator's switch.
+    pub async fn set_paused(&self, account: &str, paused: bool) -> Result<(), Refusal> {
+        let guard = self.directory.guard().ok_or(Refusal::ShuttingDown)?;
+        let account = account.to_owned();
+        let call = guard.call(|reply| GuardMessage::SetPaused { account, paused, reply }, Some(Duration::from_secs(2)));
+        match call.await {
+            Ok(CallResult::Success(result)) => result,
+            _ => Err(Refusal::ShuttingDown),
+        }
+    }
+
+    /// Why `account` is closed right now, or `None` when open (a cheap read for engines).
+    pub fn refusal(&self, account: &str) -> Option<Refusal> {
+        read(&self.gates).refusal(account)
+    }
+
+    pub fn is_paused(&self, account: &str) -> bool {
+        read(&self.gates).paused(account)
+    }
+
+    pub fn counts(&self) -> Vec<GuardCounts> {
+        self.stats.snapshot()
+    }
+}
