@@ -2,6 +2,7 @@
 //! everything to the writer thread; every handler returns at once.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
 use tokio::sync::watch;
 
 use super::error::PersistenceError;
@@ -38,10 +40,12 @@ pub enum PersistenceMessage {
     /// The board's accounts changed (sent by the actor's board watcher, coalesced).
     BoardChanged,
     /// Write everything received so far now (retrying at once if writes were failing), and
-    /// answer after that attempt, whether it succeeded or not: `Snapshot` then tells.
+    /// answer after that attempt, whether it succeeded or not: `Health` then tells.
     Flush(RpcReplyPort<()>),
     /// The persistence health (the same figures as the board's `persistence`), answered at once.
-    Snapshot(RpcReplyPort<PersistenceHealth>),
+    Health(RpcReplyPort<PersistenceHealth>),
+    /// Where it writes, the health and the write statistics, for `/actors`; answered at once.
+    Snapshot(RpcReplyPort<PersistenceSnapshot>),
     /// Write statistics, answered at once.
     Stats(RpcReplyPort<PersistenceStats>),
     /// Answered once, for every account, the last `StateChanged` received ends in the board's
@@ -77,7 +81,29 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What `/actors` shows of the persistence actor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersistenceSnapshot {
+    /// The SQLite file.
+    pub database: PathBuf,
+    /// The JSON-lines mirror, if configured.
+    pub event_log: Option<PathBuf>,
+    /// The same figures as the board's `persistence`.
+    pub health: PersistenceHealth,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Rows written (events and status rows).
+    pub rows: u64,
+    /// The largest transaction, in rows.
+    pub largest_batch: u64,
+    /// Write attempts that failed.
+    pub failed_attempts: u64,
+    /// The most recent failure, kept after writes land again.
+    pub last_failure: Option<String>,
+}
+
 pub struct PersistenceState {
+    database: DatabaseSettings,
     board: StatusBoard,
     clock: SharedClock,
     tx: Sender<Command>,
@@ -139,6 +165,7 @@ impl PersistenceState {
         args.events.subscribe(myself.clone(), |event| Some(PersistenceMessage::Event(event)));
         let watcher = AbortOnDrop(tokio::spawn(watch_board(args.board.subscribe(), myself, shared.clone())));
         let state = PersistenceState {
+            database: args.database,
             board: args.board,
             clock: args.clock,
             tx,
@@ -206,8 +233,21 @@ impl PersistenceState {
                 self.send_status()?;
                 self.send(Command::Flush(reply))?;
             }
-            PersistenceMessage::Snapshot(reply) => {
+            PersistenceMessage::Health(reply) => {
                 let _ = reply.send(self.shared.health());
+            }
+            PersistenceMessage::Snapshot(reply) => {
+                let stats = self.shared.stats();
+                let _ = reply.send(PersistenceSnapshot {
+                    database: self.database.path.clone(),
+                    event_log: self.database.event_log.clone(),
+                    health: self.shared.health(),
+                    batches: stats.batches,
+                    rows: stats.rows,
+                    largest_batch: stats.largest_batch,
+                    failed_attempts: stats.failed_attempts,
+                    last_failure: stats.last_failure,
+                });
             }
             PersistenceMessage::Stats(reply) => {
                 let _ = reply.send(self.shared.stats());
@@ -302,7 +342,7 @@ pub async fn flush(actor: &ActorRef<PersistenceMessage>, within: Duration) -> Re
 
 /// The actor's persistence health.
 pub async fn health(actor: &ActorRef<PersistenceMessage>) -> Result<PersistenceHealth, PersistenceError> {
-    match actor.call(PersistenceMessage::Snapshot, Some(Duration::from_secs(1))).await {
+    match actor.call(PersistenceMessage::Health, Some(Duration::from_secs(1))).await {
         Ok(CallResult::Success(health)) => Ok(health),
         _ => Err(PersistenceError::Unavailable),
     }
