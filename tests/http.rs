@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use ibapi::contracts::Contract;
 use ibapi::orders::{order_builder, Action};
+use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
 use ibkr_supervisor::actors::{OrderEvent, OrderRequest};
 use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
 use ibkr_supervisor::{RunOptions, Service};
@@ -105,6 +106,62 @@ async fn status_actors_health_and_readiness() {
     assert_eq!(paper_actor["status"], "running");
     assert_eq!(paper_actor["restarts"], 0);
     assert_eq!(paper_actor["snapshot"]["state"]["state"], "disconnected");
+    service.shutdown().await;
+}
+
+/// `/actors` for every child: ractor's own status (`alive`) and a snapshot the actor itself
+/// answered; a gateway frozen in a handler shows as unresponsive but alive, then answers again.
+#[tokio::test]
+async fn actors_shows_every_actor_alive_with_its_own_snapshot() {
+    let (_sim, service, addr) = start(json!({ "alerts": { "webhook_url": "http://127.0.0.1:9/hook" } })).await;
+    wait_state(&service, addr, 0, "connected").await;
+    wait_state(&service, addr, 1, "connected").await;
+    let actors = || async {
+        let (code, actors) = get_json(addr, "/actors").await;
+        assert_eq!(code, 200);
+        let actors = actors.as_array().unwrap().clone();
+        let by_name: std::collections::BTreeMap<String, Value> =
+            actors.into_iter().map(|a| (a["name"].as_str().unwrap().to_owned(), a)).collect();
+        by_name
+    };
+    let tree = actors().await;
+    assert_eq!(
+        tree.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["alert", "gateway:Live", "gateway:Paper", "guard", "persistence", "reconnect", "watchdog"]
+    );
+    for (name, actor) in &tree {
+        assert_eq!(actor["alive"], true, "{name}: {actor}");
+        assert_eq!(actor["status"], "running", "{name}: {actor}");
+        let snapshot = &actor["snapshot"];
+        assert!(snapshot.is_object() || snapshot.is_array(), "{name} has no snapshot: {actor}");
+    }
+    let paper = &tree["gateway:Paper"]["snapshot"];
+    assert_eq!((paper["account"].as_str(), paper["state"]["state"].as_str()), (Some("Paper"), Some("connected")));
+    let guard = &tree["guard"]["snapshot"];
+    let gates = guard["gates"].as_array().unwrap();
+    assert_eq!(gates.iter().map(|g| g["account"].as_str().unwrap()).collect::<Vec<_>>(), ["Live", "Paper"]);
+    assert!(gates.iter().all(|g| g["state"] == "connected" && g["refusal"].is_null()), "{guard}");
+    assert!(guard["meltdown_at"].is_null() && guard["counts"].as_array().unwrap().len() == 2, "{guard}");
+    let persistence = &tree["persistence"]["snapshot"];
+    assert!(persistence["database"].as_str().unwrap().ends_with("status.db"), "{persistence}");
+    assert!(persistence["health"]["pending"].is_u64(), "{persistence}");
+    let reconnect = tree["reconnect"]["snapshot"].as_array().unwrap();
+    assert_eq!(reconnect.iter().map(|r| r["account"].as_str().unwrap()).collect::<Vec<_>>(), ["Paper", "Live"]);
+    assert_eq!(tree["watchdog"]["snapshot"]["interval_ms"], 60_000);
+    assert_eq!(tree["alert"]["snapshot"]["open_episodes"], json!([]));
+
+    // A handler that does not return: the actor is alive (ractor runs it) but cannot answer.
+    let gateway = service.handle().gateway("Paper").unwrap();
+    gateway.send_message(GatewayMessage::Drill(Drill::Freeze(Duration::from_secs(3)))).unwrap();
+    let tree = actors().await;
+    let paper = &tree["gateway:Paper"];
+    assert_eq!((paper["status"].as_str(), paper["alive"].as_bool()), (Some("unresponsive"), Some(true)), "{paper}");
+    assert!(paper["snapshot"].is_null(), "{paper}");
+    assert_eq!(tree["gateway:Live"]["status"], "running", "the others answer meanwhile");
+    eventually(WAIT, "the frozen gateway answers again", || async {
+        actors().await["gateway:Paper"]["status"] == "running"
+    })
+    .await;
     service.shutdown().await;
 }
 

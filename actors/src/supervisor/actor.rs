@@ -1,67 +1,27 @@
-//! The root supervisor, and [`Supervision`], the handle a program holds on the running tree.
-//!
-//! The root spawns every child linked and owns their restarts: one-for-one, with a restart
-//! intensity counted per child ([`RestartIntensity`], default 5 restarts in 60 s). A gateway the
-//! watchdog reports stuck is killed and restarted the same way. Past the limit ("meltdown")
-//! the board records it (every guard reads that and closes), a `Meltdown` event is published,
-//! and the tree stops so the process can exit non-zero and the service manager restart it.
-//!
-//! Written here rather than with the `ractor-supervisor` crate: that crate logs through `log`
-//! instead of `tracing`, finds children by global registry name (which collides when several
-//! supervisors run in one process, as in our tests), and its meltdown only stops the
-//! supervisor, with no hook to close the guard and persist the failure first.
+//! The [`RootSupervisor`]: spawns every child linked, restarts a failed one (one-for-one, with
+//! a [`RestartIntensity`] per child), kills a gateway the watchdog reports stuck, melts down
+//! past the limit, and stops the children in order at shutdown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ractor::concurrency::JoinHandle;
-use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, OutputPort, RpcReplyPort, SupervisionEvent};
-use serde::Serialize;
-use std::sync::Arc;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 
+use super::intensity::RestartIntensity;
 use crate::alert::{AlertActor, AlertArgs, AlertCounters, Channel};
-use crate::calendar::{ResetCalendar, WindowSpec};
-use crate::clock::{SharedClock, SystemClock};
+use crate::calendar::ResetCalendar;
+use crate::clock::SharedClock;
 use crate::directory::Directory;
-use crate::gateway::{GatewayActor, GatewayArgs, GatewayMessage};
-use crate::guard::{tick_pump, Guard, GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
+use crate::gateway::{GatewayActor, GatewayArgs};
+use crate::guard::{GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
 use crate::persistence::{PersistenceActor, PersistenceArgs};
-use crate::reconnect::{gateway_actor_name, ConnectNowError, ReconnectActor, ReconnectArgs, ReconnectMessage};
+use crate::reconnect::{gateway_actor_name, ReconnectActor, ReconnectArgs};
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
 use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
-
-/// Per-child restart limit: at most `max` restarts within any `window`.
-#[derive(Debug, Clone)]
-pub struct RestartIntensity {
-    max: u32,
-    window: Duration,
-    recent: VecDeque<Instant>,
-}
-
-impl RestartIntensity {
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self { max, window, recent: VecDeque::new() }
-    }
-
-    /// Record a restart at `now`: `Ok(n)` with the restarts in the window, or `Err(n)` when
-    /// this one is past the limit.
-    pub fn record(&mut self, now: Instant) -> Result<u32, u32> {
-        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.window) {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(now);
-        let count = self.recent.len() as u32;
-        if count > self.max {
-            Err(count)
-        } else {
-            Ok(count)
-        }
-    }
-}
 
 /// Messages the root supervisor handles.
 pub enum SupervisorMessage {
@@ -69,31 +29,41 @@ pub enum SupervisorMessage {
     GatewayStuck { account: String, gateway: ActorId },
     /// Ordered shutdown: heartbeats stop, clients disconnect, then the root stops.
     Shutdown(RpcReplyPort<()>),
-    /// The actor tree, for `/actors`.
-    Tree(RpcReplyPort<Vec<ChildInfo>>),
+    /// The current children, for `/actors` and `/metrics`.
+    Tree(RpcReplyPort<Vec<ChildEntry>>),
 }
 
-/// One child as `/actors` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChildInfo {
-    pub name: String,
-    pub kind: &'static str,
+/// A child as the root supervisor knows it: which one, its current incarnation, its restarts.
+#[derive(Debug, Clone)]
+pub struct ChildEntry {
+    /// Which child.
+    pub child: Child,
+    /// Its current incarnation (a restart replaces it).
+    pub cell: ActorCell,
+    /// Restarts since the supervisor started.
     pub restarts: u32,
-    pub alive: bool,
 }
 
+/// A child of the root supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Child {
+pub enum Child {
+    /// The PersistenceActor.
     Persistence,
+    /// The AlertActor (only when a webhook or SMTP is configured).
     Alert,
+    /// The GatewayActor of an account.
     Gateway(String),
+    /// The ReconnectActor.
     Reconnect,
+    /// The WatchdogActor.
     Watchdog,
+    /// The GuardActor.
     Guard,
 }
 
 impl Child {
-    fn name(&self) -> String {
+    /// Its name in `/actors`, `/metrics` and restart events (`gateway:Paper`, `guard`, …).
+    pub fn name(&self) -> String {
         match self {
             Child::Gateway(account) => gateway_actor_name(account),
             Child::Reconnect => "reconnect".into(),
@@ -104,7 +74,8 @@ impl Child {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    /// The actor type.
+    pub fn kind(&self) -> &'static str {
         match self {
             Child::Gateway(_) => "GatewayActor",
             Child::Reconnect => "ReconnectActor",
@@ -205,17 +176,16 @@ impl Actor for RootSupervisor {
                 myself.stop(Some("shutdown".into()));
             }
             SupervisorMessage::Tree(reply) => {
-                let mut tree: Vec<ChildInfo> = state
+                let mut tree: Vec<ChildEntry> = state
                     .cells
-                    .keys()
-                    .map(|child| ChildInfo {
-                        name: child.name(),
-                        kind: child.kind(),
+                    .iter()
+                    .map(|(child, cell)| ChildEntry {
+                        child: child.clone(),
+                        cell: cell.clone(),
                         restarts: state.restarts.get(child).copied().unwrap_or(0),
-                        alive: true,
                     })
                     .collect();
-                tree.sort_by(|a, b| a.name.cmp(&b.name));
+                tree.sort_by_key(|entry| entry.child.name());
                 let _ = reply.send(tree);
             }
         }
@@ -420,281 +390,5 @@ impl SupervisorState {
         if let Some(cell) = self.cells.get(child) {
             let _ = cell.stop_and_wait(None, Some(within)).await;
         }
-    }
-}
-
-/// The reset calendar the settings describe: the daily window plus the extra ones.
-pub fn calendar_from(settings: &Settings) -> ResetCalendar {
-    let mut specs = Vec::new();
-    if let Some(start) = settings.reset_time {
-        specs.push(WindowSpec::daily(start, settings.reset_duration, settings.timezone));
-    }
-    for window in &settings.reset_windows {
-        specs.push(WindowSpec {
-            weekday: window.weekday,
-            start: window.time,
-            duration: window.duration,
-            tz: window.timezone,
-        });
-    }
-    ResetCalendar::new(specs)
-}
-
-/// How the tree ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Shut down on request.
-    Shutdown,
-    /// Restart limit passed: the process should exit non-zero.
-    Meltdown(Meltdown),
-}
-
-/// Why the tree could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SupervisionError {
-    #[error("could not start the supervision tree: {0}")]
-    Spawn(String),
-}
-
-/// Options that are not settings: the clock seam, and state carried over from a previous run.
-#[derive(Clone)]
-pub struct StartOptions {
-    pub clock: SharedClock,
-    /// Accounts the operator paused (and since when), e.g. loaded from the database.
-    pub paused: Vec<(String, DateTime<Utc>)>,
-    /// Run on every heartbeat round (e.g. systemd's watchdog ping).
-    pub on_heartbeat: Option<RoundHook>,
-}
-
-impl Default for StartOptions {
-    fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), paused: Vec::new(), on_heartbeat: None }
-    }
-}
-
-/// A running supervision tree. Derefs to its [`Handle`].
-pub struct Supervision {
-    handle: Handle,
-    join: Option<JoinHandle<()>>,
-}
-
-/// A cloneable handle on a running tree: status, the guard, manual connects, the actor tree.
-#[derive(Clone)]
-pub struct Handle {
-    root: ActorRef<SupervisorMessage>,
-    board: StatusBoard,
-    events: EventPort,
-    directory: Directory,
-    clock: SharedClock,
-    guard: Guard,
-    alerts: Arc<AlertCounters>,
-}
-
-impl std::ops::Deref for Supervision {
-    type Target = Handle;
-
-    fn deref(&self) -> &Handle {
-        &self.handle
-    }
-}
-
-impl Supervision {
-    /// Start the tree: one GatewayActor per account, the guard, the reconnect policy, the
-    /// heartbeat.
-    pub async fn start(settings: Settings, options: StartOptions) -> Result<Supervision, SupervisionError> {
-        let clock = options.clock;
-        let board = StatusBoard::new(&settings.accounts, clock.now());
-        let events: EventPort = Arc::new(OutputPort::default());
-        let directory = Directory::default();
-        let gates: SharedGates = Default::default();
-        let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
-        let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
-        let alert_counters = Arc::new(AlertCounters::default());
-        let guard =
-            Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
-        let args = SupervisorArgs {
-            calendar: calendar_from(&settings),
-            settings,
-            clock: clock.clone(),
-            board: board.clone(),
-            events: events.clone(),
-            directory: directory.clone(),
-            gates,
-            guard_stats,
-            ticks,
-            paused: options.paused,
-            on_round: options.on_heartbeat,
-            alert_counters: Arc::clone(&alert_counters),
-        };
-        let (root, join) =
-            Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
-        Ok(Supervision {
-            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters },
-            join: Some(join),
-        })
-    }
-
-    /// A cloneable handle (for the HTTP layer and engines).
-    pub fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-
-    /// Wait until the tree stops by itself (a meltdown).
-    pub async fn wait(&mut self) -> Outcome {
-        if let Some(join) = self.join.as_mut() {
-            let _ = join.await;
-            self.join = None;
-        }
-        self.handle.outcome()
-    }
-
-    /// Ordered shutdown; returns within about 2 s even if a gateway hangs.
-    pub async fn shutdown(mut self) -> Outcome {
-        let call = self.handle.root.call(SupervisorMessage::Shutdown, Some(Duration::from_millis(1800)));
-        if !matches!(call.await, Ok(CallResult::Success(()))) {
-            self.handle.root.kill();
-        }
-        if let Some(join) = self.join.take() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), join).await;
-        }
-        self.handle.outcome()
-    }
-}
-
-/// One actor as `/actors` shows it: the tree entry plus a snapshot of its state.
-#[derive(Debug, Clone, Serialize)]
-pub struct ActorView {
-    #[serde(flatten)]
-    pub info: ChildInfo,
-    pub status: &'static str,
-    /// Seconds since the watchdog last had an answer from this actor (gateways).
-    pub last_heartbeat_age_s: Option<f64>,
-    pub snapshot: serde_json::Value,
-}
-
-impl Handle {
-    /// The in-memory status of every account.
-    pub fn board(&self) -> &StatusBoard {
-        &self.board
-    }
-
-    /// Where every status event is published (subscribe an actor with a converter).
-    pub fn events(&self) -> &EventPort {
-        &self.events
-    }
-
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
-    /// The engine's way in: orders and ticks pass only while the account is usable.
-    pub fn guard(&self) -> &Guard {
-        &self.guard
-    }
-
-    /// Alert deliveries (sent, retried, given up, rate-limited).
-    pub fn alerts(&self) -> &AlertCounters {
-        &self.alerts
-    }
-
-    /// The current GatewayActor of `account` (it changes when restarted).
-    pub fn gateway(&self, account: &str) -> Option<ActorRef<GatewayMessage>> {
-        self.directory.gateway(account)
-    }
-
-    /// The actor tree.
-    pub async fn tree(&self) -> Vec<ChildInfo> {
-        match self.root.call(SupervisorMessage::Tree, Some(Duration::from_secs(1))).await {
-            Ok(CallResult::Success(tree)) => tree,
-            _ => Vec::new(),
-        }
-    }
-
-    /// The tree with each actor's snapshot; an actor that does not answer within 200 ms is
-    /// shown as "unresponsive".
-    pub async fn actors(&self) -> Vec<ActorView> {
-        let within = Some(Duration::from_millis(200));
-        let board = self.board.snapshot();
-        let now = self.clock.now();
-        let mut views = Vec::new();
-        for info in self.tree().await {
-            let mut age = None;
-            let snapshot = match info.name.strip_prefix("gateway:") {
-                Some(account) => {
-                    age = board
-                        .account(account)
-                        .and_then(|a| a.last_checked)
-                        .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-                    match self.gateway(account) {
-                        Some(g) => answer(g.call(GatewayMessage::Snapshot, within).await),
-                        None => None,
-                    }
-                }
-                None if info.name == "reconnect" => match self.directory.reconnect() {
-                    Some(r) => answer(r.call(ReconnectMessage::Snapshot, within).await),
-                    None => None,
-                },
-                None => Some(serde_json::Value::Null),
-            };
-            let (status, snapshot) = match snapshot {
-                Some(s) => ("running", s),
-                None => ("unresponsive", serde_json::Value::Null),
-            };
-            views.push(ActorView { info, status, last_heartbeat_age_s: age, snapshot });
-        }
-        views
-    }
-
-    /// One immediate connection attempt for `account`, rate-limited.
-    pub async fn connect_now(&self, account: &str) -> Result<(), ConnectNowError> {
-        let reconnect = self.directory.reconnect().ok_or(ConnectNowError::Unavailable)?;
-        let account = account.to_owned();
-        let call =
-            reconnect.call(|reply| ReconnectMessage::ConnectNow { account, reply }, Some(Duration::from_secs(2)));
-        match call.await {
-            Ok(CallResult::Success(result)) => result,
-            _ => Err(ConnectNowError::Unavailable),
-        }
-    }
-
-    fn outcome(&self) -> Outcome {
-        match self.board.snapshot().meltdown {
-            Some(meltdown) => Outcome::Meltdown(meltdown),
-            None => Outcome::Shutdown,
-        }
-    }
-}
-
-/// A snapshot call's answer as JSON, or `None` when the actor did not answer.
-fn answer<T: Serialize, M>(result: Result<CallResult<T>, ractor::MessagingErr<M>>) -> Option<serde_json::Value> {
-    match result {
-        Ok(CallResult::Success(snapshot)) => serde_json::to_value(snapshot).ok(),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intensity_allows_max_restarts_per_window_then_refuses() {
-        let base = Instant::now();
-        let mut intensity = RestartIntensity::new(5, Duration::from_secs(60));
-        for i in 0..5 {
-            assert_eq!(intensity.record(base + Duration::from_secs(i)), Ok(i as u32 + 1));
-        }
-        assert_eq!(intensity.record(base + Duration::from_secs(10)), Err(6), "the sixth in 60 s melts down");
-    }
-
-    #[test]
-    fn intensity_forgets_restarts_older_than_the_window() {
-        let base = Instant::now();
-        let mut intensity = RestartIntensity::new(2, Duration::from_secs(60));
-        assert!(intensity.record(base).is_ok());
-        assert!(intensity.record(base + Duration::from_secs(30)).is_ok());
-        assert_eq!(intensity.record(base + Duration::from_secs(61)), Ok(2), "the first one aged out");
-        assert_eq!(intensity.record(base + Duration::from_secs(89)), Err(3));
     }
 }

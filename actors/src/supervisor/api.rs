@@ -1,0 +1,211 @@
+//! [`Supervision`], what a program holds on the running tree, and its cloneable [`Handle`]:
+//! the status board, the event port, the guard, manual connects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef, OutputPort};
+
+use super::actor::{RootSupervisor, SupervisorArgs, SupervisorMessage};
+use crate::alert::AlertCounters;
+use crate::calendar::{ResetCalendar, WindowSpec};
+use crate::clock::{SharedClock, SystemClock};
+use crate::directory::Directory;
+use crate::gateway::GatewayMessage;
+use crate::guard::{tick_pump, Guard, GuardStats, SharedGates};
+use crate::reconnect::{ConnectNowError, ReconnectMessage};
+use crate::settings::Settings;
+use crate::status::{EventPort, Meltdown, StatusBoard};
+use crate::watchdog::RoundHook;
+
+/// The reset calendar the settings describe: the daily window plus the extra ones.
+pub fn calendar_from(settings: &Settings) -> ResetCalendar {
+    let mut specs = Vec::new();
+    if let Some(start) = settings.reset_time {
+        specs.push(WindowSpec::daily(start, settings.reset_duration, settings.timezone));
+    }
+    for window in &settings.reset_windows {
+        specs.push(WindowSpec {
+            weekday: window.weekday,
+            start: window.time,
+            duration: window.duration,
+            tz: window.timezone,
+        });
+    }
+    ResetCalendar::new(specs)
+}
+
+/// How the tree ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Shut down on request.
+    Shutdown,
+    /// Restart limit passed: the process should exit non-zero.
+    Meltdown(Meltdown),
+}
+
+/// Why the tree could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisionError {
+    #[error("could not start the supervision tree: {0}")]
+    Spawn(String),
+}
+
+/// Options that are not settings: the clock seam, and state carried over from a previous run.
+#[derive(Clone)]
+pub struct StartOptions {
+    pub clock: SharedClock,
+    /// Accounts the operator paused (and since when), e.g. loaded from the database.
+    pub paused: Vec<(String, DateTime<Utc>)>,
+    /// Run on every heartbeat round (e.g. systemd's watchdog ping).
+    pub on_heartbeat: Option<RoundHook>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), paused: Vec::new(), on_heartbeat: None }
+    }
+}
+
+/// A running supervision tree. Derefs to its [`Handle`].
+pub struct Supervision {
+    handle: Handle,
+    join: Option<JoinHandle<()>>,
+}
+
+/// A cloneable handle on a running tree: status, the guard, manual connects, the actor tree.
+#[derive(Clone)]
+pub struct Handle {
+    pub(super) root: ActorRef<SupervisorMessage>,
+    pub(super) board: StatusBoard,
+    pub(super) events: EventPort,
+    pub(super) directory: Directory,
+    pub(super) clock: SharedClock,
+    pub(super) guard: Guard,
+    pub(super) alerts: Arc<AlertCounters>,
+}
+
+impl std::ops::Deref for Supervision {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Supervision {
+    /// Start the tree: one GatewayActor per account, the guard, the reconnect policy, the
+    /// heartbeat.
+    pub async fn start(settings: Settings, options: StartOptions) -> Result<Supervision, SupervisionError> {
+        let clock = options.clock;
+        let board = StatusBoard::new(&settings.accounts, clock.now());
+        let events: EventPort = Arc::new(OutputPort::default());
+        let directory = Directory::default();
+        let gates: SharedGates = Default::default();
+        let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
+        let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
+        let alert_counters = Arc::new(AlertCounters::default());
+        let guard =
+            Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
+        let args = SupervisorArgs {
+            calendar: calendar_from(&settings),
+            settings,
+            clock: clock.clone(),
+            board: board.clone(),
+            events: events.clone(),
+            directory: directory.clone(),
+            gates,
+            guard_stats,
+            ticks,
+            paused: options.paused,
+            on_round: options.on_heartbeat,
+            alert_counters: Arc::clone(&alert_counters),
+        };
+        let (root, join) =
+            Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
+        Ok(Supervision {
+            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters },
+            join: Some(join),
+        })
+    }
+
+    /// A cloneable handle (for the HTTP layer and engines).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Wait until the tree stops by itself (a meltdown).
+    pub async fn wait(&mut self) -> Outcome {
+        if let Some(join) = self.join.as_mut() {
+            let _ = join.await;
+            self.join = None;
+        }
+        self.handle.outcome()
+    }
+
+    /// Ordered shutdown; returns within about 2 s even if a gateway hangs.
+    pub async fn shutdown(mut self) -> Outcome {
+        let call = self.handle.root.call(SupervisorMessage::Shutdown, Some(Duration::from_millis(1800)));
+        if !matches!(call.await, Ok(CallResult::Success(()))) {
+            self.handle.root.kill();
+        }
+        if let Some(join) = self.join.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), join).await;
+        }
+        self.handle.outcome()
+    }
+}
+
+impl Handle {
+    /// The in-memory status of every account.
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Where every status event is published (subscribe an actor with a converter).
+    pub fn events(&self) -> &EventPort {
+        &self.events
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The engine's way in: orders and ticks pass only while the account is usable.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Alert deliveries (sent, retried, given up, rate-limited).
+    pub fn alerts(&self) -> &AlertCounters {
+        &self.alerts
+    }
+
+    /// The current GatewayActor of `account` (it changes when restarted).
+    pub fn gateway(&self, account: &str) -> Option<ActorRef<GatewayMessage>> {
+        self.directory.gateway(account)
+    }
+
+    /// One immediate connection attempt for `account`, rate-limited.
+    pub async fn connect_now(&self, account: &str) -> Result<(), ConnectNowError> {
+        let reconnect = self.directory.reconnect().ok_or(ConnectNowError::Unavailable)?;
+        let account = account.to_owned();
+        let call =
+            reconnect.call(|reply| ReconnectMessage::ConnectNow { account, reply }, Some(Duration::from_secs(2)));
+        match call.await {
+            Ok(CallResult::Success(result)) => result,
+            _ => Err(ConnectNowError::Unavailable),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self.board.snapshot().meltdown {
+            Some(meltdown) => Outcome::Meltdown(meltdown),
+            None => Outcome::Shutdown,
+        }
+    }
+}
