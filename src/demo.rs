@@ -5,10 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use ibkr_supervisor_actors::settings::Settings;
 
 use crate::cli::DemoArgs;
-use crate::sim::{SimConfig, Simulator};
+use crate::http::{FaultButton, FaultPanel};
+use crate::sim::{FaultRequest, SimConfig, Simulator};
 
 /// The demo's two accounts: (settings name, IB account id).
 pub const DEMO_ACCOUNTS: [(&str, &str); 2] = [("Paper", "DU1234567"), ("Live", "U7654321")];
@@ -54,7 +57,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
         (None, None) => std::env::temp_dir().join("ibkr-supervisor-demo.db"),
     };
     println!("database:          {}", settings.database.path.display());
-    let options = crate::RunOptions { demo: Some(sim.clone()), ..Default::default() };
+    let options = crate::RunOptions { demo: Some(Arc::new(SimFaultPanel(sim.clone()))), ..Default::default() };
     let mut service = match crate::Service::start(settings, options).await {
         Ok(service) => service,
         Err(e) => {
@@ -93,4 +96,48 @@ pub fn sim_settings(mut settings: Settings, sim: &Simulator) -> Settings {
     settings.heartbeat.interval = std::time::Duration::from_secs(1);
     settings.heartbeat.probe_timeout = std::time::Duration::from_millis(500);
     settings
+}
+
+/// The dashboard's fault panel over the simulator: `POST /demo/fault` takes the same JSON as
+/// the simulator's own control API (`POST /sim/fault`).
+pub struct SimFaultPanel(pub Simulator);
+
+/// The panel's buttons.
+const BUTTONS: [FaultButton; 10] = [
+    FaultButton { label: "drop", body: r#"{"kind":"drop"}"# },
+    FaultButton { label: "reset", body: r#"{"kind":"reset"}"# },
+    FaultButton { label: "hang", body: r#"{"kind":"hang"}"# },
+    FaultButton { label: "refuse 10 s", body: r#"{"kind":"refuse","duration_ms":10000}"# },
+    FaultButton { label: "stall handshake", body: r#"{"kind":"stall_handshake"}"# },
+    FaultButton { label: "upstream lost (1100)", body: r#"{"kind":"upstream_lost"}"# },
+    FaultButton { label: "restored, data lost (1101)", body: r#"{"kind":"upstream_restored","data_lost":true}"# },
+    FaultButton { label: "latency 300 ms", body: r#"{"kind":"latency","latency_ms":300}"# },
+    FaultButton { label: "hold client id 10 s", body: r#"{"kind":"hold_client_id","duration_ms":10000}"# },
+    FaultButton { label: "clear", body: r#"{"kind":"clear"}"# },
+];
+
+impl FaultPanel for SimFaultPanel {
+    fn buttons(&self) -> &[FaultButton] {
+        &BUTTONS
+    }
+
+    fn inject(&self, body: &[u8]) -> Result<String, String> {
+        let request = FaultRequest::from_json(body).map_err(|e| e.to_string())?;
+        let kind = request.fault.kind();
+        self.0.inject(request.fault, request.port).map_err(|e| e.to_string())?;
+        Ok(kind.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_button_posts_a_fault_the_simulator_accepts() {
+        for button in BUTTONS {
+            let request = FaultRequest::from_json(button.body.as_bytes());
+            assert!(request.is_ok(), "{}: {:?}", button.label, request.err());
+        }
+    }
 }

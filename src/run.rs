@@ -5,6 +5,8 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use ibkr_supervisor_actors::gateway::GatewayMessage;
 use ibkr_supervisor_actors::settings::{Settings, SettingsError};
 use ibkr_supervisor_actors::{
@@ -14,8 +16,7 @@ use std::sync::Arc;
 
 use ibkr_supervisor_actors::persistence::{self, PersistenceReader};
 
-use crate::http;
-use crate::sim::Simulator;
+use crate::http::{self, FaultPanel};
 use ractor::rpc::CallResult;
 
 use crate::cli::RunArgs;
@@ -75,8 +76,8 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
 #[derive(Default)]
 pub struct RunOptions {
     pub start: StartOptions,
-    /// Under `demo`: the simulator whose faults the dashboard can inject.
-    pub demo: Option<Simulator>,
+    /// Under `demo`: the fault panel the dashboard shows (the simulator's faults).
+    pub demo: Option<Arc<dyn FaultPanel>>,
 }
 
 /// Why the service could not start.
@@ -180,14 +181,14 @@ impl http::History for DbHistory {
         account: Option<String>,
         since: Option<chrono::DateTime<chrono::Utc>>,
         limit: u32,
-    ) -> http::futures_like::BoxFuture<'_, Result<serde_json::Value, String>> {
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
         Box::pin(async move {
             let events = self.reader.recent_events(account, since, limit).await.map_err(|e| e.to_string())?;
             serde_json::to_value(events).map_err(|e| e.to_string())
         })
     }
 
-    fn uptime(&self, days: u32) -> http::futures_like::BoxFuture<'_, Result<serde_json::Value, String>> {
+    fn uptime(&self, days: u32) -> BoxFuture<'_, Result<serde_json::Value, String>> {
         Box::pin(async move {
             let uptime = self.reader.uptime(days, self.clock.now()).await.map_err(|e| e.to_string())?;
             serde_json::to_value(uptime).map_err(|e| e.to_string())

@@ -388,3 +388,31 @@ async fn the_operator_switch_survives_a_restart() {
     assert_eq!(status["accounts"][1]["trading_active"], true);
     service.shutdown().await;
 }
+
+/// The demo's fault panel reaches the simulator through the `FaultPanel` seam; without the
+/// demo there is no panel and no endpoint.
+#[tokio::test]
+async fn the_demo_fault_panel_injects_through_its_seam() {
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
+    let settings = settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" } }));
+    let panel = Arc::new(ibkr_supervisor::demo::SimFaultPanel(sim.clone()));
+    let service = Service::start(settings, RunOptions { demo: Some(panel), ..Default::default() }).await.unwrap();
+    let addr = service.http_addr();
+    wait_state(&service, addr, 0, "connected").await;
+    let (_, page) = http(addr, "GET", "/trades", None).await;
+    assert!(page.contains(r#"id="demo""#) && page.contains(">drop</button>"), "the panel is on the page");
+    let body = format!(r#"{{"kind":"drop","port":{}}}"#, sim.port(0));
+    let (code, answer) = post(addr, "/demo/fault", &body).await;
+    assert_eq!((code, answer["applied"].as_str()), (200, Some("drop")), "{answer}");
+    wait_state(&service, addr, 0, "disconnected").await;
+    let (code, answer) = post(addr, "/demo/fault", r#"{"kind":"meteor"}"#).await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("meteor"), "{answer}");
+    service.shutdown().await;
+
+    let (_sim, service, addr) = start(json!({})).await;
+    let (_, page) = http(addr, "GET", "/trades", None).await;
+    assert!(!page.contains(r#"id="demo""#), "no panel outside the demo");
+    assert_eq!(post(addr, "/demo/fault", r#"{"kind":"drop"}"#).await.0, 404);
+    service.shutdown().await;
+}

@@ -1,6 +1,5 @@
 //! The JSON endpoints. Every bad input gets a 4xx whose body names what is wrong.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +11,8 @@ use warp::http::StatusCode;
 use warp::reply::{json, with_status, Response};
 use warp::Reply;
 
+use super::query::{self, bounded_number, Reject};
 use super::{error, AppState};
-use crate::sim::FaultRequest;
 
 /// One account in `GET /status`: the status record, and what the board and the guard add.
 #[derive(Debug, Serialize)]
@@ -121,67 +120,12 @@ pub fn readyz(state: Arc<AppState>) -> Response {
     }
 }
 
-/// A 4xx answer before it becomes a response: the status and what is wrong.
-type Reject = (StatusCode, String);
-
 fn reject(r: Reject) -> Response {
     error(r.0, r.1)
 }
 
-/// Parse a query string into known keys, naming an unknown or malformed one.
-fn query(raw: &str, known: &[&str]) -> Result<HashMap<String, String>, Reject> {
-    let mut found = HashMap::new();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value).ok_or_else(|| {
-            (StatusCode::BAD_REQUEST, format!("query parameter {key:?} is not valid percent-encoding"))
-        })?;
-        if !known.contains(&key) {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("unknown query parameter {key:?}; expected one of: {}", known.join(", ")),
-            ));
-        }
-        found.insert(key.to_owned(), value);
-    }
-    Ok(found)
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn bounded_number(params: &HashMap<String, String>, key: &str, default: u32, max: u32) -> Result<u32, Reject> {
-    match params.get(key) {
-        None => Ok(default),
-        Some(text) => text.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
-            (StatusCode::BAD_REQUEST, format!("{key} must be a whole number from 1 to {max}, got {text:?}"))
-        }),
-    }
-}
-
 pub async fn events(state: Arc<AppState>, raw: String) -> Response {
-    let params = match query(&raw, &["account", "since", "limit"]) {
+    let params = match query::parse(&raw, &["account", "since", "limit"]) {
         Ok(params) => params,
         Err(rejected) => return reject(rejected),
     };
@@ -217,7 +161,7 @@ pub async fn events(state: Arc<AppState>, raw: String) -> Response {
 }
 
 pub async fn uptime(state: Arc<AppState>, raw: String) -> Response {
-    let params = match query(&raw, &["days"]) {
+    let params = match query::parse(&raw, &["days"]) {
         Ok(params) => params,
         Err(rejected) => return reject(rejected),
     };
@@ -305,16 +249,13 @@ pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
     json(&serde_json::json!({ "account": request.account, "active": request.active })).into_response()
 }
 
-/// `POST /demo/fault`: under `demo` only, forwards a simulator fault.
+/// `POST /demo/fault`: under `demo` only, applies a fault through the demo's panel.
 pub async fn demo_fault(state: Arc<AppState>, body: bytes::Bytes) -> Response {
-    let Some(sim) = &state.demo else {
+    let Some(panel) = &state.demo else {
         return error(StatusCode::NOT_FOUND, "fault injection exists only under `ibkr-supervisor demo`");
     };
-    match FaultRequest::from_json(&body).and_then(|req| {
-        let kind = req.fault.kind();
-        sim.inject(req.fault, req.port).map(|()| kind)
-    }) {
+    match panel.inject(&body) {
         Ok(kind) => json(&serde_json::json!({ "applied": kind })).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }

@@ -11,7 +11,7 @@ use warp::reply::Response;
 use warp::Reply;
 
 use super::api::{status_view, AccountView};
-use super::AppState;
+use super::{AppState, FaultPanel};
 
 /// Escape text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -96,7 +96,7 @@ async function post(url, body) {
 /// `GET /trades`: the page, polling the fragment every `poll_ms`.
 pub fn page_with_poll(state: &AppState, poll_ms: u64) -> Response {
     let fragment = render_fragment(state);
-    let demo = if state.demo.is_some() { demo_panel() } else { String::new() };
+    let demo = state.demo.as_deref().map(demo_panel).unwrap_or_default();
     html(format!(
         r#"<!doctype html>
 <html lang="en">
@@ -257,24 +257,14 @@ fn render_account(out: &mut String, view: &AccountView, meltdown: bool) {
     );
 }
 
-fn demo_panel() -> String {
-    let faults: [(&str, &str); 10] = [
-        ("drop", r#"{"kind":"drop"}"#),
-        ("reset", r#"{"kind":"reset"}"#),
-        ("hang", r#"{"kind":"hang"}"#),
-        ("refuse 10 s", r#"{"kind":"refuse","duration_ms":10000}"#),
-        ("stall handshake", r#"{"kind":"stall_handshake"}"#),
-        ("upstream lost (1100)", r#"{"kind":"upstream_lost"}"#),
-        ("restored, data lost (1101)", r#"{"kind":"upstream_restored","data_lost":true}"#),
-        ("latency 300 ms", r#"{"kind":"latency","latency_ms":300}"#),
-        ("hold client id 10 s", r#"{"kind":"hold_client_id","duration_ms":10000}"#),
-        ("clear", r#"{"kind":"clear"}"#),
-    ];
+fn demo_panel(panel: &dyn FaultPanel) -> String {
     let mut out = String::from(
         r#"<section class="card" id="demo"><h2>Demo: break the simulated gateways</h2><div class="actions">"#,
     );
-    for (label, body) in faults {
-        let _ = write!(out, r#"<button onclick='post("/demo/fault", {body})'>{}</button>"#, escape(label));
+    for button in panel.buttons() {
+        // Escaped like everything else: the browser decodes the attribute before the script runs.
+        let (body, label) = (escape(button.body), escape(button.label));
+        let _ = write!(out, r#"<button onclick='post("/demo/fault", {body})'>{label}</button>"#);
     }
     out.push_str("</div></section>");
     out

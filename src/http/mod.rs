@@ -11,7 +11,11 @@
 
 mod api;
 mod dashboard;
+mod demo_panel;
 mod metrics;
+mod query;
+
+pub use demo_panel::{FaultButton, FaultPanel};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,14 +23,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use ibkr_supervisor_actors::settings::HttpSettings;
 use ibkr_supervisor_actors::Handle;
 use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
-
-use crate::sim::Simulator;
 
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 16 * 1024;
@@ -39,14 +42,9 @@ pub trait History: Send + Sync + 'static {
         account: Option<String>,
         since: Option<DateTime<Utc>>,
         limit: u32,
-    ) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
     /// Uptime per account per day over the last `days` days.
-    fn uptime(&self, days: u32) -> futures_like::BoxFuture<'_, Result<serde_json::Value, String>>;
-}
-
-/// A boxed future without an extra dependency.
-pub mod futures_like {
-    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+    fn uptime(&self, days: u32) -> BoxFuture<'_, Result<serde_json::Value, String>>;
 }
 
 /// Everything the handlers read.
@@ -55,7 +53,7 @@ pub struct AppState {
     pub http: HttpSettings,
     pub history: Option<Arc<dyn History>>,
     /// Present under `demo`: the dashboard shows a panel of fault buttons.
-    pub demo: Option<Simulator>,
+    pub demo: Option<Arc<dyn FaultPanel>>,
     pub version: &'static str,
     /// The last `/status` body (see `api::status`).
     pub status_cache: std::sync::Mutex<Option<api::StatusCache>>,
@@ -116,11 +114,9 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
     let demo_fault = post(warp::path!("demo" / "fault").boxed()).then(|body, state| api::demo_fault(state, body));
     let trades = get(warp::path!("trades").boxed())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(|state: Arc<AppState>, query: String| {
+        .map(|state: Arc<AppState>, raw: String| {
             // `?poll_ms=N` (100..=60000) overrides the 5 s poll, for tests and kiosks.
-            let poll_ms = query
-                .split('&')
-                .find_map(|p| p.strip_prefix("poll_ms="))
+            let poll_ms = query::lookup(&raw, "poll_ms")
                 .and_then(|v| v.parse::<u64>().ok())
                 .filter(|ms| (100..=60_000).contains(ms))
                 .unwrap_or(5000);
