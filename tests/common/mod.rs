@@ -200,7 +200,8 @@ fn read_varint(buf: &mut &[u8]) -> u64 {
     value
 }
 
-/// A minimal HTTP/1.1 exchange (Connection: close): (status, body).
+/// One HTTP/1.1 request with `ureq` (on a blocking thread, so the server's runtime keeps
+/// running): (status, body). Every status is an answer, 4xx and 5xx included.
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
     http_with_headers(addr, method, path, body, &[]).await
 }
@@ -212,43 +213,27 @@ pub async fn http_with_headers(
     body: Option<&[u8]>,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("http connect");
-    let body = body.unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("an HTTP status line");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    (status, if chunked { dechunk(body) } else { body.to_owned() })
-}
-
-/// Undo chunked transfer encoding if present (warp chunks streamed bodies).
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size_line, after)) = rest.split_once("\r\n") else { return body.to_owned() };
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else { return body.to_owned() };
-        if size == 0 {
-            return out;
+    let (method, url) = (method.to_owned(), format!("http://{addr}{path}"));
+    let body = body.unwrap_or_default().to_vec();
+    let headers: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut request =
+            ureq::http::Request::builder().method(method.as_str()).uri(&url).header("content-type", "application/json");
+        for (name, value) in &headers {
+            request = request.header(name, value);
         }
-        if after.len() < size {
-            return body.to_owned();
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
+        let request = request.body(body).expect("a well-formed request");
+        let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let text = response.body_mut().read_to_vec().unwrap_or_else(|e| panic!("{method} {url}: body: {e}"));
+        (response.status().as_u16(), String::from_utf8_lossy(&text).into_owned())
+    })
+    .await
+    .expect("the HTTP request ran")
 }
 
 // ---- supervision fixtures ------------------------------------------------------------------
