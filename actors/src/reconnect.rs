@@ -110,13 +110,7 @@ impl Actor for ReconnectActor {
             .accounts
             .iter()
             .map(|account| {
-                let policy = BackoffPolicy {
-                    schedule: args.reconnect.schedule.clone(),
-                    jitter: args.reconnect.jitter,
-                    manual_min_interval: args.reconnect.manual_min_interval,
-                    client_ids: account.client_ids().collect(),
-                    auto: args.reconnect.auto,
-                };
+                let policy = BackoffPolicy { client_ids: account.client_ids().collect(), ..(&args.reconnect).into() };
                 let mut reconnector = Reconnector::new(policy, now);
                 // A restarted reconnect actor picks up accounts that are already connected.
                 if board.account(&account.name).is_some_and(|s| s.state.link().is_some()) {

@@ -1,148 +1,12 @@
-//! The reconnect policy, as a pure state machine.
-//!
-//! [`Reconnector`] decides *when* to try to reconnect to IB Gateway and *with which client
-//! id*; it never touches a socket, a timer or a random number generator. The caller (the
-//! reconnect actor) feeds it [`ReconnectEvent`]s together with the current instant and a
-//! jitter sample, and carries out the [`Action`] it answers:
-//!
-//! - [`Action::StartAttempt`]: connect now with the given client id, then report
-//!   [`ReconnectEvent::Connected`] or [`ReconnectEvent::AttemptFailed`].
-//! - [`Action::ScheduleWake`]: send [`ReconnectEvent::Tick`] at (or after) that instant.
-//!   Spurious or early ticks are harmless: an early tick just answers the same wake again.
-//! - [`Action::Rejected`]: a manual request was refused, with the reason.
-//! - [`Action::None`]: nothing to do.
-//!
-//! Time is [`tokio::time::Instant`], so actor tests can pause and advance tokio's clock;
-//! unit tests here build instants as `base + Duration` and never sleep.
-//!
-//! # Policy
-//!
-//! - **Schedule.** After a connection loss the first attempt happens after `schedule[0]`,
-//!   the second after `schedule[1]`, and so on; the last step repeats forever (the
-//!   supervisor never gives up). Each wait is jittered by `± jitter` (see
-//!   [`BackoffPolicy::delay`]). A successful connection resets the schedule to its first
-//!   step and the client id to the primary one. Every wait is at least [`MIN_WAIT`].
-//! - **Startup.** A new [`Reconnector`] wants its first attempt at once (automatic mode).
-//! - **Client id in use (IB error 326).** The next fallback id is tried right away (after
-//!   [`MIN_WAIT`], 50 ms, so a misbehaving gateway can't make it spin) *without* consuming
-//!   a backoff step, as long as ids remain untried in this round. Once every id was
-//!   refused, the normal schedule applies and the next round starts from the primary id
-//!   again. A gateway answering 326 forever thus gets at most `client_ids.len()` attempts
-//!   per schedule step. Any other failure also ends the round: the next one starts from
-//!   the primary id after the next schedule step.
-//! - **Manual mode** (`auto = false`). After a loss the reconnector goes
-//!   [`Idle`](ReconnectState::Idle); only [`ReconnectEvent::ManualRequest`] starts an
-//!   attempt. A 326 in manual mode does not retry by itself either; it just moves on to the
-//!   next fallback id for the next manual request.
-//! - **Manual requests.** Start one immediate attempt from `Waiting` or `Idle` (with the
-//!   current client id; a failure then counts like any other), at most once per
-//!   `manual_min_interval` (accepted requests count, rejected ones don't). They are rejected
-//!   while connected, while an attempt is in flight, and inside a reset window.
-//! - **Reset windows.** [`ReconnectEvent::WindowStarted`] suspends everything until
-//!   `until`, whatever the state, including a healthy connection (the caller decides
-//!   whether to keep it). While suspended, no attempt is started, failures schedule
-//!   nothing, and the reconnector only records whether the link is up
-//!   ([`SuspendedLink`]): `ConnectionLost` and `AttemptFailed` mark it down, `Connected`
-//!   marks it up. When the window ends ([`ReconnectEvent::WindowEnded`], or a `Tick` at or
-//!   after `until`): if the link is up the state is `Connected` again (with its original
-//!   `since` if it stayed up throughout); otherwise an attempt starts at once in automatic
-//!   mode (the reconnector goes `Idle` in manual mode). The attempt counter *continues*
-//!   across the window (it is the same outage), but the schedule restarts at its first
-//!   step, because the gateway is expected back right after its restart.
+//! [`Reconnector`]: the reconnect state machine. It is fed [`ReconnectEvent`]s with the instant
+//! and a jitter sample, and answers the [`Action`] to carry out.
 
 use std::fmt;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The floor under every wait the reconnector schedules, including the pause between two
-/// client ids of one round after IB error 326: never a tight loop, even with a zero step.
-pub const MIN_WAIT: Duration = Duration::from_millis(50);
-
-/// The default jitter: each wait varies by ±10 %.
-pub const DEFAULT_JITTER: f64 = 0.1;
-
-/// The default minimum interval between two accepted manual requests.
-pub const DEFAULT_MANUAL_MIN_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The step used when a policy's schedule is empty.
-pub const EMPTY_SCHEDULE_STEP: Duration = Duration::from_secs(1);
-
-/// The default schedule: 1 s, 2 s, 5 s, then 15 s forever.
-pub fn default_schedule() -> Vec<Duration> {
-    [1, 2, 5, 15].into_iter().map(Duration::from_secs).collect()
-}
-
-/// A jitter sample drawn uniformly from `[-1.0, 1.0]`, for callers of
-/// [`Reconnector::handle`] and [`BackoffPolicy::delay`].
-pub fn sample_jitter() -> f64 {
-    rand::random_range(-1.0..=1.0)
-}
-
-/// How and when to reconnect.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BackoffPolicy {
-    /// The waits before attempt 1, 2, …; the last one repeats forever. Should not be empty
-    /// (an empty schedule behaves like `[EMPTY_SCHEDULE_STEP]`).
-    pub schedule: Vec<Duration>,
-    /// The relative jitter applied to each wait: `0.1` means ±10 %.
-    pub jitter: f64,
-    /// The minimum interval between two accepted manual requests.
-    pub manual_min_interval: Duration,
-    /// The client ids to connect with: the primary first, then the fallbacks tried when IB
-    /// answers 326 (client id already in use). Should not be empty (an empty list behaves
-    /// like `[0]`).
-    pub client_ids: Vec<i32>,
-    /// Whether attempts start automatically; when `false`, only manual requests start them.
-    pub auto: bool,
-}
-
-impl BackoffPolicy {
-    /// An automatic policy with the default schedule, jitter and manual interval.
-    pub fn new(client_ids: Vec<i32>) -> Self {
-        Self {
-            schedule: default_schedule(),
-            jitter: DEFAULT_JITTER,
-            manual_min_interval: DEFAULT_MANUAL_MIN_INTERVAL,
-            client_ids,
-            auto: true,
-        }
-    }
-
-    /// The un-jittered wait before attempt `attempt` (1-based; 0 is treated as 1):
-    /// `schedule[min(attempt - 1, len - 1)]`.
-    pub fn step(&self, attempt: u32) -> Duration {
-        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-        match self.schedule.last() {
-            Some(last) => *self.schedule.get(index).unwrap_or(last),
-            None => EMPTY_SCHEDULE_STEP,
-        }
-    }
-
-    /// The wait before attempt `attempt` (1-based), jittered:
-    /// `step * (1 + jitter * jitter_sample)`, never negative.
-    ///
-    /// `jitter_sample` is drawn by the caller (see [`sample_jitter`]) so this stays pure; it
-    /// is clamped to `[-1.0, 1.0]`, and a NaN counts as `0.0`.
-    pub fn delay(&self, attempt: u32, jitter_sample: f64) -> Duration {
-        let step = self.step(attempt);
-        let sample = if jitter_sample.is_nan() { 0.0 } else { jitter_sample.clamp(-1.0, 1.0) };
-        let jitter = if self.jitter.is_finite() { self.jitter } else { 0.0 };
-        let factor = (1.0 + jitter * sample).max(0.0);
-        Duration::try_from_secs_f64(step.as_secs_f64() * factor).unwrap_or(Duration::MAX)
-    }
-
-    /// The client id at `index` in [`client_ids`](Self::client_ids), or the primary one when
-    /// out of range.
-    pub fn client_id_at(&self, index: usize) -> i32 {
-        self.client_ids.get(index).or(self.client_ids.first()).copied().unwrap_or(0)
-    }
-
-    /// How many distinct client ids one round may try (at least 1).
-    fn client_id_count(&self) -> usize {
-        self.client_ids.len().max(1)
-    }
-}
+use super::policy::{BackoffPolicy, MIN_WAIT};
 
 /// Where the reconnector stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +189,7 @@ impl Reconnector {
     }
 
     /// Feeds `event`, which happened at `now`, and answers what to do. `jitter_sample` (in
-    /// `[-1.0, 1.0]`, see [`sample_jitter`]) is used if a backoff wait is scheduled.
+    /// `[-1.0, 1.0]`, see [`sample_jitter`](super::sample_jitter)) is used if a backoff wait is scheduled.
     pub fn handle(&mut self, event: ReconnectEvent, now: Instant, jitter_sample: f64) -> Action {
         let placeholder = ReconnectState::Connected { since: now };
         let state = std::mem::replace(&mut self.state, placeholder);
@@ -650,9 +514,13 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    /// The default schedule (1 s, 2 s, 5 s, then 15 s), ±10 % jitter, at most one manual
+    /// request per 10 s, client id 7 with fallbacks 8 and 9.
     fn policy() -> BackoffPolicy {
-        BackoffPolicy::new(vec![7, 8, 9])
+        BackoffPolicy { manual_min_interval: MANUAL_MIN_INTERVAL, ..BackoffPolicy::new(vec![7, 8, 9]) }
     }
+
+    const MANUAL_MIN_INTERVAL: Duration = Duration::from_secs(10);
 
     fn lost() -> ReconnectEvent {
         ReconnectEvent::ConnectionLost { reason: "socket closed".into() }
@@ -669,39 +537,6 @@ mod tests {
         assert_eq!(r.handle(ReconnectEvent::Connected, base, 0.0), Action::None);
         assert_eq!(r.state(), &ReconnectState::Connected { since: base });
         r
-    }
-
-    #[test]
-    fn schedule_steps_then_last_step_forever() {
-        let p = policy();
-        let expected = [(1, 1), (2, 2), (3, 5), (4, 15), (5, 15), (50, 15), (u32::MAX, 15)];
-        for (attempt, secs_expected) in expected {
-            assert_eq!(p.delay(attempt, 0.0), secs(secs_expected), "attempt {attempt}");
-        }
-        assert_eq!(p.delay(0, 0.0), SEC, "attempt 0 counts as the first");
-        let empty = BackoffPolicy { schedule: vec![], ..policy() };
-        assert_eq!(empty.delay(3, 0.0), EMPTY_SCHEDULE_STEP);
-    }
-
-    #[test]
-    fn jitter_bounds() {
-        let p = policy();
-        assert_eq!(p.delay(1, -1.0), Duration::from_millis(900));
-        assert_eq!(p.delay(1, 1.0), Duration::from_millis(1100));
-        assert_eq!(p.delay(4, -1.0), Duration::from_millis(13_500));
-        assert_eq!(p.delay(4, 1.0), Duration::from_millis(16_500));
-        // Out-of-range samples are clamped; NaN means no jitter.
-        assert_eq!(p.delay(1, -7.0), Duration::from_millis(900));
-        assert_eq!(p.delay(1, 7.0), Duration::from_millis(1100));
-        assert_eq!(p.delay(1, f64::NAN), SEC);
-        // Random samples stay within bounds.
-        for _ in 0..1000 {
-            let d = p.delay(2, sample_jitter());
-            assert!((Duration::from_millis(1800)..=Duration::from_millis(2200)).contains(&d), "{d:?}");
-        }
-        // Never negative, even with an absurd jitter.
-        let wild = BackoffPolicy { jitter: 3.0, ..policy() };
-        assert_eq!(wild.delay(1, -1.0), Duration::ZERO);
     }
 
     #[test]
@@ -928,7 +763,7 @@ mod tests {
         let first_manual = now;
         now += secs(1);
         assert!(matches!(r.handle(failed(AttemptFailure::Refused), now, 0.0), Action::ScheduleWake { .. }));
-        let retry_at = first_manual + DEFAULT_MANUAL_MIN_INTERVAL;
+        let retry_at = first_manual + MANUAL_MIN_INTERVAL;
         assert_eq!(
             r.handle(ReconnectEvent::ManualRequest, now, 0.0),
             Action::Rejected(ManualRejection::RateLimited { retry_at })
