@@ -22,7 +22,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{env_count, ms, stats, verdict, Stats};
+use support::{env_count, ms, stats, verdict, Stats, Table};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -370,26 +370,11 @@ async fn recovery_trials_run(
 
 // ---- statistics and the report ------------------------------------------------------------
 
-/// A figure, flagged with `!` when it is above the bound.
-fn cell(value: f64, bound: Option<f64>) -> String {
-    let flag = if bound.is_some_and(|b| value > b) { "!" } else { " " };
-    format!("{value:>8.2}{flag}")
-}
+/// Milliseconds with two decimals.
+const TABLE: Table = Table { label: 36, n: 4, bound: 24, decimals: 2 };
 
 fn row(label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &str) {
-    match s {
-        Some(s) => println!(
-            "{label:<36} {:>4} {} {} {} {}   {bound_text:<24} (min {:.2}, mean {:.2})",
-            s.n,
-            cell(s.p50, bound),
-            cell(s.p90, bound),
-            cell(s.p99, bound),
-            cell(s.max, bound),
-            s.min,
-            s.mean
-        ),
-        None => println!("{label:<36} {:>4}   no samples", 0),
-    }
+    TABLE.row(label, s, bound, bound_text)
 }
 
 fn report(rows: &[(Fault, &str, Detection)], recovery: &Recovery, other_losses: Vec<String>, total: Duration) {

@@ -38,7 +38,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{env_count, ms, stats, verdict, Stats};
+use support::{env_count, median, ms, stats, verdict, Stats, Table};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -741,34 +741,11 @@ async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
 
 // ---- statistics and the report ------------------------------------------------------------
 
-fn cell(value: f64, bound: Option<f64>) -> String {
-    let flag = if bound.is_some_and(|b| value > b) { "!" } else { " " };
-    format!("{value:>8.3}{flag}")
-}
+/// Milliseconds with three decimals.
+const TABLE: Table = Table { label: 48, n: 5, bound: 14, decimals: 3 };
 
 fn latency_row(label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &str) {
-    match s {
-        Some(s) => println!(
-            "{label:<48} {:>5} {} {} {} {}   {bound_text:<14} (min {:.3}, mean {:.3})",
-            s.n,
-            cell(s.p50, bound),
-            cell(s.p90, bound),
-            cell(s.p99, bound),
-            cell(s.max, bound),
-            s.min,
-            s.mean
-        ),
-        None => println!("{label:<48} {:>5}   no samples", 0),
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+    TABLE.row(label, s, bound, bound_text)
 }
 
 fn mps(rate: f64) -> String {

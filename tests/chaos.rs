@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use ibapi::contracts::Contract;
-use ibapi::orders::{order_builder, Action};
 use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
-use ibkr_supervisor::actors::{EventKind, OrderEvent, OrderRequest, StartOptions, Supervision};
+use ibkr_supervisor::actors::{EventKind, OrderEvent, StartOptions, Supervision};
 use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
 use serde_json::json;
 
@@ -30,16 +28,18 @@ struct Rig {
     orders_sent: usize,
 }
 
+/// Simulated paper and live gateways whose orders never fill (they stay working, to be
+/// reconciled across faults).
+async fn two_gateways() -> Simulator {
+    let options = SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() };
+    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321").options(options))
+        .await
+        .expect("the simulator starts")
+}
+
 impl Rig {
     async fn start() -> Rig {
-        let sim = Simulator::start(
-            SimConfig::default()
-                .loopback("DU1234567")
-                .loopback("U7654321")
-                .options(SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() }),
-        )
-        .await
-        .unwrap();
+        let sim = two_gateways().await;
         let database = scratch_database();
         let settings = settings_for(
             &sim.addrs(),
@@ -67,14 +67,7 @@ impl Rig {
 
     /// Place one order on Paper; returns whether it was sent (else: refused with a reason).
     async fn order(&mut self) -> bool {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        self.supervision.guard().place_order(OrderRequest {
-            account: "Paper".into(),
-            order_id: None,
-            contract: Contract::stock("AAPL").build(),
-            order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
-            sink: Arc::new(move |e| tx.send(e).is_ok()),
-        });
+        let mut rx = buy_one(self.supervision.guard(), "Paper");
         match tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap() {
             OrderEvent::Sent { .. } => {
                 self.orders_sent += 1;
@@ -306,14 +299,7 @@ async fn sigterm_in_the_middle_of_reconnecting() {
 #[tokio::test]
 async fn an_outage_inside_a_reset_window() {
     use ibkr_supervisor::actors::clock::OffsetClock;
-    let sim = Simulator::start(
-        SimConfig::default()
-            .loopback("DU1234567")
-            .loopback("U7654321")
-            .options(SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() }),
-    )
-    .await
-    .unwrap();
+    let sim = two_gateways().await;
     let settings = settings_for(
         &sim.addrs(),
         json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1s",
@@ -329,14 +315,7 @@ async fn an_outage_inside_a_reset_window() {
     let window_end = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:45:01Z").unwrap().with_timezone(&Utc);
     sim.inject(Fault::Refuse { duration_ms: Some(500) }, Some(sim.port(0))).unwrap();
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    supervision.guard().place_order(OrderRequest {
-        account: "Paper".into(),
-        order_id: None,
-        contract: Contract::stock("AAPL").build(),
-        order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
-        sink: Arc::new(move |e| tx.send(e).is_ok()),
-    });
+    let mut rx = buy_one(supervision.guard(), "Paper");
     match tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap() {
         OrderEvent::Refused { reason, .. } => assert!(reason.to_string().starts_with("scheduled reset window until")),
         other => panic!("{other:?}"),

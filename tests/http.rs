@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ibapi::contracts::Contract;
-use ibapi::orders::{order_builder, Action};
 use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
-use ibkr_supervisor::actors::{OrderEvent, OrderRequest};
+use ibkr_supervisor::actors::OrderEvent;
 use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
 use ibkr_supervisor::{RunOptions, Service};
 use serde_json::{json, Value};
@@ -236,17 +234,7 @@ async fn the_trading_switch_is_real() {
     let (sim, service, addr) = start(json!({})).await;
     wait_state(&service, addr, 0, "connected").await;
     let guard = service.handle().guard().clone();
-    let place = |guard: &ibkr_supervisor::actors::Guard| {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        guard.place_order(OrderRequest {
-            account: "Paper".into(),
-            order_id: None,
-            contract: Contract::stock("AAPL").build(),
-            order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
-            sink: Arc::new(move |e| tx.send(e).is_ok()),
-        });
-        rx
-    };
+    let place = |guard: &ibkr_supervisor::actors::Guard| buy_one(guard, "Paper");
 
     let (code, body) = post(addr, "/trading", r#"{"account":"Paper","active":false}"#).await;
     assert_eq!((code, body["active"].as_bool()), (200, Some(false)));

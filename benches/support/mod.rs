@@ -52,6 +52,55 @@ pub fn env_count(name: &str, default: usize) -> usize {
     }
 }
 
+/// How a table of [`Stats`] rows is laid out: column widths and decimals.
+pub struct Table {
+    /// Width of the label column.
+    pub label: usize,
+    /// Width of the sample-count column.
+    pub n: usize,
+    /// Width of the bound column.
+    pub bound: usize,
+    /// Decimals of every figure.
+    pub decimals: usize,
+}
+
+impl Table {
+    /// A figure, flagged with `!` when it is above the bound.
+    pub fn cell(&self, value: f64, bound: Option<f64>) -> String {
+        let flag = if bound.is_some_and(|b| value > b) { "!" } else { " " };
+        format!("{value:>8.prec$}{flag}", prec = self.decimals)
+    }
+
+    /// One row: n, p50, p90, p99 and max (flagged against `bound`), the bound's text, then min
+    /// and mean; or "no samples".
+    pub fn row(&self, label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &str) {
+        let (lw, nw, bw, d) = (self.label, self.n, self.bound, self.decimals);
+        match s {
+            Some(s) => println!(
+                "{label:<lw$} {:>nw$} {} {} {} {}   {bound_text:<bw$} (min {:.d$}, mean {:.d$})",
+                s.n,
+                self.cell(s.p50, bound),
+                self.cell(s.p90, bound),
+                self.cell(s.p99, bound),
+                self.cell(s.max, bound),
+                s.min,
+                s.mean
+            ),
+            None => println!("{label:<lw$} {:>nw$}   no samples", 0),
+        }
+    }
+}
+
+/// The median of `values` (sorted in place), 0 for none.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 pub fn verdict(pass: bool) -> &'static str {
     if pass {
         "PASS"

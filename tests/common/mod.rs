@@ -240,9 +240,11 @@ pub async fn http_with_headers(
 
 use std::sync::{Arc, Mutex};
 
+use ibapi::orders::{order_builder, Action};
 use ibkr_supervisor::actors::status::EventPort;
-use ibkr_supervisor::actors::{EventKind, StatusEvent};
+use ibkr_supervisor::actors::{EventKind, OrderEvent, OrderRequest, StatusEvent};
 use ibkr_supervisor::settings::Settings;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Settings for accounts "Paper" and "Live" on the given simulator listeners, with fast
 /// millisecond timings; `overrides` is merged over them (objects merge, other values replace).
@@ -293,6 +295,20 @@ fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
         }
         (b, o) => *b = o,
     }
+}
+
+/// Place a buy limit order for 1 AAPL at 100 on `account` through the guard; every event of
+/// the order arrives on the returned receiver (a refusal at once).
+pub fn buy_one(guard: &ibkr_supervisor::actors::Guard, account: &str) -> UnboundedReceiver<OrderEvent> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    guard.place_order(OrderRequest {
+        account: account.into(),
+        order_id: None,
+        contract: Contract::stock("AAPL").build(),
+        order: order_builder::limit_order(Action::Buy, 1.0, 100.0),
+        sink: Arc::new(move |e| tx.send(e).is_ok()),
+    });
+    rx
 }
 
 /// Every status event published after `record` was called.

@@ -56,6 +56,9 @@
 mod policy;
 mod reconnector;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use policy::{sample_jitter, BackoffPolicy, EMPTY_SCHEDULE_STEP, MIN_WAIT};
 pub use reconnector::{
     Action, AttemptFailure, ManualRejection, ReconnectEvent, ReconnectState, Reconnector, SuspendedLink,

@@ -95,16 +95,7 @@ impl From<&ReconnectSettings> for BackoffPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SEC: Duration = Duration::from_secs(1);
-
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
-
-    fn policy() -> BackoffPolicy {
-        BackoffPolicy::new(vec![7, 8, 9])
-    }
+    use crate::backoff::fixtures::{policy, secs, SEC};
 
     #[test]
     fn schedule_steps_then_last_step_forever() {

@@ -271,7 +271,10 @@ impl Reconnector {
         jitter_sample: f64,
     ) -> (ReconnectState, Action) {
         match state {
-            ReconnectState::Connected { .. } => self.after_failure(0, 0, 0, reason, now, jitter_sample),
+            ReconnectState::Connected { .. } => {
+                let lost = Waiting { attempt: 0, step: 0, client_id_index: 0, error: reason };
+                self.after_failure(lost, now, jitter_sample)
+            }
             // The attempt's connection dropped before we heard it succeed: a failed attempt.
             attempting @ ReconnectState::Attempting { .. } => {
                 self.on_attempt_failed(attempting, AttemptFailure::Other(reason), now, jitter_sample)
@@ -303,9 +306,10 @@ impl Reconnector {
                 let next_index = client_id_index + 1;
                 let untried_ids_remain = next_index < self.policy.client_id_count();
                 if failure == AttemptFailure::ClientIdInUse && untried_ids_remain {
-                    self.next_client_id(attempt, step, next_index, error, now)
+                    // The round goes on with the next client id, without consuming a schedule step.
+                    self.retry_after(MIN_WAIT, Waiting { attempt, step, client_id_index: next_index, error }, now)
                 } else {
-                    self.after_failure(attempt, step, 0, error, now, jitter_sample)
+                    self.after_failure(Waiting { attempt, step, client_id_index: 0, error }, now, jitter_sample)
                 }
             }
             ReconnectState::Suspended { until, attempt, .. } => (
@@ -321,42 +325,22 @@ impl Reconnector {
         }
     }
 
-    /// The round goes on with the next client id, without consuming a schedule step.
-    fn next_client_id(
-        &self,
-        attempt: u32,
-        step: u32,
-        client_id_index: usize,
-        error: String,
-        now: Instant,
-    ) -> (ReconnectState, Action) {
-        if !self.policy.auto {
-            return (ReconnectState::Idle { attempt, client_id_index, last_error: Some(error) }, Action::None);
-        }
-        let next_at = later(now, MIN_WAIT);
-        (
-            ReconnectState::Waiting { attempt, step, next_at, client_id_index, last_error: Some(error) },
-            Action::ScheduleWake { at: next_at },
-        )
+    /// The round is over (or the connection was lost, `step == 0`): wait for the next
+    /// schedule step (automatic mode) or go idle (manual mode).
+    fn after_failure(&self, failed: Waiting, now: Instant, jitter_sample: f64) -> (ReconnectState, Action) {
+        let step = failed.step.saturating_add(1);
+        let wait = self.policy.delay(step, jitter_sample);
+        self.retry_after(wait, Waiting { step, ..failed }, now)
     }
 
-    /// The round is over (or the connection was lost, `step == 0`): wait for the next
-    /// schedule step (automatic mode) or go idle (manual mode), with the primary id.
-    fn after_failure(
-        &self,
-        attempt: u32,
-        step: u32,
-        client_id_index: usize,
-        error: String,
-        now: Instant,
-        jitter_sample: f64,
-    ) -> (ReconnectState, Action) {
+    /// Wait `wait` (at least [`MIN_WAIT`]) for the next attempt in automatic mode; go idle in
+    /// manual mode.
+    fn retry_after(&self, wait: Duration, next: Waiting, now: Instant) -> (ReconnectState, Action) {
+        let Waiting { attempt, step, client_id_index, error } = next;
         if !self.policy.auto {
             return (ReconnectState::Idle { attempt, client_id_index, last_error: Some(error) }, Action::None);
         }
-        let step = step.saturating_add(1);
-        let wait = self.policy.delay(step, jitter_sample).max(MIN_WAIT);
-        let next_at = later(now, wait);
+        let next_at = later(now, wait.max(MIN_WAIT));
         (
             ReconnectState::Waiting { attempt, step, next_at, client_id_index, last_error: Some(error) },
             Action::ScheduleWake { at: next_at },
@@ -484,6 +468,15 @@ fn rejected(state: ReconnectState, reason: ManualRejection) -> (ReconnectState, 
     (state, Action::Rejected(reason))
 }
 
+/// What the next wait is for: the outage so far, the schedule step, the client id to try, and
+/// why the last attempt failed.
+struct Waiting {
+    attempt: u32,
+    step: u32,
+    client_id_index: usize,
+    error: String,
+}
+
 /// `now + wait`, saturating far in the future instead of overflowing.
 fn later(now: Instant, wait: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -507,20 +500,7 @@ impl fmt::Display for ReconnectState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SEC: Duration = Duration::from_secs(1);
-
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
-
-    /// The default schedule (1 s, 2 s, 5 s, then 15 s), ±10 % jitter, at most one manual
-    /// request per 10 s, client id 7 with fallbacks 8 and 9.
-    fn policy() -> BackoffPolicy {
-        BackoffPolicy { manual_min_interval: MANUAL_MIN_INTERVAL, ..BackoffPolicy::new(vec![7, 8, 9]) }
-    }
-
-    const MANUAL_MIN_INTERVAL: Duration = Duration::from_secs(10);
+    use crate::backoff::fixtures::{policy, secs, MANUAL_MIN_INTERVAL, SEC};
 
     fn lost() -> ReconnectEvent {
         ReconnectEvent::ConnectionLost { reason: "socket closed".into() }
@@ -539,6 +519,17 @@ mod tests {
         r
     }
 
+    /// An operator's request for an attempt at `now`.
+    fn manual(r: &mut Reconnector, now: Instant) -> Action {
+        r.handle(ReconnectEvent::ManualRequest, now, 0.0)
+    }
+
+    /// A reconnector with [`policy`], connected now.
+    fn connected_now() -> (Instant, Reconnector) {
+        let base = Instant::now();
+        (base, connected(policy(), base))
+    }
+
     #[test]
     fn starts_with_an_immediate_attempt() {
         let base = Instant::now();
@@ -553,8 +544,7 @@ mod tests {
 
     #[test]
     fn backs_off_along_the_schedule_after_a_loss() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let mut now = base + secs(100);
         // The first attempt comes after schedule[0], not at once.
         assert_eq!(r.handle(lost(), now, 0.0), Action::ScheduleWake { at: now + SEC });
@@ -581,8 +571,7 @@ mod tests {
 
     #[test]
     fn success_resets_the_schedule_and_the_client_id() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let mut now = base;
         r.handle(lost(), now, 0.0);
         for _ in 0..4 {
@@ -608,8 +597,7 @@ mod tests {
 
     #[test]
     fn client_id_in_use_rotates_through_fallbacks_then_backs_off() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let mut now = base;
         r.handle(lost(), now, 0.0);
         now += SEC;
@@ -715,32 +703,22 @@ mod tests {
         assert!(matches!(r.state(), ReconnectState::Idle { attempt: 0, .. }));
         assert_eq!(r.handle(ReconnectEvent::Tick, now + secs(60), 0.0), Action::None);
         now += secs(60);
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, now, 0.0),
-            Action::StartAttempt { attempt: 1, client_id: 7 }
-        );
+        assert_eq!(manual(&mut r, now), Action::StartAttempt { attempt: 1, client_id: 7 });
         // A 326 does not retry by itself, but the next request uses the next id.
         assert_eq!(r.handle(failed(AttemptFailure::ClientIdInUse), now, 0.0), Action::None);
         assert!(matches!(r.state(), ReconnectState::Idle { attempt: 1, client_id_index: 1, .. }));
         assert_eq!(r.client_id(), 8);
         assert_eq!(r.handle(ReconnectEvent::Tick, now + secs(60), 0.0), Action::None);
         now += secs(60);
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, now, 0.0),
-            Action::StartAttempt { attempt: 2, client_id: 8 }
-        );
+        assert_eq!(manual(&mut r, now), Action::StartAttempt { attempt: 2, client_id: 8 });
         assert_eq!(r.handle(failed(AttemptFailure::Refused), now, 0.0), Action::None);
         assert_eq!(r.client_id(), 7);
     }
 
     #[test]
     fn manual_request_is_immediate_and_rate_limited() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, base, 0.0),
-            Action::Rejected(ManualRejection::AlreadyConnected)
-        );
+        let (base, mut r) = connected_now();
+        assert_eq!(manual(&mut r, base), Action::Rejected(ManualRejection::AlreadyConnected));
         let mut now = base + secs(1);
         r.handle(lost(), now, 0.0);
         // Deep into the schedule: the next automatic attempt is 15 s away.
@@ -752,33 +730,20 @@ mod tests {
         assert_eq!(r.next_attempt_at(), Some(now + secs(15)));
         now += secs(3);
         // The manual request is not rate-limited by the earlier AlreadyConnected rejection.
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, now, 0.0),
-            Action::StartAttempt { attempt: 5, client_id: 7 }
-        );
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, now, 0.0),
-            Action::Rejected(ManualRejection::AttemptInFlight)
-        );
+        assert_eq!(manual(&mut r, now), Action::StartAttempt { attempt: 5, client_id: 7 });
+        assert_eq!(manual(&mut r, now), Action::Rejected(ManualRejection::AttemptInFlight));
         let first_manual = now;
         now += secs(1);
         assert!(matches!(r.handle(failed(AttemptFailure::Refused), now, 0.0), Action::ScheduleWake { .. }));
         let retry_at = first_manual + MANUAL_MIN_INTERVAL;
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, now, 0.0),
-            Action::Rejected(ManualRejection::RateLimited { retry_at })
-        );
+        assert_eq!(manual(&mut r, now), Action::Rejected(ManualRejection::RateLimited { retry_at }));
         assert!(matches!(r.state(), ReconnectState::Waiting { attempt: 5, .. }), "a rejection changes nothing");
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, retry_at, 0.0),
-            Action::StartAttempt { attempt: 6, client_id: 7 }
-        );
+        assert_eq!(manual(&mut r, retry_at), Action::StartAttempt { attempt: 6, client_id: 7 });
     }
 
     #[test]
     fn window_suspends_and_resumes_with_an_immediate_attempt() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let start = base + secs(3600);
         let until = start + secs(600);
         // The window starts while connected; the gateway then goes down for its restart.
@@ -791,10 +756,7 @@ mod tests {
         // No attempts and no backoff inside the window.
         assert_eq!(r.handle(ReconnectEvent::Tick, start + secs(6), 0.0), Action::ScheduleWake { at: until });
         assert_eq!(r.handle(failed(AttemptFailure::Refused), start + secs(7), 0.0), Action::None);
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, start + secs(8), 0.0),
-            Action::Rejected(ManualRejection::InResetWindow { until })
-        );
+        assert_eq!(manual(&mut r, start + secs(8)), Action::Rejected(ManualRejection::InResetWindow { until }));
         // The window ends: an attempt at once, and the schedule restarts at its first step.
         assert_eq!(
             r.handle(ReconnectEvent::WindowEnded, until, 0.0),
@@ -823,8 +785,7 @@ mod tests {
 
     #[test]
     fn a_connection_that_survives_the_window_stays_connected() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let until = base + secs(60);
         r.handle(ReconnectEvent::WindowStarted { until }, base + SEC, 0.0);
         assert_eq!(r.handle(ReconnectEvent::Tick, until, 0.0), Action::None);
@@ -855,16 +816,12 @@ mod tests {
         assert_eq!(r.next_attempt_at(), None);
         assert_eq!(r.handle(ReconnectEvent::WindowEnded, until, 0.0), Action::None);
         assert!(matches!(r.state(), ReconnectState::Idle { .. }));
-        assert_eq!(
-            r.handle(ReconnectEvent::ManualRequest, until, 0.0),
-            Action::StartAttempt { attempt: 1, client_id: 7 }
-        );
+        assert_eq!(manual(&mut r, until), Action::StartAttempt { attempt: 1, client_id: 7 });
     }
 
     #[test]
     fn next_attempt_at_drives_a_countdown() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         let lost_at = base + secs(10);
         // With a +1 sample, the first wait is 1.1 s.
         assert_eq!(r.handle(lost(), lost_at, 1.0), Action::ScheduleWake { at: lost_at + Duration::from_millis(1100) });
@@ -881,8 +838,7 @@ mod tests {
 
     #[test]
     fn stale_reports_are_ignored() {
-        let base = Instant::now();
-        let mut r = connected(policy(), base);
+        let (base, mut r) = connected_now();
         assert_eq!(r.handle(failed(AttemptFailure::Refused), base, 0.0), Action::None);
         assert_eq!(r.handle(ReconnectEvent::WindowEnded, base, 0.0), Action::None);
         assert_eq!(r.handle(ReconnectEvent::Tick, base, 0.0), Action::None);
