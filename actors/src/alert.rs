@@ -28,24 +28,34 @@ use crate::status::{ConnectionState, EventKind, EventPort, StatusEvent};
 /// What an alert says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
+    /// The account it is about (`*` for the supervisor itself).
     pub account: String,
+    /// What happened.
     pub kind: AlertKind,
+    /// The message a human reads.
     pub text: String,
 }
 
+/// What an alert reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
+    /// The account became unusable: disconnected, or every attempt failing.
     Down,
+    /// Connected, but IB's upstream is lost (1100, 2110).
     Degraded,
+    /// Usable again after an alerted episode.
     Recovered,
+    /// The supervisor passed its restart limit and exits.
     Meltdown,
 }
 
 /// The open episode of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Episode {
+    /// Opened by a [`AlertKind::Down`] alert.
     Down,
+    /// Opened by a [`AlertKind::Degraded`] alert.
     Degraded,
 }
 
@@ -96,23 +106,36 @@ pub fn decide(episodes: &mut HashMap<String, Episode>, event: &StatusEvent) -> O
 /// Deliveries, for `/actors` and tests.
 #[derive(Debug, Default)]
 pub struct AlertCounters {
+    /// Deliveries that reached a channel.
     pub sent: AtomicU64,
+    /// Delivery attempts that failed and were retried.
     pub retried: AtomicU64,
+    /// Deliveries abandoned after the last retry.
     pub given_up: AtomicU64,
+    /// Alerts dropped by `alerts.max_per_minute`.
     pub rate_limited: AtomicU64,
 }
 
+/// What `/actors` shows of the alert actor.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertSnapshot {
+    /// Accounts with an alerted, not yet recovered episode, by name.
     pub open_episodes: Vec<String>,
+    /// See [`AlertCounters::sent`].
     pub sent: u64,
+    /// See [`AlertCounters::retried`].
     pub retried: u64,
+    /// See [`AlertCounters::given_up`].
     pub given_up: u64,
+    /// See [`AlertCounters::rate_limited`].
     pub rate_limited: u64,
 }
 
+/// Messages the AlertActor handles.
 pub enum AlertMessage {
+    /// A published status event (subscribed on the event port).
     Event(StatusEvent),
+    /// The open episodes and the delivery counters.
     Snapshot(RpcReplyPort<AlertSnapshot>),
 }
 
@@ -125,17 +148,25 @@ pub enum Channel {
     Email(SmtpSettings),
 }
 
+/// Everything the AlertActor is started with.
 #[derive(Clone)]
 pub struct AlertArgs {
+    /// Where each alert goes (every channel gets every alert).
     pub channels: Vec<Channel>,
+    /// Waits before the retries of a failed delivery (`alerts.retry`).
     pub retry: Vec<Duration>,
+    /// At most this many alerts a minute, over all accounts.
     pub max_per_minute: u32,
+    /// The events the rules read.
     pub events: EventPort,
+    /// Delivery counters, shared with the [`Handle`](crate::Handle) (they survive a restart).
     pub counters: Arc<AlertCounters>,
 }
 
+/// The actor; its state is [`AlertState`].
 pub struct AlertActor;
 
+/// The open episodes and the recent sends (for the rate limit).
 pub struct AlertState {
     args: AlertArgs,
     episodes: HashMap<String, Episode>,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
+    /// The current wall-clock time.
     fn now(&self) -> DateTime<Utc>;
 }
 

@@ -24,18 +24,22 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The current GatewayActor of `account`.
     pub fn gateway(&self, account: &str) -> Option<ActorRef<GatewayMessage>> {
         self.read().gateways.get(account).cloned()
     }
 
+    /// Every account's current GatewayActor.
     pub fn gateways(&self) -> Vec<(String, ActorRef<GatewayMessage>)> {
         self.read().gateways.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// The current ReconnectActor.
     pub fn reconnect(&self) -> Option<ActorRef<ReconnectMessage>> {
         self.read().reconnect.clone()
     }
 
+    /// The current GuardActor.
     pub fn guard(&self) -> Option<ActorRef<GuardMessage>> {
         self.read().guard.clone()
     }

@@ -19,9 +19,23 @@ use crate::status::ConnectionState;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum MarketEvent {
     /// A price (bid 1, ask 2, last 4, …) with its size when the gateway sent one.
-    Price { subscription: u64, tick_type: String, price: f64, size: Option<f64> },
+    Price {
+        /// The subscription's id (from `subscribe_market_data`).
+        subscription: u64,
+        /// ibapi's tick type, e.g. `Bid`, `Ask`, `Last`.
+        tick_type: String,
+        /// The price.
+        price: f64,
+        /// The size, when the tick carried one.
+        size: Option<f64>,
+    },
     /// Ticks may have been missed (reconnect, or 1101 data lost); the subscription was renewed.
-    Gap { subscription: u64, reason: String },
+    Gap {
+        /// The subscription's id.
+        subscription: u64,
+        /// Why ticks may be missing.
+        reason: String,
+    },
 }
 
 /// Where a subscription's events go; returns false once the receiver is gone (the
@@ -37,10 +51,13 @@ pub type TickReceiver = Arc<dyn Fn(Tick) -> bool + Send + Sync>;
 /// An order from the engine for one account.
 #[derive(Clone)]
 pub struct OrderRequest {
+    /// The account (settings name) to trade on.
     pub account: String,
     /// `None`: the gateway allocates the next valid id.
     pub order_id: Option<i32>,
+    /// What to trade.
     pub contract: Contract,
+    /// How: action, quantity, order type, prices.
     pub order: Order,
     /// Receives every [`OrderEvent`] of this order, starting with `Sent` or `Refused`.
     pub sink: OrderSink,
@@ -61,7 +78,9 @@ impl fmt::Debug for OrderRequest {
 /// A tick for the engine, gated like orders: delivered only while the account is usable.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tick {
+    /// The account the market data came through.
     pub account: String,
+    /// The price or gap.
     pub event: MarketEvent,
 }
 
@@ -71,53 +90,81 @@ pub struct Tick {
 pub enum OrderEvent {
     /// Not sent: the account was not usable. Answered at once; never queued for later.
     Refused {
+        /// The account the order was for.
         account: String,
+        /// The engine's id, if it chose one.
         order_id: Option<i32>,
+        /// Why.
         reason: Refusal,
     },
     /// Handed to ibapi on a live, probed connection.
     Sent {
+        /// The account.
         account: String,
+        /// The order's id on that connection.
         order_id: i32,
+        /// The client id it was placed with (order ids are per client id).
         client_id: i32,
     },
     /// The gateway acknowledged the order (OpenOrder).
     Open {
+        /// The order.
         order_id: i32,
+        /// IB's status, e.g. `Submitted`.
         status: String,
     },
     /// OrderStatus.
     Status {
+        /// The order.
         order_id: i32,
+        /// IB's status, e.g. `PreSubmitted`, `Filled`.
         status: String,
+        /// Shares filled so far.
         filled: f64,
+        /// Shares still working.
         remaining: f64,
+        /// Average fill price, once something filled.
         avg_fill_price: Option<f64>,
     },
     /// A fill.
     Execution {
+        /// The order.
         order_id: i32,
+        /// IB's execution id.
         exec_id: String,
+        /// Shares in this fill.
         shares: f64,
+        /// Its price.
         price: f64,
     },
+    /// The commission of a fill.
     Commission {
+        /// The execution it belongs to.
         exec_id: String,
+        /// The amount.
         commission: f64,
+        /// Its currency.
         currency: String,
     },
     /// The gateway or ibapi rejected it, or the order stream broke (e.g. the connection was
     /// lost): its fate is then settled by reconciliation after the reconnect.
     Failed {
+        /// The order.
         order_id: i32,
+        /// What went wrong.
         error: String,
     },
     /// After a reconnect: the order's state changed while the connection was down.
     Reconciled {
+        /// The order.
         order_id: i32,
+        /// Its last known status before the outage.
         before: String,
+        /// Its status at the gateway now.
         after: String,
+        /// Shares filled.
         filled: f64,
+        /// Average fill price, when known.
         avg_fill_price: Option<f64>,
     },
 }
@@ -126,14 +173,49 @@ pub enum OrderEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
-    Disconnected { since: DateTime<Utc>, last_error: Option<String> },
-    Reconnecting { since: DateTime<Utc>, attempt: u32 },
-    UpstreamLost { since: DateTime<Utc>, code: i32 },
-    ResetWindow { until: DateTime<Utc> },
-    Meltdown { at: DateTime<Utc> },
-    PausedByOperator { since: DateTime<Utc> },
+    /// No connection.
+    Disconnected {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// Why the connection went, when known.
+        last_error: Option<String>,
+    },
+    /// A connection attempt is in flight.
+    Reconnecting {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// Attempts in this outage.
+        attempt: u32,
+    },
+    /// Connected, but IB's upstream is lost.
+    UpstreamLost {
+        /// Since when.
+        since: DateTime<Utc>,
+        /// IB's notice code (1100 or 2110).
+        code: i32,
+    },
+    /// Inside IB's scheduled reset window.
+    ResetWindow {
+        /// When it ends.
+        until: DateTime<Utc>,
+    },
+    /// The supervisor passed its restart limit.
+    Meltdown {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The operator paused trading for the account.
+    PausedByOperator {
+        /// Since when.
+        since: DateTime<Utc>,
+    },
+    /// The supervisor is shutting down.
     ShuttingDown,
-    UnknownAccount { account: String },
+    /// No such account in the settings.
+    UnknownAccount {
+        /// The name asked for.
+        account: String,
+    },
 }
 
 impl Refusal {

@@ -26,15 +26,24 @@ use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
 /// jumps and suspended hosts).
 const CALENDAR_RECHECK: Duration = Duration::from_secs(60);
 
+/// Messages the ReconnectActor handles.
 pub enum ReconnectMessage {
     /// A published status event (subscribed on the event port).
     Event(StatusEvent),
     /// A scheduled wake for one account.
-    Wake { account: String },
+    Wake {
+        /// The account whose reconnector asked to be woken.
+        account: String,
+    },
     /// Look at the reset calendar.
     CalendarCheck,
     /// An operator asks for an attempt now (`POST /connect_ib`).
-    ConnectNow { account: String, reply: RpcReplyPort<Result<(), ConnectNowError>> },
+    ConnectNow {
+        /// The account.
+        account: String,
+        /// Answered once the attempt was started, or why not.
+        reply: RpcReplyPort<Result<(), ConnectNowError>>,
+    },
     /// A view for `/actors` and tests.
     Snapshot(RpcReplyPort<Vec<ReconnectSnapshot>>),
 }
@@ -43,16 +52,31 @@ pub enum ReconnectMessage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ConnectNowError {
+    /// No such account in the settings.
     #[error("unknown account {account:?}")]
-    UnknownAccount { account: String },
+    UnknownAccount {
+        /// The name asked for.
+        account: String,
+    },
+    /// Too soon after the previous manual attempt (`reconnect.manual_min_interval`).
     #[error("too many manual connect requests; retry after {retry_at}")]
-    RateLimited { retry_at: DateTime<Utc> },
+    RateLimited {
+        /// When a request is accepted again.
+        retry_at: DateTime<Utc>,
+    },
+    /// The account is connected.
     #[error("already connected")]
     AlreadyConnected,
+    /// An attempt is running.
     #[error("a connection attempt is already in flight")]
     AttemptInFlight,
+    /// IB restarts its servers now; the attempt at the window's end is automatic.
     #[error("inside IB's scheduled reset window until {until}")]
-    InResetWindow { until: DateTime<Utc> },
+    InResetWindow {
+        /// When the window ends.
+        until: DateTime<Utc>,
+    },
+    /// The reconnect actor is being restarted.
     #[error("the reconnect actor is restarting; retry in a moment")]
     Unavailable,
 }
@@ -60,24 +84,38 @@ pub enum ConnectNowError {
 /// What `/actors` shows per account.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReconnectSnapshot {
+    /// The account.
     pub account: String,
+    /// Where its reconnector stands, in words ("waiting for attempt 3", …).
     pub state: String,
+    /// Attempts in the current outage.
     pub attempt: u32,
+    /// When the next automatic attempt is due.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The client id of the next (or current) attempt.
     pub client_id: i32,
 }
 
+/// Everything the ReconnectActor is started with.
 #[derive(Clone)]
 pub struct ReconnectArgs {
+    /// The accounts (their client ids and fallbacks).
     pub accounts: Vec<AccountSettings>,
+    /// The policy: schedule, jitter, automatic or manual, manual interval.
     pub reconnect: ReconnectSettings,
+    /// IB's scheduled reset windows.
     pub calendar: ResetCalendar,
+    /// The wall-clock seam (the calendar and the countdowns read it).
     pub clock: SharedClock,
+    /// The gateways' events the reconnectors are fed (and where suppressed attempts go).
     pub events: EventPort,
+    /// Where the attempt fields of each account's status are written.
     pub board: StatusBoard,
+    /// Where each account's current gateway is found.
     pub directory: Directory,
 }
 
+/// The actor; its state is [`ReconnectState`].
 pub struct ReconnectActor;
 
 struct Entry {
@@ -86,6 +124,7 @@ struct Entry {
     wake_at: Option<Instant>,
 }
 
+/// One reconnector per account, the reset window the accounts are in, the calendar timer.
 pub struct ReconnectState {
     args: ReconnectArgs,
     entries: Vec<Entry>,

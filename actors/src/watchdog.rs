@@ -16,33 +16,50 @@ use crate::gateway::GatewayMessage;
 use crate::status::{AccountStatus, ConnectionState, StatusBoard};
 use crate::supervisor::SupervisorMessage;
 
+/// Messages the WatchdogActor handles.
 pub enum WatchdogMessage {
+    /// Time for a heartbeat round (every `heartbeat.interval`).
     Tick,
     /// A gateway (this incarnation of it) answered, or failed to answer, a heartbeat.
     Answered {
+        /// The account.
         account: String,
+        /// The incarnation asked.
         gateway: ActorId,
+        /// False: no answer within `answer_within`.
         answered: bool,
     },
+    /// The rounds and stuck reports so far.
     Snapshot(RpcReplyPort<WatchdogSnapshot>),
 }
 
+/// What `/actors` shows of the watchdog.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchdogSnapshot {
+    /// Heartbeat rounds run by this incarnation.
     pub rounds: u64,
+    /// Time between rounds.
     pub interval_ms: u64,
+    /// Gateways reported stuck to the supervisor.
     pub stuck_reports: u64,
 }
 
+/// Everything the WatchdogActor is started with.
 #[derive(Clone)]
 pub struct WatchdogArgs {
+    /// The accounts whose gateways get heartbeats.
     pub accounts: Vec<String>,
+    /// Time between rounds (`heartbeat.interval`).
     pub interval: Duration,
     /// How long a gateway may take to answer: probe timeout + stuck margin.
     pub answer_within: Duration,
+    /// Where each account's current gateway is found.
     pub directory: Directory,
+    /// Where `last_checked` is written, and the heartbeat line read.
     pub board: StatusBoard,
+    /// The wall-clock seam.
     pub clock: SharedClock,
+    /// Who is told of a stuck gateway.
     pub supervisor: ActorRef<SupervisorMessage>,
     /// Called once per heartbeat round (systemd's WATCHDOG=1 rides on this).
     pub on_round: Option<RoundHook>,
@@ -51,8 +68,10 @@ pub struct WatchdogArgs {
 /// A callback run on every heartbeat round.
 pub type RoundHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// The actor; its state is [`WatchdogState`].
 pub struct WatchdogActor;
 
+/// The round counter, the stuck reports, and the interval timer.
 pub struct WatchdogState {
     args: WatchdogArgs,
     round: u64,

@@ -13,7 +13,7 @@ pub const MIN_WAIT: Duration = Duration::from_millis(50);
 pub const EMPTY_SCHEDULE_STEP: Duration = Duration::from_secs(1);
 
 /// A jitter sample drawn uniformly from `[-1.0, 1.0]`, for callers of
-/// [`Reconnector::handle`] and [`BackoffPolicy::delay`].
+/// [`Reconnector::handle`](super::Reconnector::handle) and [`BackoffPolicy::delay`].
 pub fn sample_jitter() -> f64 {
     rand::random_range(-1.0..=1.0)
 }

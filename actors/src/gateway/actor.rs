@@ -24,17 +24,32 @@ use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, Eve
 /// Messages a GatewayActor handles.
 pub enum GatewayMessage {
     /// Make one connection attempt now (sent by the ReconnectActor).
-    Connect { attempt: u32, client_id: i32 },
+    Connect {
+        /// Attempts in this outage, this one included.
+        attempt: u32,
+        /// The client id to connect with.
+        client_id: i32,
+    },
     /// Liveness check from the watchdog: answered at once; starts a probe when linked.
     Heartbeat(RpcReplyPort<HeartbeatAck>),
     /// Probe now and answer with the round-trip time (for `--once`).
     ProbeNow(RpcReplyPort<Result<Duration, String>>),
     /// A scheduled reset window began (sent by the ReconnectActor, which owns the calendar).
-    WindowStarted { until: DateTime<Utc> },
+    WindowStarted {
+        /// When it ends.
+        until: DateTime<Utc>,
+    },
     /// The reset window ended.
     WindowEnded,
     /// Keep a market-data subscription, re-requested after every reconnect and after 1101.
-    SubscribeMarketData { contract: Box<Contract>, sink: TickSink, reply: RpcReplyPort<u64> },
+    SubscribeMarketData {
+        /// What to subscribe to.
+        contract: Box<Contract>,
+        /// Where its events go.
+        sink: TickSink,
+        /// Answered with the subscription's id.
+        reply: RpcReplyPort<u64>,
+    },
     /// Place an order (sent by the GuardActor). Refused at once unless this account is usable.
     PlaceOrder(Box<OrderRequest>),
     /// A small serialisable view of the actor, for `/actors` and tests.
@@ -70,35 +85,51 @@ pub enum Drill {
 /// The watchdog's answer.
 #[derive(Debug, Clone)]
 pub struct HeartbeatAck {
+    /// The gateway's state when it answered.
     pub state: ConnectionState,
+    /// Whether a liveness probe runs now (one is started when linked and none is running).
     pub probe_started: bool,
 }
 
 /// What `/actors` shows of a gateway.
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewaySnapshot {
+    /// The account.
     pub account: String,
+    /// The connection state the gateway owns.
     pub state: ConnectionState,
+    /// Bumped for every new connection and every loss (results of older sessions are dropped).
     pub session: u64,
+    /// The attempt in flight, if any.
     pub attempt_in_flight: Option<u32>,
+    /// Whether a liveness probe is running.
     pub probe_in_flight: bool,
+    /// Market-data subscriptions kept across reconnects.
     pub market_data_subscriptions: usize,
+    /// Messages handled by this incarnation (progress, for stuck detection by eye).
     pub messages_handled: u64,
 }
 
 /// Everything a GatewayActor is started with.
 #[derive(Clone)]
 pub struct GatewayArgs {
+    /// The account and its gateway's address.
     pub account: AccountSettings,
+    /// Connect and probe timeouts.
     pub heartbeat: HeartbeatSettings,
+    /// The wall-clock seam.
     pub clock: SharedClock,
+    /// Where every change is published.
     pub events: EventPort,
+    /// Where the connection fields of the account's status are written.
     pub board: StatusBoard,
 }
 
 /// The actor; its state is [`GatewayState`].
 pub struct GatewayActor;
 
+/// One incarnation's state: the client, the session, what is in flight, the subscriptions
+/// and the orders it follows.
 pub struct GatewayState {
     pub(super) args: GatewayArgs,
     pub(super) conn: ConnectionState,

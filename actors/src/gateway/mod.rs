@@ -1,5 +1,5 @@
 //! `GatewayActor`: one per account. It alone owns the account's `ibapi::Client` and its
-//! [`ConnectionState`], and publishes every change.
+//! [`ConnectionState`](crate::ConnectionState), and publishes every change.
 //!
 //! No handler awaits I/O: a connect attempt, a probe and the notice stream each run as a task
 //! whose result comes back as a message tagged with the attempt or session it belongs to, so

@@ -20,19 +20,31 @@ use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver, TickS
 use crate::gateway::GatewayMessage;
 use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
 
+/// Messages the GuardActor handles.
 pub enum GuardMessage {
     /// Place an order if the account is usable; else answer `Refused` on its sink at once.
     Order(Box<OrderRequest>),
     /// Keep a market-data subscription for the engine (re-requested after reconnects);
     /// its ticks reach `sink` only while the account is usable.
     Subscribe {
+        /// The account whose gateway keeps the subscription.
         account: String,
+        /// What to subscribe to.
         contract: Box<Contract>,
+        /// Where the gated ticks go.
         sink: TickReceiver,
+        /// Answered with the subscription's id, or why not.
         reply: RpcReplyPort<Result<u64, Refusal>>,
     },
     /// The operator's switch: a paused account refuses every order ("paused by operator").
-    SetPaused { account: String, paused: bool, reply: RpcReplyPort<Result<(), Refusal>> },
+    SetPaused {
+        /// The account.
+        account: String,
+        /// True: pause; false: activate.
+        paused: bool,
+        /// Answered once the gate changed (or the account is unknown).
+        reply: RpcReplyPort<Result<(), Refusal>>,
+    },
     /// A published status event.
     Event(StatusEvent),
     /// The gates and counters, for `/actors`.
@@ -50,22 +62,34 @@ pub struct GuardSnapshot {
     pub counts: Vec<GuardCounts>,
 }
 
+/// Everything the GuardActor is started with; the gates, counters and tick queue are shared
+/// with the [`Guard`](super::Guard) handle and outlive a restart.
 #[derive(Clone)]
 pub struct GuardArgs {
+    /// The accounts' names.
     pub accounts: Vec<String>,
+    /// The gates this actor alone writes.
     pub gates: SharedGates,
+    /// The counters (and each gate mirrored for the tick pump).
     pub stats: Arc<GuardStats>,
+    /// The bounded queue in front of the tick pump.
     pub ticks: TickQueue,
+    /// Where the current gateway of each account is found.
     pub directory: Directory,
+    /// The published state a new incarnation starts its gates from.
     pub board: StatusBoard,
+    /// The events that keep the gates current (and where the switch is published).
     pub events: EventPort,
+    /// The wall-clock seam.
     pub clock: SharedClock,
     /// Accounts paused when the process starts (persisted by the operator's switch).
     pub paused: Vec<(String, DateTime<Utc>)>,
 }
 
+/// The actor; its state is [`GuardState`].
 pub struct GuardActor;
 
+/// The actor's arguments (everything else is shared through them).
 pub struct GuardState {
     args: GuardArgs,
 }

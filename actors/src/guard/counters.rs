@@ -14,10 +14,15 @@ pub struct AccountCounters {
     /// True while ticks may pass: written only by the GuardActor (after every change of the
     /// gates), read by the pump with one atomic load instead of a lock per tick.
     pub open: AtomicBool,
+    /// Orders handed to the gateway.
     pub orders_passed: AtomicU64,
+    /// Orders answered `Refused`.
     pub orders_refused: AtomicU64,
+    /// Ticks delivered to the engine.
     pub ticks_passed: AtomicU64,
+    /// Ticks held back while the account was not usable.
     pub ticks_skipped: AtomicU64,
+    /// Ticks dropped because the queue was full.
     pub ticks_shed: AtomicU64,
 }
 
@@ -28,6 +33,7 @@ pub struct GuardStats {
 }
 
 impl GuardStats {
+    /// Zeroed counters for `accounts` (the set is fixed).
     pub fn new<'a>(accounts: impl IntoIterator<Item = &'a str>) -> Self {
         Self { accounts: accounts.into_iter().map(|a| (a.to_owned(), AccountCounters::default())).collect() }
     }
@@ -64,12 +70,19 @@ impl GuardStats {
     }
 }
 
+/// A copy of one account's counters (see [`AccountCounters`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GuardCounts {
+    /// The account.
     pub account: String,
+    /// Orders handed to the gateway.
     pub orders_passed: u64,
+    /// Orders answered `Refused`.
     pub orders_refused: u64,
+    /// Ticks delivered to the engine.
     pub ticks_passed: u64,
+    /// Ticks held back while the account was not usable.
     pub ticks_skipped: u64,
+    /// Ticks dropped because the queue was full.
     pub ticks_shed: u64,
 }

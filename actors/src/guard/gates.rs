@@ -39,6 +39,7 @@ impl Gates {
         Refusal::from_state(&gate.state)
     }
 
+    /// Whether the operator paused `account`.
     pub fn paused(&self, account: &str) -> bool {
         self.accounts.get(account).is_some_and(|g| g.paused_since.is_some())
     }
@@ -73,6 +74,8 @@ pub struct GateSnapshot {
     pub refusal: Option<String>,
 }
 
+/// The gates, shared by the GuardActor (the only writer), the tick pump and the engine's
+/// [`Guard`](super::Guard) handle (readers).
 pub type SharedGates = Arc<RwLock<Gates>>;
 
 pub(super) fn read(gates: &SharedGates) -> std::sync::RwLockReadGuard<'_, Gates> {

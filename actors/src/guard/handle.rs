@@ -102,10 +102,12 @@ impl Guard {
         read(&self.gates).refusal(account)
     }
 
+    /// Whether the operator paused `account`.
     pub fn is_paused(&self, account: &str) -> bool {
         read(&self.gates).paused(account)
     }
 
+    /// Orders and ticks through the guard, per account.
     pub fn counts(&self) -> Vec<GuardCounts> {
         self.stats.snapshot()
     }

@@ -26,9 +26,13 @@ use crate::status::{
 /// Everything the PersistenceActor is started with.
 #[derive(Clone)]
 pub struct PersistenceArgs {
+    /// The SQLite file and the optional JSON-lines mirror.
     pub database: DatabaseSettings,
+    /// The board whose accounts become `ibkr_status` rows (and where the health is shown).
     pub board: StatusBoard,
+    /// The events that become `connection_events` rows.
     pub events: EventPort,
+    /// Stamps the status rows' `updated_at`.
     pub clock: SharedClock,
 }
 
@@ -61,6 +65,7 @@ pub struct PersistenceActor {
 }
 
 impl PersistenceActor {
+    /// An actor with the default limits ([`MAX_PENDING_EVENTS`](super::MAX_PENDING_EVENTS), …).
     pub fn new() -> Self {
         Self { limits: Limits::DEFAULT }
     }
@@ -102,6 +107,8 @@ pub struct PersistenceSnapshot {
     pub last_failure: Option<String>,
 }
 
+/// The actor's side of the writer thread: its channel, the admission bound, the gap being
+/// counted, and the shutdown handshake.
 pub struct PersistenceState {
     database: DatabaseSettings,
     board: StatusBoard,

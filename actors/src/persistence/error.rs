@@ -9,28 +9,91 @@ use rusqlite::ErrorCode;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PersistenceError {
+    /// The database directory could not be created.
     #[error(
         "cannot create the database directory \"{dir}\": {source} (is its parent writable, and is no file in the way?)"
     )]
-    CreateDir { dir: PathBuf, source: std::io::Error },
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The file could not be opened.
     #[error("cannot open database \"{path}\": {source} (is the directory writable?)")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The busy timeout, WAL mode or synchronous setting could not be set.
     #[error("cannot configure database \"{path}\" (busy timeout, WAL mode): {source} ({hint})")]
-    Configure { path: PathBuf, source: rusqlite::Error, hint: &'static str },
+    Configure {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+        /// What to check, by SQLite's error code.
+        hint: &'static str,
+    },
+    /// The schema migrations could not be applied.
     #[error("cannot apply the schema migrations to database \"{path}\": {source} (was it written by a newer ibkr-supervisor, or is it another program's file? set database.path to a new file)")]
-    Migrate { path: PathBuf, source: rusqlite_migration::Error },
+    Migrate {
+        /// The file.
+        path: PathBuf,
+        /// The migration's error.
+        source: rusqlite_migration::Error,
+    },
+    /// A transaction failed (the rows stay queued and are retried).
     #[error("cannot write to database \"{path}\": {source} ({hint})")]
-    Write { path: PathBuf, source: rusqlite::Error, hint: &'static str },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+        /// What to check, by SQLite's error code.
+        hint: &'static str,
+    },
+    /// The open file was deleted or replaced.
     #[error("database file \"{path}\" was deleted or replaced while open (was its directory removed?); a new file is created on the next retry and the pending rows are written there")]
-    Vanished { path: PathBuf },
+    Vanished {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The JSON-lines mirror could not be appended to.
     #[error("cannot append to the event log \"{path}\": {source} (is its directory writable, and the disk not full?)")]
-    EventLog { path: PathBuf, source: std::io::Error },
+    EventLog {
+        /// The mirror file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A read-only open found no file.
     #[error("no database at \"{path}\" yet (the persistence actor creates it at startup: check database.path)")]
-    Missing { path: PathBuf },
+    Missing {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// A query failed.
     #[error("cannot read database \"{path}\": {source}")]
-    Read { path: String, source: rusqlite::Error },
+    Read {
+        /// The file (`:memory:` for an in-memory database).
+        path: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A stored value is not what its column holds.
     #[error("database \"{path}\" holds a malformed {what}: {value:?}")]
-    Malformed { path: String, what: String, value: String },
+    Malformed {
+        /// The file.
+        path: String,
+        /// Which value: `table.column`.
+        what: String,
+        /// What was found there.
+        value: String,
+    },
+    /// The actor did not answer (not running, or too slow).
     #[error("the persistence actor is not running or did not answer in time")]
     Unavailable,
 }

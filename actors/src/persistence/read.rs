@@ -17,8 +17,11 @@ use super::uptime::{uptime, DailyUptime};
 pub struct StoredEvent {
     /// Publication order.
     pub id: i64,
+    /// When it happened.
     pub at: DateTime<Utc>,
+    /// The account, or `*`.
     pub account: String,
+    /// The event's kind (`state_changed`, `lost`, …, or `persistence_gap`).
     pub kind: String,
     /// The event as published (its JSON form).
     pub detail: serde_json::Value,
@@ -124,10 +127,12 @@ pub struct PersistenceReader {
 }
 
 impl PersistenceReader {
+    /// A reader of the database at `path` (opened read-only for each query).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }

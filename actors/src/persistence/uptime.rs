@@ -27,7 +27,7 @@ pub enum Availability {
 }
 
 impl Availability {
-    /// By a [`ConnectionState`] name.
+    /// By a [`ConnectionState`](crate::ConnectionState) name.
     pub fn of_state(name: &str) -> Availability {
         match name {
             "connected" => Availability::Up,
@@ -41,9 +41,11 @@ impl Availability {
 /// One recorded state change (a `state_changed` row).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
+    /// When the change happened.
     pub at: DateTime<Utc>,
-    /// The state left, and since when it held (from the event's `from.since`).
+    /// The state left.
     pub from: String,
+    /// Since when the state left had held (the event's `from.since`).
     pub from_since: Option<DateTime<Utc>>,
     /// The state entered at `at`.
     pub to: String,
@@ -81,20 +83,27 @@ pub fn timeline(changes: &[StateChange]) -> Timeline {
 /// Uptime of one account on one UTC day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DailyUptime {
+    /// The account.
     pub account: String,
     /// The UTC day.
     pub day: NaiveDate,
     /// Seconds of the day covered: the whole day (86 400), or up to now for today.
     pub covered_secs: f64,
+    /// Seconds usable.
     pub up_secs: f64,
+    /// Seconds disconnected, connecting or degraded.
     pub down_secs: f64,
     /// Inside scheduled reset windows: reported apart, not downtime.
     pub reset_secs: f64,
+    /// Seconds not observed (before the first record, while stopped, across a gap).
     pub unknown_secs: f64,
     /// Shares of `covered_secs`, in percent (rounded to 0.001); the four add up to 100.
     pub up_pct: f64,
+    /// See `up_pct`.
     pub down_pct: f64,
+    /// See `up_pct`.
     pub reset_pct: f64,
+    /// See `up_pct`.
     pub unknown_pct: f64,
     /// `up / (up + down)` in percent: availability outside reset windows and unobserved time
     /// (`None` when neither was observed that day).

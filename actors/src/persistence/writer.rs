@@ -33,6 +33,7 @@ pub struct PersistenceStats {
     pub batches: u64,
     /// Rows written (events and status rows).
     pub rows: u64,
+    /// The largest transaction, in rows.
     pub largest_batch: u64,
     /// Write attempts that failed.
     pub failed_attempts: u64,

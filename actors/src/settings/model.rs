@@ -224,6 +224,7 @@ pub struct SmtpSettings {
     pub to: Vec<String>,
     /// AUTH PLAIN credentials (`username`, `password`, optional); never logged.
     pub username: Option<String>,
+    /// See `username`.
     pub password: Option<String>,
 }
 

@@ -26,7 +26,12 @@ use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
 /// Messages the root supervisor handles.
 pub enum SupervisorMessage {
     /// The watchdog found a gateway (this incarnation of it) that does not answer heartbeats.
-    GatewayStuck { account: String, gateway: ActorId },
+    GatewayStuck {
+        /// The account.
+        account: String,
+        /// The incarnation that did not answer (a late report cannot kill its replacement).
+        gateway: ActorId,
+    },
     /// Ordered shutdown: heartbeats stop, clients disconnect, then the root stops.
     Shutdown(RpcReplyPort<()>),
     /// The current children, for `/actors` and `/metrics`.
@@ -95,24 +100,40 @@ impl Child {
     }
 }
 
+/// Everything the root supervisor hands its children: built once by
+/// [`Supervision::start`](super::Supervision::start), shared by every incarnation.
 #[derive(Clone)]
 pub struct SupervisorArgs {
+    /// The validated settings.
     pub settings: Settings,
+    /// The wall-clock seam.
     pub clock: SharedClock,
+    /// The status every reader shares.
     pub board: StatusBoard,
+    /// Where every status event is published.
     pub events: EventPort,
+    /// The current ref of every gateway, the guard and the reconnect actor.
     pub directory: Directory,
+    /// IB's reset windows, from the settings.
     pub calendar: ResetCalendar,
+    /// The guard's gates (outlive a guard restart).
     pub gates: SharedGates,
+    /// The guard's counters.
     pub guard_stats: Arc<GuardStats>,
+    /// The tick queue in front of the pump.
     pub ticks: TickQueue,
+    /// Accounts paused by the operator before this start.
     pub paused: Vec<(String, DateTime<Utc>)>,
+    /// Run on every heartbeat round.
     pub on_round: Option<RoundHook>,
+    /// Alert delivery counters (outlive an alert actor restart).
     pub alert_counters: Arc<AlertCounters>,
 }
 
+/// The root of the tree; its state is [`SupervisorState`].
 pub struct RootSupervisor;
 
+/// The children's current cells, their restart counts and limits, and whether shutdown began.
 pub struct SupervisorState {
     args: SupervisorArgs,
     by_id: HashMap<ActorId, Child>,

@@ -51,6 +51,7 @@ pub enum Outcome {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SupervisionError {
+    /// The root supervisor or one of its children failed in `pre_start`.
     #[error("could not start the supervision tree: {0}")]
     Spawn(String),
 }
@@ -58,6 +59,7 @@ pub enum SupervisionError {
 /// Options that are not settings: the clock seam, and state carried over from a previous run.
 #[derive(Clone)]
 pub struct StartOptions {
+    /// The wall-clock seam (e.g. an `OffsetClock` a minute before the nightly reset).
     pub clock: SharedClock,
     /// Accounts the operator paused (and since when), e.g. loaded from the database.
     pub paused: Vec<(String, DateTime<Utc>)>,
@@ -171,6 +173,7 @@ impl Handle {
         &self.events
     }
 
+    /// The wall-clock seam the tree runs on.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }

@@ -15,6 +15,7 @@ pub struct RestartIntensity {
 }
 
 impl RestartIntensity {
+    /// At most `max` restarts within any `window`.
     pub fn new(max: u32, window: Duration) -> Self {
         Self { max, window, recent: VecDeque::new() }
     }

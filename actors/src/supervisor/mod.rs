@@ -23,4 +23,4 @@ mod tree;
 pub use actor::{Child, ChildEntry, RootSupervisor, SupervisorArgs, SupervisorMessage, SupervisorState};
 pub use api::{calendar_from, Handle, Outcome, StartOptions, Supervision, SupervisionError};
 pub use intensity::RestartIntensity;
-pub use tree::{ActorView, ChildInfo};
+pub use tree::{ActorView, ChildInfo, SNAPSHOT_WITHIN};
