@@ -1,13 +1,26 @@
 //! `ibkr-supervisor`: keeps automated-trading connections to IB Gateway / TWS alive, and never
-//! lets the trading engine act on a dead one.
+//! lets the trading engine act on a dead one. The supervision tree itself is the actors crate
+//! ([`actors`]); `docs/architecture.md` maps both.
 //!
-//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol, with fault injection;
-//!   the tests, benchmarks and demo run the real `ibapi` client against it.
-//! - [`settings`]: the validated configuration (from the actors crate).
+//! ```text
+//! main.rs ── cli ──▶ run (Service: the tree + HTTP) ──▶ actors::Supervision
+//!                    demo (simulated gateways + Service, a FaultPanel for the dashboard)
+//!                    sim::run_standalone
+//! http ──▶ actors::Handle (board, guard, tree), a History (the database), a FaultPanel (demo)
+//! ```
+//!
 //! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
+//! - `run.rs`: [`Service`] (the tree, then HTTP on `http.bind`), [`run`] until a signal,
+//!   [`once`] for `--once`.
+//! - [`http`]: JSON status, the actor tree, health, metrics, history, switches, the dashboard;
+//!   it does not know the simulator: the demo hands it a [`http::FaultPanel`].
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
-//! - [`http`]: JSON status, actor tree, health, metrics, history, switches, the dashboard.
-//! - `logging`, `shutdown`, `notify`: log output, the SIGINT/SIGTERM future, systemd notifications.
+//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol, with fault injection;
+//!   the tests, benchmarks and demo run the real `ibapi` client against it
+//!   (`docs/tws-protocol.md`).
+//! - [`settings`]: the validated configuration (from the actors crate).
+//! - [`logging`], `shutdown.rs`, `notify.rs`: log output, the SIGINT/SIGTERM future, systemd
+//!   notifications.
 
 pub mod cli;
 pub mod demo;

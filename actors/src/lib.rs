@@ -1,26 +1,39 @@
 //! The supervision tree of `ibkr-supervisor`, and the pure logic it is driven by.
+//! `docs/architecture.md` follows one connection loss through all of it.
 //!
 //! ```text
-//! RootSupervisor (restart intensity per child, meltdown)
-//!  ├─ GatewayActor × account   owns the ibapi client and the ConnectionState; probes, notices,
-//!  │                           orders and market data; reconciles orders after a reconnect
-//!  ├─ GuardActor               engine orders pass only while the account is usable
-//!  ├─ ReconnectActor           backoff per account, reset-window calendar, manual attempts
-//!  └─ WatchdogActor            heartbeat every interval; reports stuck gateways
-//! state changes ──▶ EventPort (reconnect, persistence, guard) and StatusBoard (HTTP, --once)
-//! engine ── Guard::place_order / subscribe_market_data ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi
+//! RootSupervisor (supervisor/)  restart intensity per child, meltdown, ordered shutdown
+//!  ├─ PersistenceActor          SQLite on its own thread: status rows, event history
+//!  ├─ GatewayActor × account    owns the ibapi client and the ConnectionState; probes, notices,
+//!  │                            market data, orders; reconciles orders after a reconnect
+//!  ├─ AlertActor                one alert per episode (webhook, e-mail), never in a reset window
+//!  ├─ GuardActor                engine orders pass only while the account is usable
+//!  ├─ ReconnectActor            backoff per account, reset-window calendar, manual attempts
+//!  └─ WatchdogActor             heartbeat every interval; reports stuck gateways
+//! gateway ── StatusEvent ──▶ EventPort ──▶ reconnect, persistence, guard, alert
+//! gateway, reconnect, watchdog ── write ──▶ StatusBoard ◀── read ── HTTP, --once, persistence
+//! engine ── Guard::place_order ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi ──▶ IB Gateway
 //! ```
 //!
-//! - [`settings`]: the validated configuration; a mistake names the field.
-//! - [`alert`]: the AlertActor: one webhook alert per episode, never inside a reset window.
-//! - [`status`]: [`ConnectionState`] and its pure [`transition`], status events, the board.
-//! - [`backoff`]: the reconnect policy as a pure state machine with a clock seam.
-//! - [`calendar`]: IB's scheduled reset windows, DST-correct via chrono-tz.
-//! - [`clock`]: the wall-clock seam.
-//! - [`engine`]: what engines exchange with the supervisor: orders, ticks, order events, refusals.
-//! - [`guard`]: the GuardActor, the engine's [`Guard`] handle and the bounded tick pump.
-//! - [`gateway`], [`guard`], [`reconnect`], [`watchdog`], [`supervisor`]: one actor per file.
-//! - [`directory`]: the current ref of every child (children are replaced on restart).
+//! Each module depends only on modules above it in this list, except `directory`, the registry
+//! of current refs, which names the message types of the actors it holds. Pure logic (no actors,
+//! no I/O, time passed in) is marked *pure*.
+//!
+//! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
+//!   `scalars`, `validate`, `error`).
+//! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct (*pure*).
+//! - [`status`]: [`ConnectionState`] and its [`transition`] (*pure*), [`StatusEvent`]s, the
+//!   [`AccountStatus`] record, the uptime ledger, the [`StatusBoard`].
+//! - [`engine`]: what engines exchange with the supervisor: orders, ticks, market events,
+//!   order events, refusals.
+//! - [`backoff`]: the reconnect policy and its state machine (*pure*).
+//! - [`directory`]: the current ref of every gateway, the guard and the reconnect actor.
+//! - [`gateway`]: the GatewayActor (`actor`, `connection`, `market_data`, `orders`, `reconcile`).
+//! - [`guard`]: the GuardActor, its gates and counters, the tick pump, the engine's [`Guard`].
+//! - [`reconnect`], [`watchdog`], [`alert`]: one actor per file (`smtp` sends the e-mails).
+//! - [`persistence`]: the PersistenceActor (`schema`, `rows`, `read`, `uptime`, `writer`, `actor`).
+//! - [`supervisor`]: the [`RootSupervisor`](supervisor::RootSupervisor), and [`Supervision`] /
+//!   [`Handle`], what a program holds on the running tree (`/actors` in `tree`).
 
 pub mod alert;
 pub mod backoff;

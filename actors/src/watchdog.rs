@@ -14,7 +14,6 @@ use crate::clock::SharedClock;
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
 use crate::status::{AccountStatus, ConnectionState, StatusBoard};
-use crate::supervisor::SupervisorMessage;
 
 /// Messages the WatchdogActor handles.
 pub enum WatchdogMessage {
@@ -59,11 +58,14 @@ pub struct WatchdogArgs {
     pub board: StatusBoard,
     /// The wall-clock seam.
     pub clock: SharedClock,
-    /// Who is told of a stuck gateway.
-    pub supervisor: ActorRef<SupervisorMessage>,
+    /// Told of a stuck gateway (the root supervisor kills and restarts it).
+    pub on_stuck: StuckHook,
     /// Called once per heartbeat round (systemd's WATCHDOG=1 rides on this).
     pub on_round: Option<RoundHook>,
 }
+
+/// Called with the account and the incarnation of a gateway that did not answer in time.
+pub type StuckHook = std::sync::Arc<dyn Fn(String, ActorId) + Send + Sync>;
 
 /// A callback run on every heartbeat round.
 pub type RoundHook = std::sync::Arc<dyn Fn() + Send + Sync>;
@@ -122,7 +124,7 @@ impl Actor for WatchdogActor {
                         "gateway actor did not answer the heartbeat: stuck, asking for a restart"
                     );
                     // The id names this incarnation: a late report cannot kill its replacement.
-                    let _ = state.args.supervisor.send_message(SupervisorMessage::GatewayStuck { account, gateway });
+                    (state.args.on_stuck)(account, gateway);
                 }
             }
             WatchdogMessage::Snapshot(reply) => {

@@ -326,7 +326,12 @@ impl SupervisorState {
                     directory: args.directory.clone(),
                     board: args.board.clone(),
                     clock: args.clock.clone(),
-                    supervisor: myself.clone(),
+                    on_stuck: {
+                        let supervisor = myself.clone();
+                        Arc::new(move |account, gateway| {
+                            let _ = supervisor.send_message(SupervisorMessage::GatewayStuck { account, gateway });
+                        })
+                    },
                     on_round: args.on_round.clone(),
                 };
                 let (watchdog, _) = Actor::spawn_linked(None, WatchdogActor, watchdog_args, supervisor).await?;
