@@ -1,25 +1,35 @@
 //! A simulated IB Gateway speaking the real TWS wire protocol, with fault injection.
 //!
 //! One [`Simulator`] serves any number of listeners, each acting as the gateway of one account.
-//! Real TWS API clients (ibapi, IB's official Python client) connect to it over TCP and cannot
-//! tell it from a gateway for what it covers: handshake and version negotiation, StartApi,
-//! managed accounts and next valid id, farm notices, current time, request ids, orders (place,
-//! cancel, fills with executions and commissions, open orders, executions), and level-1 market
-//! data on a random walk. Faults ([`Fault`]) are injected in process or over HTTP
-//! ([`Simulator::serve_control`]).
+//! Real TWS API clients (ibapi, IB's official Python client, ib_async, ib_insync) connect to
+//! it over TCP and cannot tell it from a gateway for what it covers, at any server version from
+//! [`MIN_SERVER_VERSION`] (157) to [`MAX_SERVER_VERSION`] (226): the classic text protocol
+//! below 201, protobuf per message above. It covers handshake and version negotiation,
+//! StartApi, managed accounts and next valid id, farm notices, current time, request ids,
+//! orders (place, cancel, fills with executions and commissions, open orders, executions),
+//! and level-1 market data on a random walk. Faults ([`Fault`]) are injected in process or
+//! over HTTP ([`Simulator::serve_control`]). `docs/simulator.md` and `docs/tws-protocol.md`
+//! say what is covered and where each wire fact came from.
 //!
-//! - `wire`: framing, handshake, cancel-safe frame reader.
-//! - `proto`: the protobuf messages, declared by hand.
+//! - `wire`: framing (text or binary message ids), handshake, cancel-safe frame reader.
+//! - `version`: the served range, the `MIN_SERVER_VER_*` thresholds, protobuf per message.
+//! - `msg`: version-independent requests and replies.
+//! - `codec`: one codec per encoding (`text`, `proto`), chosen per message and version.
+//! - `handlers`: what the gateway does with each request, by family.
 //! - `gateway`: one listener's state (clients, order book, prices, fault conditions).
-//! - `session`: one client connection.
+//! - `session`: one client connection; `outbox`: its bounded reply queue and writer.
 //! - `fault`: the fault model and its JSON form.
 //! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`).
 
+mod codec;
 mod control;
 mod fault;
 mod gateway;
-mod proto;
+mod handlers;
+mod msg;
+mod outbox;
 mod session;
+mod version;
 mod wire;
 
 use std::net::SocketAddr;
@@ -31,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fault::{Fault, FaultError, FaultRequest};
 pub use gateway::{ClientInfo, Conditions, OrderLogEntry};
-pub use wire::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
+pub use version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 
 use gateway::Gateway;
 
@@ -49,7 +59,7 @@ pub struct SimOptions {
     pub fill_delay: Duration,
     /// Interval between market-data quote rounds per subscription.
     pub tick_interval: Duration,
-    /// Highest server version offered (213..=226).
+    /// Highest server version offered (157..=226); a client gets `min(its max, this)`.
     pub server_version: i32,
     /// Zone name in the handshake's connection time (`UTC`, or `EST` for TWS realism).
     pub time_zone: String,
@@ -57,6 +67,9 @@ pub struct SimOptions {
     pub first_order_id: i32,
     /// Seed for prices and sizes (random when `None`).
     pub seed: Option<u64>,
+    /// Bytes of replies a session may have queued for a client that is not reading; one more
+    /// closes the connection (see `outbox.rs`).
+    pub outbox_limit_bytes: usize,
 }
 
 impl Default for SimOptions {
@@ -68,6 +81,7 @@ impl Default for SimOptions {
             time_zone: "UTC".into(),
             first_order_id: 1,
             seed: None,
+            outbox_limit_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -103,7 +117,9 @@ impl SimConfig {
 pub enum SimError {
     #[error("no listener configured; add at least one --listen ADDR --account ID")]
     NoListener,
-    #[error("server_version {0} is outside 213..=226, the versions the simulator speaks")]
+    #[error(
+        "server_version {0} is outside {MIN_SERVER_VERSION}..={MAX_SERVER_VERSION}, the versions the simulator speaks"
+    )]
     BadServerVersion(i32),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
