@@ -190,3 +190,30 @@ async fn a_client_that_does_not_read_is_cut_off_and_others_carry_on() {
     assert_eq!(sim.state().listeners[0].market_data_subscriptions, 0, "its subscriptions ended with it");
     reader.server_time().await.expect("the other client is unaffected");
 }
+
+#[tokio::test]
+async fn refuse_stall_and_latency_reach_a_text_client_as_they_reach_any() {
+    let sim = sim().await;
+    let (mut refused, _) = TextClient::start(sim.addr(0), "v157..178", 11).await;
+    sim.inject_all(Fault::Refuse { duration_ms: None });
+    assert!(tokio::time::timeout(WAIT, refused.raw.read_to_close()).await.expect("closed").is_ok(), "FIN");
+    let err = tokio::net::TcpStream::connect(sim.addr(0)).await.expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    sim.inject_all(Fault::Clear);
+    eventually(WAIT, "listening again", || async { tokio::net::TcpStream::connect(sim.addr(0)).await.is_ok() }).await;
+
+    sim.inject_all(Fault::StallHandshake);
+    let mut stalled = RawClient::connect(sim.addr(0)).await;
+    stalled.send_prefix("v157..176").await;
+    assert!(tokio::time::timeout(Duration::from_millis(300), stalled.read_handshake()).await.is_err(), "no reply");
+    sim.inject_all(Fault::Clear);
+    assert_eq!(tokio::time::timeout(WAIT, stalled.read_handshake()).await.unwrap().unwrap().0, 176);
+
+    let (mut slow, _) = TextClient::start(sim.addr(0), "v157..178", 12).await;
+    slow.error_with(2158).await;
+    sim.inject_all(Fault::Latency { latency_ms: 150 });
+    let asked = std::time::Instant::now();
+    slow.send(&["49", "1"]).await;
+    slow.until(|f| f[0] == "49").await;
+    assert!(asked.elapsed() >= Duration::from_millis(150), "delayed: {:?}", asked.elapsed());
+}
