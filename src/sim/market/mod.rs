@@ -5,3 +5,6 @@ mod instruments;
 mod noise;
 mod prices;
 mod sessions;
+mod bar_spec;
+mod history;
+mod bars;
