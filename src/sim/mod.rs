@@ -19,8 +19,8 @@ mod control;
 mod fault;
 mod gateway;
 // The gateway integration (branch sim-proto) consumes the market model; until then nothing
-// outside its tests calls it.
-#[allow(dead_code)]
+// outside its own tests uses it.
+#[allow(dead_code, unused_imports)]
 mod market;
 mod proto;
 mod session;
