@@ -155,10 +155,12 @@ pub struct DurationSpec {
 
 impl DurationSpec {
     pub fn parse(s: &str) -> Result<Self, MarketError> {
-        let bad = || MarketError::Validation {
+        let bad = || {
+            MarketError::Validation {
             token: "bH",
             // TWS's exact wording for a malformed duration is not known; this names the rule.
             cause: format!("Historical data duration string '{s}' is invalid. The format is an integer, a space and one of S, D, W, M, Y."),
+        }
         };
         let mut parts = s.split_whitespace();
         let (Some(n), Some(u), None) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
@@ -316,7 +318,10 @@ pub fn parse_end(s: &str, local: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>
         _ => return Err(MarketError::EndDateTime),
     };
     let date = date.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
-    tz.from_local_datetime(&date.and_time(time)).earliest().map(|t| t.with_timezone(&Utc)).ok_or(MarketError::EndDateTime)
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or(MarketError::EndDateTime)
 }
 
 #[cfg(test)]
@@ -362,7 +367,10 @@ mod tests {
     fn step_sizes_refuse_too_small_bars_with_162() {
         let d = DurationSpec::parse("1 D").unwrap();
         let e = d.check_bar(BarSize::Secs(1)).unwrap_err();
-        assert_eq!((e.code(), e.to_string()), (162, "Historical Market Data Service error message:invalid step: 1".into()));
+        assert_eq!(
+            (e.code(), e.to_string()),
+            (162, "Historical Market Data Service error message:invalid step: 1".into())
+        );
         assert!(d.check_bar(BarSize::Secs(5)).is_ok());
         assert!(DurationSpec::parse("1 Y").unwrap().check_bar(BarSize::Secs(30)).is_err());
         assert!(DurationSpec::parse("1 Y").unwrap().check_bar(BarSize::Mins(1)).is_ok());

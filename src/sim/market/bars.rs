@@ -115,12 +115,20 @@ fn no_data(instrument: &Instrument, what: WhatToShow) -> MarketError {
     let exchange = if instrument.sec_type == SecType::Stk { "SMART" } else { instrument.primary_exchange.as_str() };
     let name = what.as_str();
     let pretty: String = name.chars().take(1).chain(name.chars().skip(1).map(|c| c.to_ascii_lowercase())).collect();
-    MarketError::HistoricalService(format!("HMDS query returned no data: {}@{exchange} {pretty}", instrument.local_symbol))
+    MarketError::HistoricalService(format!(
+        "HMDS query returned no data: {}@{exchange} {pretty}",
+        instrument.local_symbol
+    ))
 }
 
 /// Validate `req` for `instrument`, in the order TWS checks: bar size, duration, type, end,
 /// keepUpToDate, step size, product support, size of the answer.
-pub fn validate(instrument: &Instrument, req: &HistoricalRequest, local: Tz, now: DateTime<Utc>) -> Result<BarQuery, MarketError> {
+pub fn validate(
+    instrument: &Instrument,
+    req: &HistoricalRequest,
+    local: Tz,
+    now: DateTime<Utc>,
+) -> Result<BarQuery, MarketError> {
     let bar = BarSize::parse(&req.bar_size)?;
     let duration = DurationSpec::parse(&req.duration)?;
     let what = WhatToShow::parse(&req.what_to_show)?;
@@ -206,7 +214,10 @@ fn window_start(instrument: &Instrument, duration: DurationSpec, end: DateTime<U
     from.max(instrument.head_timestamp)
 }
 
-/// Bar intervals `(time, start, end)` covering `[from, to)`; `Err` past `cap` bars.
+/// One bar's time and its interval `[start, end)`.
+type Span = (BarTime, DateTime<Utc>, DateTime<Utc>);
+
+/// Bar intervals covering `[from, to)`; `Err` past `cap` bars.
 fn intervals(
     instrument: &Instrument,
     bar: BarSize,
@@ -214,7 +225,7 @@ fn intervals(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     cap: u64,
-) -> Result<Vec<(BarTime, DateTime<Utc>, DateTime<Utc>)>, MarketError> {
+) -> Result<Vec<Span>, MarketError> {
     let schedule = instrument.schedule;
     let sessions = schedule.sessions_between(from, to, hours);
     let too_many = || MarketError::HistoricalService("Time length exceed max.".into());
@@ -246,24 +257,21 @@ fn intervals(
             _ => (s.date.year(), s.date.ordinal()),
         }
     };
-    let mut current: Option<((i32, u32), NaiveDate, DateTime<Utc>, DateTime<Utc>)> = None;
+    // The group being built: its key and span.
+    let mut current: Option<((i32, u32), Span)> = None;
     // A day (week, month) bar counts from its first session that starts inside the window.
     for s in sessions.iter().filter(|s| s.start >= from) {
         let key = group(s);
         let end = s.end.min(to);
         match &mut current {
-            Some((k, _, _, e)) if *k == key => *e = end,
+            Some((k, span)) if *k == key => span.2 = end,
             _ => {
-                if let Some((_, d, a, e)) = current.take() {
-                    out.push((BarTime::Date(d), a, e));
-                }
-                current = Some((key, s.date, s.start, end));
+                out.extend(current.take().map(|(_, span)| span));
+                current = Some((key, (BarTime::Date(s.date), s.start, end)));
             }
         }
     }
-    if let Some((_, d, a, e)) = current {
-        out.push((BarTime::Date(d), a, e));
-    }
+    out.extend(current.map(|(_, span)| span));
     Ok(out)
 }
 
@@ -278,7 +286,16 @@ fn bar_over(path: &PricePath, what: WhatToShow, time: BarTime, a: DateTime<Utc>,
             let o = path.ohlc(a, b, Side::Trade);
             let act = path.activity(a, b, o.mean);
             let wap = if act.volume > 0.0 { act.notional / act.volume } else { o.mean };
-            Bar { time, open: o.open, high: o.high, low: o.low, close: o.close, volume: act.volume, wap, count: act.count as i64 }
+            Bar {
+                time,
+                open: o.open,
+                high: o.high,
+                low: o.low,
+                close: o.close,
+                volume: act.volume,
+                wap,
+                count: act.count as i64,
+            }
         }
         WhatToShow::Bid => plain(Side::Bid),
         WhatToShow::Ask => plain(Side::Ask),
@@ -286,7 +303,16 @@ fn bar_over(path: &PricePath, what: WhatToShow, time: BarTime, a: DateTime<Utc>,
             let (bid, ask) = (path.ohlc(a, b, Side::Bid), path.ohlc(a, b, Side::Ask));
             let tick = path.instrument().min_tick;
             let avg = |x: f64| (x / tick).round() * tick;
-            Bar { time, open: avg(bid.mean), high: ask.high, low: bid.low, close: avg(ask.mean), volume: -1.0, wap: -1.0, count: -1 }
+            Bar {
+                time,
+                open: avg(bid.mean),
+                high: ask.high,
+                low: bid.low,
+                close: avg(ask.mean),
+                volume: -1.0,
+                wap: -1.0,
+                count: -1,
+            }
         }
         WhatToShow::HistoricalVolatility | WhatToShow::OptionImpliedVolatility => {
             let implied = what == WhatToShow::OptionImpliedVolatility;
@@ -446,10 +472,21 @@ mod tests {
     }
 
     fn req(duration: &str, bar: &str, what: &str, rth: bool) -> HistoricalRequest {
-        HistoricalRequest { duration: duration.into(), bar_size: bar.into(), what_to_show: what.into(), use_rth: rth, ..Default::default() }
+        HistoricalRequest {
+            duration: duration.into(),
+            bar_size: bar.into(),
+            what_to_show: what.into(),
+            use_rth: rth,
+            ..Default::default()
+        }
     }
 
-    fn bars(inst: &Instrument, book: &PriceBook, seed: u64, r: &HistoricalRequest) -> Result<HistoricalBars, MarketError> {
+    fn bars(
+        inst: &Instrument,
+        book: &PriceBook,
+        seed: u64,
+        r: &HistoricalRequest,
+    ) -> Result<HistoricalBars, MarketError> {
         let q = validate(inst, r, NY, now())?;
         match historical(&PricePath::new(seed, book.walk(inst.con_id).unwrap()), &q)? {
             HistoricalAnswer::Bars(b) => Ok(b),
@@ -471,7 +508,8 @@ mod tests {
                 _ => "5 Y",
             };
             for rth in [true, false] {
-                let b = bars(&inst, &book, 21, &req(duration, bar.as_str(), "TRADES", rth)).unwrap_or_else(|e| panic!("{} {duration}: {e}", bar.as_str()));
+                let b = bars(&inst, &book, 21, &req(duration, bar.as_str(), "TRADES", rth))
+                    .unwrap_or_else(|e| panic!("{} {duration}: {e}", bar.as_str()));
                 assert!(!b.bars.is_empty(), "{} {duration}", bar.as_str());
                 for w in b.bars.windows(2) {
                     let key = |t: &BarTime| match t {
@@ -482,12 +520,20 @@ mod tests {
                 }
                 for x in &b.bars {
                     assert!(x.low <= x.open.min(x.close) && x.high >= x.open.max(x.close), "{} {x:?}", bar.as_str());
-                    assert!(inst.on_tick(x.open) && inst.on_tick(x.close) && inst.on_tick(x.high), "{} {x:?}", bar.as_str());
+                    assert!(
+                        inst.on_tick(x.open) && inst.on_tick(x.close) && inst.on_tick(x.high),
+                        "{} {x:?}",
+                        bar.as_str()
+                    );
                     assert!(x.volume >= 0.0 && x.count >= 0);
                 }
                 assert!(matches!(b.bars[0].time, BarTime::Date(_)) != bar.is_intraday());
                 let close = b.bars.last().unwrap().close;
-                assert!((close - last).abs() <= inst.min_tick * 0.5, "{}: last bar closes at {close}, walk at {last}", bar.as_str());
+                assert!(
+                    (close - last).abs() <= inst.min_tick * 0.5,
+                    "{}: last bar closes at {close}, walk at {last}",
+                    bar.as_str()
+                );
             }
         }
     }
@@ -496,12 +542,30 @@ mod tests {
     fn rth_hour_bars_start_at_930_and_count_seven_a_day() {
         let (inst, book) = setup("AAPL", 3);
         let end = "20260113 16:00:00 US/Eastern";
-        let b = bars(&inst, &book, 3, &HistoricalRequest { end_date_time: end.into(), ..req("1 D", "1 hour", "TRADES", true) }).unwrap();
-        let times: Vec<String> =
-            b.bars.iter().map(|x| match x.time { BarTime::Time(t) => t.with_timezone(&NY).format("%H:%M").to_string(), _ => unreachable!() }).collect();
+        let b = bars(
+            &inst,
+            &book,
+            3,
+            &HistoricalRequest { end_date_time: end.into(), ..req("1 D", "1 hour", "TRADES", true) },
+        )
+        .unwrap();
+        let times: Vec<String> = b
+            .bars
+            .iter()
+            .map(|x| match x.time {
+                BarTime::Time(t) => t.with_timezone(&NY).format("%H:%M").to_string(),
+                _ => unreachable!(),
+            })
+            .collect();
         assert_eq!(times, ["09:30", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]);
         // Without RTH the session runs 04:00–20:00.
-        let b = bars(&inst, &book, 3, &HistoricalRequest { end_date_time: end.into(), ..req("1 D", "1 hour", "TRADES", false) }).unwrap();
+        let b = bars(
+            &inst,
+            &book,
+            3,
+            &HistoricalRequest { end_date_time: end.into(), ..req("1 D", "1 hour", "TRADES", false) },
+        )
+        .unwrap();
         assert_eq!(b.bars.len(), 12, "04:00..16:00");
         assert_eq!(b.bars[0].time, BarTime::Time(Utc.with_ymd_and_hms(2026, 1, 13, 9, 0, 0).unwrap()));
     }
@@ -516,7 +580,10 @@ mod tests {
         // 3 D of day bars = Monday, Tuesday, Wednesday.
         let d = bars(&inst, &book, 3, &req("3 D", "1 day", "TRADES", true)).unwrap();
         let dates: Vec<BarTime> = d.bars.iter().map(|x| x.time).collect();
-        assert_eq!(dates, (12..=14).map(|day| BarTime::Date(NaiveDate::from_ymd_opt(2026, 1, day).unwrap())).collect::<Vec<_>>());
+        assert_eq!(
+            dates,
+            (12..=14).map(|day| BarTime::Date(NaiveDate::from_ymd_opt(2026, 1, day).unwrap())).collect::<Vec<_>>()
+        );
         // 3600 S with RTH at 11:00 covers 10:00–11:00: an hour of minute bars.
         let s = bars(&inst, &book, 3, &req("3600 S", "1 min", "BID", true)).unwrap();
         assert_eq!(s.bars.len(), 60);
@@ -546,12 +613,29 @@ mod tests {
         assert_eq!(code(req("1 D", "1 min", "LAST", true)), 321);
         assert_eq!(code(req("1 D", "1 secs", "TRADES", true)), 162);
         assert_eq!(code(req("10 Y", "1 min", "TRADES", false)), 162, "too many bars");
-        assert_eq!(code(HistoricalRequest { end_date_time: "2026-01-13".into(), ..req("1 D", "1 min", "TRADES", true) }), 10314);
-        assert_eq!(code(HistoricalRequest { keep_up_to_date: true, end_date_time: "20260113 10:00:00".into(), ..req("1 D", "1 min", "TRADES", true) }), 321);
+        assert_eq!(
+            code(HistoricalRequest { end_date_time: "2026-01-13".into(), ..req("1 D", "1 min", "TRADES", true) }),
+            10314
+        );
+        assert_eq!(
+            code(HistoricalRequest {
+                keep_up_to_date: true,
+                end_date_time: "20260113 10:00:00".into(),
+                ..req("1 D", "1 min", "TRADES", true)
+            }),
+            321
+        );
         assert_eq!(code(HistoricalRequest { keep_up_to_date: true, ..req("1 D", "1 min", "BID_ASK", true) }), 321);
         let fx = InstrumentTable::new().by_name("EUR.USD", now()).unwrap();
         let e = validate(&fx, &req("1 D", "1 hour", "TRADES", false), NY, now()).unwrap_err();
-        assert_eq!((e.code(), e.to_string()), (162, "Historical Market Data Service error message:HMDS query returned no data: EUR.USD@IDEALPRO Trades".into()));
+        assert_eq!(
+            (e.code(), e.to_string()),
+            (
+                162,
+                "Historical Market Data Service error message:HMDS query returned no data: EUR.USD@IDEALPRO Trades"
+                    .into()
+            )
+        );
         assert!(validate(&fx, &req("1 D", "1 hour", "MIDPOINT", false), NY, now()).is_ok());
     }
 
@@ -569,7 +653,11 @@ mod tests {
     fn schedule_and_head_timestamp() {
         let (inst, book) = setup("AAPL", 3);
         let q = validate(&inst, &req("1 W", "1 day", "SCHEDULE", true), NY, now()).unwrap();
-        let HistoricalAnswer::Schedule(s) = historical(&PricePath::new(3, book.walk(inst.con_id).unwrap()), &q).unwrap() else { panic!() };
+        let HistoricalAnswer::Schedule(s) =
+            historical(&PricePath::new(3, book.walk(inst.con_id).unwrap()), &q).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!((s.time_zone, s.sessions.len()), ("US/Eastern", 6));
         assert_eq!(head_timestamp(&inst, "TRADES").unwrap(), Utc.with_ymd_and_hms(1980, 12, 12, 14, 30, 0).unwrap());
         let fx = InstrumentTable::new().by_name("EUR.USD", now()).unwrap();
@@ -580,7 +668,13 @@ mod tests {
     #[test]
     fn keep_up_to_date_follows_the_walk() {
         let (inst, mut book) = setup("AAPL", 5);
-        let q = validate(&inst, &HistoricalRequest { keep_up_to_date: true, ..req("1 D", "1 min", "TRADES", true) }, NY, now()).unwrap();
+        let q = validate(
+            &inst,
+            &HistoricalRequest { keep_up_to_date: true, ..req("1 D", "1 min", "TRADES", true) },
+            NY,
+            now(),
+        )
+        .unwrap();
         let updates = BarUpdates::new(inst.con_id, q);
         let t = now() + Duration::seconds(10);
         let q1 = book.set_price(&inst, 300.0, t).unwrap();
@@ -589,7 +683,12 @@ mod tests {
         assert_eq!(bar.close, q1.last);
         assert_eq!(bar.high, 300.0);
         // Saturday: no session, no update.
-        assert!(updates.current(&PricePath::new(5, book.walk(inst.con_id).unwrap()), Utc.with_ymd_and_hms(2026, 1, 17, 16, 0, 0).unwrap()).is_none());
+        assert!(updates
+            .current(
+                &PricePath::new(5, book.walk(inst.con_id).unwrap()),
+                Utc.with_ymd_and_hms(2026, 1, 17, 16, 0, 0).unwrap()
+            )
+            .is_none());
     }
 
     #[test]

@@ -161,7 +161,8 @@ pub struct ExecutionStore {
 impl ExecutionStore {
     pub fn push(&mut self, record: ExecutionRecord, tz: Tz) {
         let keep_from = local_midnight(tz, record.execution.time) - Duration::days(RETENTION_DAYS);
-        while self.records.front().is_some_and(|r| r.execution.time < keep_from) || self.records.len() >= EXECUTION_CAP {
+        while self.records.front().is_some_and(|r| r.execution.time < keep_from) || self.records.len() >= EXECUTION_CAP
+        {
             self.records.pop_front();
             self.dropped += 1;
         }
@@ -296,7 +297,14 @@ mod tests {
                 origin: if client_id == 0 { OrderOrigin::Tws } else { OrderOrigin::Api },
                 instrument,
             },
-            commission: CommissionReport { exec_id, commission: 1.0, currency: "USD".into(), realized_pnl: None, yield_: None, yield_redemption_date: None },
+            commission: CommissionReport {
+                exec_id,
+                commission: 1.0,
+                currency: "USD".into(),
+                realized_pnl: None,
+                yield_: None,
+                yield_redemption_date: None,
+            },
         }
     }
 
@@ -319,9 +327,15 @@ mod tests {
         // lastNDays reaches yesterday; the time filter then narrows it.
         assert_eq!(get(ExecFilter { last_n_days: 1, ..Default::default() }), [1, 2, 3]);
         assert_eq!(get(ExecFilter { last_n_days: 1, time: "20260114 23:55:00".into(), ..Default::default() }), [2, 3]);
-        assert_eq!(get(ExecFilter { last_n_days: 1, time: "20260115-04:56:00".into(), ..Default::default() }), [2, 3], "UTC form");
+        assert_eq!(
+            get(ExecFilter { last_n_days: 1, time: "20260115-04:56:00".into(), ..Default::default() }),
+            [2, 3],
+            "UTC form"
+        );
         assert_eq!(get(ExecFilter { specific_dates: vec![20260114], ..Default::default() }), [1, 2]);
-        let e = store.executions_for(1, None, &ExecFilter { time: "yesterday".into(), ..Default::default() }, NY, now).unwrap_err();
+        let e = store
+            .executions_for(1, None, &ExecFilter { time: "yesterday".into(), ..Default::default() }, NY, now)
+            .unwrap_err();
         assert_eq!(e.code(), 321);
     }
 
@@ -339,10 +353,17 @@ mod tests {
         assert_eq!(get(0, None, ExecFilter::default()), [3], "client 0 sees TWS trades");
         assert_eq!(get(5, Some(5), ExecFilter::default()), [1, 2, 3], "master sees every client and TWS");
         assert_eq!(get(5, Some(5), ExecFilter { client_id: Some(11), ..Default::default() }), [2]);
-        assert_eq!(get(5, Some(5), ExecFilter { client_id: Some(0), ..Default::default() }), [1, 2, 3], "0 = no client filter");
+        assert_eq!(
+            get(5, Some(5), ExecFilter { client_id: Some(0), ..Default::default() }),
+            [1, 2, 3],
+            "0 = no client filter"
+        );
         assert_eq!(get(1, None, ExecFilter { client_id: Some(11), ..Default::default() }), Vec::<i32>::new());
         assert_eq!(get(5, Some(5), ExecFilter { side: "SELL".into(), ..Default::default() }), [2]);
-        assert_eq!(get(5, Some(5), ExecFilter { symbol: "aapl".into(), sec_type: "STK".into(), ..Default::default() }), [1, 3]);
+        assert_eq!(
+            get(5, Some(5), ExecFilter { symbol: "aapl".into(), sec_type: "STK".into(), ..Default::default() }),
+            [1, 3]
+        );
         assert_eq!(get(5, Some(5), ExecFilter { acct_code: "DU2".into(), ..Default::default() }), Vec::<i32>::new());
     }
 

@@ -73,7 +73,15 @@ impl<'a> PricePath<'a> {
             None => (secs(quote.last_time), quote.last),
         };
         let instrument = walk.instrument();
-        Self { seed, instrument, buckets, quote, anchor_t, anchor_price, sigma: instrument.daily_vol / 86_400f64.sqrt() }
+        Self {
+            seed,
+            instrument,
+            buckets,
+            quote,
+            anchor_t,
+            anchor_price,
+            sigma: instrument.daily_vol / 86_400f64.sqrt(),
+        }
     }
 
     pub fn instrument(&self) -> &Instrument {
@@ -232,7 +240,8 @@ impl<'a> PricePath<'a> {
             let liquid = covered(Hours::Liquid);
             let extended = (covered(Hours::Trading) - liquid).max(0.0);
             let share = (liquid + 0.08 * extended) / 23_400.0;
-            let noise = (0.35 * normal_from(mix(self.seed, &[0x564F_4C, self.instrument.con_id as u64, xa as u64]))).exp();
+            let noise =
+                (0.35 * normal_from(mix(self.seed, &[0x0056_4F4C, self.instrument.con_id as u64, xa as u64]))).exp();
             let lot = lot_size(self.instrument);
             let volume = (self.instrument.avg_volume * share * noise / lot).round() * lot;
             act.volume += volume;

@@ -2,19 +2,6 @@
 //! `reqContractDetails`, `placeOrder` and `reqMatchingSymbols`.
 //!
 //! Facts implemented (sources):
-//! - conIds are IB's real ones where confirmed in public code using live gateways: AAPL 265598,
-//!   TSLA 76792991 (NASDAQ), NVDA 4815747 (NASDAQ), AMD 4391 (NASDAQ), SPY 756733 (ARCA),
-//!   QQQ 320227571 (NASDAQ), IWM 9579970 (ARCA), EUR.USD 12087792 (IDEALPRO). MSFT 272093,
-//!   AMZN 3691937, GOOGL 208813719, META 107113386, JPM 1520593 and the ES index 11004968 are
-//!   IB's as commonly quoted but not cross-checked here. ES futures get stable invented conIds
-//!   `600_000_000 + yyyymm` of their expiry (IB assigns a new conId to every expiry).
-//! - NASDAQ stocks carry trading class / market name `NMS`; NYSE and ARCA listings use the
-//!   symbol. Stocks and ETFs are `STK` routed via `SMART` with a real primary exchange.
-//! - ES: multiplier 50, min tick 0.25, quarterly expiries (H, M, U, Z) on the third Friday,
-//!   local symbol `ES` + month code + last digit of the year (e.g. `ESH6`), exchange `CME`
-//!   (`GLOBEX` accepted as the legacy name), underlying `ES` `IND`.
-//! - EUR.USD: symbol `EUR`, currency `USD`, secType `CASH`, exchange `IDEALPRO`, local symbol
-//!   `EUR.USD`, min tick 0.00005.
 //! - Resolution (`reqContractDetails`): a conId alone identifies the contract; otherwise
 //!   symbol (or localSymbol) plus the other given fields, empty fields matching anything;
 //!   `SMART` matches any stock listing; `lastTradeDateOrContractMonth` may be a month
@@ -25,14 +12,13 @@
 //!   … Up to 16 matching results are returned", each with the derivative sec types that exist
 //!   (IBKR Campus, Contracts → Stock Symbol Search). The simulator returns stocks/ETFs and the
 //!   ES index, not the forex pair (the search is documented as a stock search).
-//!
-//! Prices (`base_price`, volatility, volume) are realistic round figures, not quotes.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::error::MarketError;
-use super::sessions::{Hours, Schedule};
+use super::sessions::Schedule;
+use super::table::{self, es_future, es_futures, ES_INDEX_CON_ID};
 
 /// Security types the table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -147,7 +133,13 @@ pub struct ContractQuery {
 impl ContractQuery {
     /// A stock on SMART in USD, the way engines usually ask for one.
     pub fn stock(symbol: &str) -> Self {
-        Self { symbol: symbol.into(), sec_type: "STK".into(), exchange: "SMART".into(), currency: "USD".into(), ..Self::default() }
+        Self {
+            symbol: symbol.into(),
+            sec_type: "STK".into(),
+            exchange: "SMART".into(),
+            currency: "USD".into(),
+            ..Self::default()
+        }
     }
 
     pub fn con_id(con_id: i32) -> Self {
@@ -182,173 +174,9 @@ impl Default for InstrumentTable {
     }
 }
 
-fn utc_date(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("valid date")
-}
-
-const STOCK_EXCHANGES: [&str; 12] =
-    ["SMART", "AMEX", "NYSE", "CBOE", "PHLX", "ISE", "CHX", "ARCA", "ISLAND", "DRCTEDGE", "BEX", "BATS"];
-const STOCK_EXCHANGES_TAIL: [&str; 6] = ["EDGEA", "BYX", "IEX", "EDGX", "PEARL", "MEMX"];
-
-#[allow(clippy::too_many_arguments)]
-fn stock(
-    con_id: i32,
-    symbol: &str,
-    primary: &str,
-    long_name: &str,
-    (industry, category, subcategory): (&str, &str, &str),
-    etf: bool,
-    (base_price, daily_vol, avg_volume): (f64, f64, f64),
-    head: DateTime<Utc>,
-    dividend: f64,
-    isin: &str,
-) -> Instrument {
-    Instrument {
-        con_id,
-        symbol: symbol.into(),
-        sec_type: SecType::Stk,
-        primary_exchange: primary.into(),
-        valid_exchanges: STOCK_EXCHANGES.iter().chain(STOCK_EXCHANGES_TAIL.iter()).copied().collect(),
-        currency: "USD".into(),
-        local_symbol: symbol.into(),
-        trading_class: if primary == "NASDAQ" { "NMS".into() } else { symbol.into() },
-        multiplier: 1.0,
-        last_trade_date: None,
-        long_name: long_name.into(),
-        industry: industry.into(),
-        category: category.into(),
-        subcategory: subcategory.into(),
-        stock_type: if etf { "ETF".into() } else { "COMMON".into() },
-        min_tick: 0.01,
-        price_magnifier: 1,
-        schedule: Schedule::UsEquity,
-        base_price,
-        daily_vol,
-        avg_volume,
-        head_timestamp: head,
-        dividend,
-        isin: isin.into(),
-        underlying: None,
-    }
-}
-
-/// IB's conId for the ES index (the futures' underlying).
-pub const ES_INDEX_CON_ID: i32 = 11_004_968;
-
-/// The third Friday of `year`-`month`.
-fn third_friday(year: i32, month: u32) -> NaiveDate {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("valid month");
-    let to_friday = (Weekday::Fri.num_days_from_monday() + 7 - first.weekday().num_days_from_monday()) % 7;
-    first + Duration::days(i64::from(to_friday) + 14)
-}
-
-/// The ES contract expiring in `year`-`month` (a quarterly month).
-fn es_future(year: i32, month: u32) -> Instrument {
-    let expiry = third_friday(year, month);
-    let code = match month {
-        3 => 'H',
-        6 => 'M',
-        9 => 'U',
-        _ => 'Z',
-    };
-    Instrument {
-        con_id: 600_000_000 + year * 100 + month as i32,
-        symbol: "ES".into(),
-        sec_type: SecType::Fut,
-        primary_exchange: "CME".into(),
-        valid_exchanges: vec!["CME"],
-        currency: "USD".into(),
-        local_symbol: format!("ES{code}{}", year % 10),
-        trading_class: "ES".into(),
-        multiplier: 50.0,
-        last_trade_date: Some(expiry),
-        long_name: "E-mini S&P 500".into(),
-        industry: String::new(),
-        category: String::new(),
-        subcategory: String::new(),
-        stock_type: String::new(),
-        min_tick: 0.25,
-        price_magnifier: 1,
-        schedule: Schedule::CmeEquityIndex,
-        base_price: 5800.0,
-        daily_vol: 0.011,
-        avg_volume: 1_500_000.0,
-        // IB serves futures history up to two years back from expiry.
-        head_timestamp: Utc.from_utc_datetime(&(expiry - Duration::days(730)).and_hms_opt(23, 0, 0).expect("valid")),
-        dividend: 0.0,
-        isin: String::new(),
-        underlying: Some((ES_INDEX_CON_ID, "ES".into(), SecType::Ind)),
-    }
-}
-
-/// The two nearest ES expiries still trading at `now` (trading stops 09:30 ET = 14:30 UTC in
-/// winter on the expiry date; the simulator uses 13:30 UTC all year).
-pub fn es_futures(now: DateTime<Utc>) -> [Instrument; 2] {
-    let mut year = now.year();
-    let mut month = (now.month() - 1) / 3 * 3 + 3;
-    let mut out = Vec::with_capacity(2);
-    while out.len() < 2 {
-        let expiry = third_friday(year, month);
-        if Utc.from_utc_datetime(&expiry.and_hms_opt(13, 30, 0).expect("valid")) > now {
-            out.push(es_future(year, month));
-        }
-        month += 3;
-        if month > 12 {
-            month = 3;
-            year += 1;
-        }
-    }
-    [out.remove(0), out.remove(0)]
-}
-
 impl InstrumentTable {
     pub fn new() -> Self {
-        let t = ("Technology", "Computers", "Computers");
-        let semis = ("Technology", "Semiconductors", "Electronic Compo-Semicon");
-        let internet = ("Communications", "Internet", "Internet Content-Entmnt");
-        let etf = ("", "", "");
-        let fixed = vec![
-            stock(265_598, "AAPL", "NASDAQ", "APPLE INC", t, false, (230.0, 0.016, 55e6), utc_date(1980, 12, 12, 14, 30), 1.0, "US0378331005"),
-            stock(272_093, "MSFT", "NASDAQ", "MICROSOFT CORP", ("Technology", "Software", "Applications Software"), false, (420.0, 0.014, 22e6), utc_date(1986, 3, 13, 14, 30), 3.3, "US5949181045"),
-            stock(3_691_937, "AMZN", "NASDAQ", "AMAZON.COM INC", ("Communications", "Internet", "E-Commerce/Products"), false, (190.0, 0.019, 45e6), utc_date(1997, 5, 15, 13, 30), 0.0, "US0231351067"),
-            stock(208_813_719, "GOOGL", "NASDAQ", "ALPHABET INC-CL A", ("Communications", "Internet", "Web Portals/ISP"), false, (170.0, 0.018, 28e6), utc_date(2004, 8, 19, 13, 30), 0.8, "US02079K3059"),
-            stock(107_113_386, "META", "NASDAQ", "META PLATFORMS INC-CLASS A", internet, false, (580.0, 0.022, 14e6), utc_date(2012, 5, 18, 13, 30), 2.0, "US30303M1027"),
-            stock(4_815_747, "NVDA", "NASDAQ", "NVIDIA CORP", semis, false, (130.0, 0.030, 250e6), utc_date(1999, 1, 22, 14, 30), 0.04, "US67066G1040"),
-            stock(76_792_991, "TSLA", "NASDAQ", "TESLA INC", ("Consumer, Cyclical", "Auto Manufacturers", "Auto-Cars/Light Trucks"), false, (250.0, 0.035, 95e6), utc_date(2010, 6, 29, 13, 30), 0.0, "US88160R1014"),
-            stock(4_391, "AMD", "NASDAQ", "ADVANCED MICRO DEVICES", semis, false, (150.0, 0.030, 45e6), utc_date(1980, 3, 17, 14, 30), 0.0, "US0079031078"),
-            stock(1_520_593, "JPM", "NYSE", "JPMORGAN CHASE & CO", ("Financial", "Banks", "Money Center Banks"), false, (220.0, 0.013, 9e6), utc_date(1980, 3, 17, 14, 30), 4.8, "US46625H1005"),
-            stock(756_733, "SPY", "ARCA", "SPDR S&P 500 ETF TRUST", etf, true, (570.0, 0.010, 60e6), utc_date(1993, 1, 29, 14, 30), 6.9, "US78462F1030"),
-            stock(320_227_571, "QQQ", "NASDAQ", "INVESCO QQQ TRUST SERIES 1", etf, true, (490.0, 0.013, 35e6), utc_date(1999, 3, 10, 14, 30), 2.8, "US46090E1038"),
-            stock(9_579_970, "IWM", "ARCA", "ISHARES RUSSELL 2000 ETF", etf, true, (220.0, 0.015, 30e6), utc_date(2000, 5, 26, 13, 30), 2.5, "US4642876555"),
-            Instrument {
-                con_id: 12_087_792,
-                symbol: "EUR".into(),
-                sec_type: SecType::Cash,
-                primary_exchange: "IDEALPRO".into(),
-                valid_exchanges: vec!["IDEALPRO"],
-                currency: "USD".into(),
-                local_symbol: "EUR.USD".into(),
-                trading_class: "EUR.USD".into(),
-                multiplier: 1.0,
-                last_trade_date: None,
-                long_name: "European Monetary Union Euro".into(),
-                industry: String::new(),
-                category: String::new(),
-                subcategory: String::new(),
-                stock_type: String::new(),
-                min_tick: 0.00005,
-                price_magnifier: 1,
-                schedule: Schedule::IdealPro,
-                base_price: 1.08,
-                daily_vol: 0.005,
-                avg_volume: 5e9,
-                head_timestamp: utc_date(2005, 1, 3, 0, 0),
-                dividend: 0.0,
-                isin: String::new(),
-                underlying: None,
-            },
-        ];
-        Self { fixed }
+        Self { fixed: table::builtin() }
     }
 
     /// Every instrument quoted at `now` (the futures depend on the date).
@@ -471,7 +299,9 @@ impl InstrumentTable {
                 Some(0)
             } else if c.symbol.starts_with(&p) {
                 Some(1)
-            } else if p.len() >= 2 && c.description.to_ascii_uppercase().split([' ', '-', '.']).any(|w| w.starts_with(&p)) {
+            } else if p.len() >= 2
+                && c.description.to_ascii_uppercase().split([' ', '-', '.']).any(|w| w.starts_with(&p))
+            {
                 Some(2)
             } else {
                 None
@@ -484,76 +314,14 @@ impl InstrumentTable {
     }
 }
 
-/// `reqContractDetails` answer for one instrument: the contract as TWS completes it plus the
-/// details fields (ContractDetails class reference).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContractDetails {
-    pub instrument: Instrument,
-    /// The exchange the request named (`SMART` when it named none, for stocks).
-    pub exchange: String,
-    pub market_name: String,
-    pub valid_exchanges: String,
-    pub order_types: String,
-    pub time_zone_id: &'static str,
-    pub trading_hours: String,
-    pub liquid_hours: String,
-    pub contract_month: String,
-    pub real_expiration_date: String,
-    pub last_trade_time: String,
-    pub market_rule_ids: String,
-    pub min_size: f64,
-    pub size_increment: f64,
-    pub suggested_size_increment: f64,
-    pub agg_group: i32,
-    /// `(tag, value)` pairs, e.g. `("ISIN", "US0378331005")`.
-    pub sec_id_list: Vec<(String, String)>,
-}
-
-impl ContractDetails {
-    pub fn new(instrument: Instrument, requested_exchange: &str, now: DateTime<Utc>) -> Self {
-        let exchange = if requested_exchange.is_empty() {
-            instrument.valid_exchanges.first().copied().unwrap_or("SMART").to_owned()
-        } else {
-            requested_exchange.to_ascii_uppercase()
-        };
-        let schedule = instrument.schedule;
-        let (order_types, rule, min_size, increment, suggested) = match instrument.sec_type {
-            SecType::Stk => ("ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AON,AVGCOST,BASKET,COND,CONDORDER,DAY,DEACT,DEACTDIS,DIS,GAT,GTC,GTD,GTT,HID,IBKRATS,ICE,IMB,IOC,LIT,LMT,LOC,MIT,MKT,MOC,MTL,NGCOMB,NODARK,NONALGO,OCA,OPG,OPGREROUT,PEGBENCH,POSTONLY,PREOPGRTH,REL,RPI,RTH,SCALE,SCALEODD,SCALERST,SNAPMID,SNAPMKT,SNAPREL,STP,STPLMT,SWEEP,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,WHATIF", "26", 1.0, 1.0, 100.0),
-            SecType::Fut => ("ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,COND,CONDORDER,DAY,DEACT,DEACTDIS,DEACTEOD,GAT,GTC,GTD,GTT,HID,ICE,IOC,LIT,LMT,LTH,MIT,MKT,MTL,NGCOMB,NONALGO,OCA,SCALE,SCALERST,SNAPMID,SNAPMKT,SNAPREL,STP,STPLMT,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,WHATIF", "67", 1.0, 1.0, 1.0),
-            _ => ("ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,CASHQTY,COND,CONDORDER,DAY,DEACT,DEACTDIS,DEACTEOD,GAT,GTC,GTD,GTT,IOC,LIT,LMT,MIT,MKT,NONALGO,OCA,REL,RELPCTOFS,SCALE,SCALERST,STP,STPLMT,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,WHATIF", "239", 1.0, 1.0, 1.0),
-        };
-        let rules = vec![rule; instrument.valid_exchanges.len()].join(",");
-        let (contract_month, real_expiration_date, last_trade_time) = match instrument.last_trade_date {
-            Some(d) => (d.format("%Y%m").to_string(), d.format("%Y%m%d").to_string(), "08:30:00".to_owned()),
-            None => Default::default(),
-        };
-        let sec_id_list =
-            if instrument.isin.is_empty() { vec![] } else { vec![("ISIN".to_owned(), instrument.isin.clone())] };
-        Self {
-            exchange,
-            market_name: instrument.trading_class.clone(),
-            valid_exchanges: instrument.valid_exchanges.join(","),
-            order_types: order_types.to_owned(),
-            time_zone_id: schedule.tz_id(),
-            trading_hours: schedule.hours_string(now, Hours::Trading),
-            liquid_hours: schedule.hours_string(now, Hours::Liquid),
-            contract_month,
-            real_expiration_date,
-            last_trade_time,
-            market_rule_ids: rules,
-            min_size,
-            size_increment: increment,
-            suggested_size_increment: suggested,
-            agg_group: 1,
-            sec_id_list,
-            instrument,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    fn utc_date(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
 
     fn now() -> DateTime<Utc> {
         utc_date(2026, 1, 14, 15, 0)
@@ -563,10 +331,18 @@ mod tests {
     fn stock_lookup_by_symbol_and_smart_and_by_con_id() {
         let t = InstrumentTable::new();
         let aapl = t.resolve(&ContractQuery::stock("AAPL"), now()).unwrap();
-        assert_eq!((aapl.con_id, aapl.primary_exchange.as_str(), aapl.trading_class.as_str()), (265_598, "NASDAQ", "NMS"));
+        assert_eq!(
+            (aapl.con_id, aapl.primary_exchange.as_str(), aapl.trading_class.as_str()),
+            (265_598, "NASDAQ", "NMS")
+        );
         assert_eq!(t.resolve(&ContractQuery::con_id(265_598), now()).unwrap().symbol, "AAPL");
         // Lower case symbol, exchange named as a venue, primary exchange given.
-        let q = ContractQuery { symbol: "jpm".into(), exchange: "NYSE".into(), primary_exchange: "NYSE".into(), ..Default::default() };
+        let q = ContractQuery {
+            symbol: "jpm".into(),
+            exchange: "NYSE".into(),
+            primary_exchange: "NYSE".into(),
+            ..Default::default()
+        };
         assert_eq!(t.resolve(&q, now()).unwrap().con_id, 1_520_593);
     }
 
@@ -581,24 +357,36 @@ mod tests {
             ContractQuery::default(),
         ] {
             let e = t.lookup(&q, now()).unwrap_err();
-            assert_eq!((e.code(), e.to_string().as_str()), (200, "No security definition has been found for the request"), "{q:?}");
+            assert_eq!(
+                (e.code(), e.to_string().as_str()),
+                (200, "No security definition has been found for the request"),
+                "{q:?}"
+            );
         }
     }
 
     #[test]
     fn futures_front_month_ambiguity_and_forex() {
         let t = InstrumentTable::new();
-        let es = ContractQuery { symbol: "ES".into(), sec_type: "FUT".into(), exchange: "CME".into(), ..Default::default() };
+        let es =
+            ContractQuery { symbol: "ES".into(), sec_type: "FUT".into(), exchange: "CME".into(), ..Default::default() };
         let both = t.lookup(&es, now()).unwrap();
         assert_eq!(both.iter().map(|i| i.local_symbol.as_str()).collect::<Vec<_>>(), ["ESH6", "ESM6"]);
         assert_eq!(both[0].last_trade_date, NaiveDate::from_ymd_opt(2026, 3, 20));
         assert_eq!(both[0].multiplier, 50.0);
         let e = t.resolve(&es, now()).unwrap_err();
         assert_eq!((e.code(), e.to_string()), (200, "The contract description specified for ES is ambiguous.".into()));
-        let front = ContractQuery { last_trade_date_or_contract_month: "202603".into(), exchange: "GLOBEX".into(), ..es };
+        let front =
+            ContractQuery { last_trade_date_or_contract_month: "202603".into(), exchange: "GLOBEX".into(), ..es };
         assert_eq!(t.resolve(&front, now()).unwrap().con_id, 600_202_603);
         assert_eq!(t.by_con_id(600_202_603, now()).unwrap().local_symbol, "ESH6");
-        let fx = ContractQuery { symbol: "EUR".into(), sec_type: "CASH".into(), currency: "USD".into(), exchange: "IDEALPRO".into(), ..Default::default() };
+        let fx = ContractQuery {
+            symbol: "EUR".into(),
+            sec_type: "CASH".into(),
+            currency: "USD".into(),
+            exchange: "IDEALPRO".into(),
+            ..Default::default()
+        };
         assert_eq!(t.resolve(&fx, now()).unwrap().con_id, 12_087_792);
         assert_eq!(t.by_name("eur.usd", now()).unwrap().con_id, 12_087_792);
         // After the March expiry the front month rolls to June.
@@ -617,23 +405,12 @@ mod tests {
         assert_eq!(m[0].symbol, "AMZN");
         assert!(m[0].derivative_sec_types.contains(&"OPT"));
         let exact = t.matching_symbols("ES", now());
-        assert_eq!((exact[0].symbol.as_str(), exact[0].sec_type, exact[0].derivative_sec_types.clone()), ("ES", SecType::Ind, vec!["FUT", "FOP"]));
+        assert_eq!(
+            (exact[0].symbol.as_str(), exact[0].sec_type, exact[0].derivative_sec_types.clone()),
+            ("ES", SecType::Ind, vec!["FUT", "FOP"])
+        );
         assert!(t.matching_symbols("", now()).is_empty());
         assert!(t.matching_symbols("a", now()).len() <= MATCHING_SYMBOLS_CAP);
-    }
-
-    #[test]
-    fn details_carry_hours_zone_and_ids() {
-        let t = InstrumentTable::new();
-        let d = ContractDetails::new(t.resolve(&ContractQuery::stock("AAPL"), now()).unwrap(), "SMART", now());
-        assert_eq!(d.time_zone_id, "US/Eastern");
-        assert!(d.liquid_hours.starts_with("20260114:0930-20260114:1600"));
-        assert!(d.trading_hours.starts_with("20260114:0400-20260114:2000"));
-        assert_eq!(d.sec_id_list, vec![("ISIN".to_owned(), "US0378331005".to_owned())]);
-        assert_eq!(d.market_name, "NMS");
-        let es = t.by_name("ES", now()).unwrap();
-        let d = ContractDetails::new(es, "", now());
-        assert_eq!((d.exchange.as_str(), d.contract_month.as_str(), d.time_zone_id), ("CME", "202603", "US/Central"));
     }
 
     #[test]

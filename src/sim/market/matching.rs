@@ -21,7 +21,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::orders::{Action, MarketEvent, OrderBook, OrderStatus, OrderType, Tif};
+use super::book::OrderBook;
+use super::events::MarketEvent;
+use super::orders::{Action, OrderStatus, OrderType, Tif};
 use super::prices::Quote;
 
 /// A fill the market decided on.
@@ -110,4 +112,67 @@ pub fn evaluate(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::sim::market::instruments::{ContractQuery, InstrumentTable};
+    use crate::sim::market::orders::{validate, OrderRequest};
+    use crate::sim::market::prices::PriceBook;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 14, 16, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_marketable_limit_takes_while_a_resting_one_fills_at_its_limit() {
+        let aapl = InstrumentTable::new().by_name("AAPL", now()).unwrap();
+        let mut prices = PriceBook::new(1);
+        let q = prices.set_price(&aapl, 100.0, now()).unwrap();
+        let mut book = OrderBook::default();
+        for (id, limit) in [(1, q.ask + 1.0), (2, 99.0)] {
+            let req = OrderRequest {
+                limit_price: Some(limit),
+                ..OrderRequest::new(1, id, ContractQuery::stock("AAPL"), "BUY", 10.0, "LMT")
+            };
+            let terms = validate(&req, &aapl).unwrap();
+            book.place("DU1", &req, aapl.clone(), terms, i64::from(id), now()).unwrap();
+        }
+        let quote = |p: &PriceBook| {
+            let q = p.quote(aapl.con_id).cloned();
+            move |_| q.clone()
+        };
+        let out = evaluate(&mut book, &quote(&prices), now(), Duration::zero(), 100.0);
+        assert_eq!(out, [Outcome::Fill(FillIntent { perm_id: 1, qty: 10.0, price: q.ask, liquidity: 2 })]);
+        assert_eq!(book.get(2).unwrap().taking, Some(false), "order 2 rests");
+        // Same step again: nothing more (order 1 is still open in the book: fills are applied by the market).
+        assert!(evaluate(&mut book, &quote(&prices), now(), Duration::zero(), 100.0)
+            .iter()
+            .all(|o| !matches!(o, Outcome::Fill(f) if f.perm_id == 2)));
+        prices.set_price(&aapl, 98.5, now()).unwrap();
+        let out = evaluate(&mut book, &quote(&prices), now(), Duration::zero(), 100.0);
+        assert!(
+            out.contains(&Outcome::Fill(FillIntent { perm_id: 2, qty: 10.0, price: 99.0, liquidity: 1 })),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn the_fill_delay_holds_a_marketable_order() {
+        let aapl = InstrumentTable::new().by_name("AAPL", now()).unwrap();
+        let mut prices = PriceBook::new(1);
+        prices.set_price(&aapl, 100.0, now()).unwrap();
+        let mut book = OrderBook::default();
+        let req = OrderRequest::new(1, 1, ContractQuery::stock("AAPL"), "SELL", 10.0, "MKT");
+        let terms = validate(&req, &aapl).unwrap();
+        book.place("DU1", &req, aapl.clone(), terms, 1, now()).unwrap();
+        let q = prices.quote(aapl.con_id).cloned();
+        let quote = move |_| q.clone();
+        let delay = Duration::milliseconds(500);
+        assert!(evaluate(&mut book, &quote, now() + Duration::milliseconds(499), delay, 100.0).is_empty());
+        assert_eq!(evaluate(&mut book, &quote, now() + delay, delay, 100.0).len(), 1);
+    }
 }

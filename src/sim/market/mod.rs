@@ -42,14 +42,17 @@
 //! orderBound. Errors are [`MarketError`]: send `error(id, e.code(), e.to_string())`.
 //!
 //! # Files
-//! - `instruments`: the built-in table and contract resolution (200), matching symbols.
+//! - `table`: the built-in instruments; `instruments`: contract resolution (200) and
+//!   matching symbols; `details`: the contract-details answer.
 //! - `sessions`: trading calendars, `tradingHours`/`liquidHours`, DAY expiry times.
 //! - `prices`: one seeded walk per instrument, the book and day statistics, 5 s buckets.
 //! - `noise`: seeded streams and the random-access synthetic past.
 //! - `history`: the price path (recorded buckets joined to the synthetic past).
 //! - `bar_spec`, `bars`: historical, keep-up-to-date and real-time bars, head timestamp.
 //! - `ticks`: default and generic ticks (the supported ids are tabled there), tick-by-tick.
-//! - `orders`, `matching`, `trading`: the order book, when orders trade, fills.
+//! - `orders`: order terms, validation and states; `book`: one account's order book;
+//!   `events`: what clients are told and which clients; `matching`: when orders trade;
+//!   `trading`: placing, fills, and the visibility queries.
 //! - `executions`: execution store, filters and client-id visibility; commissions.
 //! - `portfolio`: positions, cash, account values and summary, PnL.
 //! - `error`: [`MarketError`] with TWS's codes and texts.
@@ -58,7 +61,10 @@
 
 mod bar_spec;
 mod bars;
+mod book;
+mod details;
 mod error;
+mod events;
 mod executions;
 mod history;
 mod instruments;
@@ -68,6 +74,7 @@ mod orders;
 mod portfolio;
 mod prices;
 mod sessions;
+mod table;
 mod ticks;
 mod trading;
 
@@ -79,21 +86,27 @@ use chrono_tz::Tz;
 use rand::rngs::StdRng;
 
 pub use bar_spec::{BarSize, DurationSpec, DurationUnit, WhatToShow};
-pub use bars::{Bar, BarTime, BarUpdates, HistoricalAnswer, HistoricalBars, HistoricalRequest, HistoricalSchedule, RealTimeBar, RealTimeBars, ScheduleSession};
+pub use bars::{
+    Bar, BarTime, BarUpdates, HistoricalAnswer, HistoricalBars, HistoricalRequest, HistoricalSchedule, RealTimeBar,
+    RealTimeBars, ScheduleSession,
+};
+pub use book::OpenScope;
+pub use details::ContractDetails;
 pub use error::{MarketError, ORDER_CANCELLED};
+pub use events::{EventKind, MarketEvent};
 pub use executions::{CommissionReport, ExecFilter, Execution, ExecutionRecord};
-pub use instruments::{ContractDescription, ContractDetails, ContractQuery, Instrument, SecType};
-pub use orders::{Action, EventKind, MarketEvent, OpenScope, Order, OrderOrigin, OrderRequest, OrderStatus, OrderType, Tif};
+pub use instruments::{ContractDescription, ContractQuery, Instrument, SecType};
+pub use orders::{Action, Order, OrderOrigin, OrderRequest, OrderStatus, OrderType, Tif};
 pub use portfolio::{AccountValue, Pnl, PnlSingle, PortfolioItem, Position};
 pub use prices::Quote;
 pub use sessions::Schedule;
 pub use ticks::{GenericTicks, Tick, TickByTick};
 pub use trading::WhatIf;
 
+use book::OrderBook;
 use executions::ExecutionStore;
 use history::PricePath;
 use instruments::InstrumentTable;
-use orders::OrderBook;
 use portfolio::{Mark, Portfolio};
 use prices::PriceBook;
 
@@ -187,7 +200,12 @@ impl Market {
     /// The account named `account`, `""` meaning the first one.
     fn account_name(&self, account: &str) -> Result<String, MarketError> {
         if account.is_empty() {
-            return self.accounts.keys().next().cloned().ok_or_else(|| MarketError::OrderRejected("No account is open".into()));
+            return self
+                .accounts
+                .keys()
+                .next()
+                .cloned()
+                .ok_or_else(|| MarketError::OrderRejected("No account is open".into()));
         }
         self.accounts
             .keys()
@@ -261,7 +279,12 @@ impl Market {
 
     /// Ticks for a market-data round: the default set (unless `mdoff`) and the generic ticks
     /// of `generic_tick_list` (321 if one is not legal for the sec type).
-    pub fn ticks(&mut self, con_id: i32, generic_tick_list: &str, now: DateTime<Utc>) -> Result<Vec<Tick>, MarketError> {
+    pub fn ticks(
+        &mut self,
+        con_id: i32,
+        generic_tick_list: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Tick>, MarketError> {
         let seed = self.seed;
         let path = self.path(con_id, now)?;
         let generic = GenericTicks::parse(generic_tick_list, path.instrument().sec_type)?;
@@ -281,7 +304,12 @@ impl Market {
     // ---- bars ---------------------------------------------------------------------------
 
     /// reqHistoricalData (keepUpToDate or not: the initial answer).
-    pub fn historical_data(&mut self, con_id: i32, req: &HistoricalRequest, now: DateTime<Utc>) -> Result<HistoricalAnswer, MarketError> {
+    pub fn historical_data(
+        &mut self,
+        con_id: i32,
+        req: &HistoricalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<HistoricalAnswer, MarketError> {
         let tz = self.options.time_zone;
         let inst = self.by_con_id(con_id, now)?;
         let query = bars::validate(&inst, req, tz, now)?;
@@ -289,9 +317,19 @@ impl Market {
     }
 
     /// The keepUpToDate subscription for `req` (after [`Market::historical_data`]).
-    pub fn bar_updates(&mut self, con_id: i32, req: &HistoricalRequest, now: DateTime<Utc>) -> Result<BarUpdates, MarketError> {
+    pub fn bar_updates(
+        &mut self,
+        con_id: i32,
+        req: &HistoricalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<BarUpdates, MarketError> {
         let inst = self.by_con_id(con_id, now)?;
-        let query = bars::validate(&inst, &HistoricalRequest { keep_up_to_date: true, ..req.clone() }, self.options.time_zone, now)?;
+        let query = bars::validate(
+            &inst,
+            &HistoricalRequest { keep_up_to_date: true, ..req.clone() },
+            self.options.time_zone,
+            now,
+        )?;
         Ok(BarUpdates::new(con_id, query))
     }
 
@@ -301,12 +339,23 @@ impl Market {
     }
 
     /// reqHeadTimestamp.
-    pub fn head_timestamp(&self, con_id: i32, what_to_show: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, MarketError> {
+    pub fn head_timestamp(
+        &self,
+        con_id: i32,
+        what_to_show: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, MarketError> {
         bars::head_timestamp(&self.by_con_id(con_id, now)?, what_to_show)
     }
 
     /// reqRealTimeBars: the subscription; bars come from [`Market::poll_real_time_bars`].
-    pub fn real_time_bars(&mut self, con_id: i32, what_to_show: &str, use_rth: bool, now: DateTime<Utc>) -> Result<RealTimeBars, MarketError> {
+    pub fn real_time_bars(
+        &mut self,
+        con_id: i32,
+        what_to_show: &str,
+        use_rth: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RealTimeBars, MarketError> {
         self.path(con_id, now)?;
         RealTimeBars::new(con_id, what_to_show, use_rth, now)
     }
@@ -376,9 +425,105 @@ impl Market {
     }
 
     /// reqPnLSingle; `None` when the account never held `con_id`.
-    pub fn pnl_single(&mut self, account: &str, con_id: i32, now: DateTime<Utc>) -> Result<Option<PnlSingle>, MarketError> {
+    pub fn pnl_single(
+        &mut self,
+        account: &str,
+        con_id: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PnlSingle>, MarketError> {
         self.portfolio_at(account, now)?;
         let acct = &self.accounts[&self.account_name(account)?];
         Ok(acct.portfolio.pnl_single(con_id, &Self::marks(&self.prices)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 14, 16, 0, 0).unwrap()
+    }
+
+    fn market(seed: u64) -> Market {
+        let mut m = Market::new(seed, MarketOptions::default());
+        m.open_account("DU1", now());
+        m
+    }
+
+    #[test]
+    fn facade_resolves_quotes_and_ticks() {
+        let mut m = market(3);
+        let details = m.contract_details(&ContractQuery::stock("MSFT"), now()).unwrap();
+        assert_eq!(details[0].instrument.con_id, 272_093);
+        assert_eq!(m.contract_details(&ContractQuery::stock("ZZZZ"), now()).unwrap_err().code(), 200);
+        let q = m.quote(272_093, now()).unwrap();
+        assert!(q.bid < q.ask);
+        let ticks = m.ticks(272_093, "233", now()).unwrap();
+        assert!(ticks.iter().any(|t| t.tick_type() == 48));
+        assert_eq!(m.ticks(272_093, "12345", now()).unwrap_err().code(), 321);
+        assert_eq!(m.set_symbol_price("NOPE", 1.0, now()).unwrap_err().code(), 200);
+        assert_eq!(m.set_symbol_price("MSFT", 415.0, now()).unwrap().last, 415.0);
+        assert_eq!(m.matching_symbols("MSF", now())[0].symbol, "MSFT");
+        assert_eq!(m.step(1, now()).unwrap_err().code(), 200);
+        assert!(matches!(m.tick_by_tick(272_093, "BidAsk", now()).unwrap(), TickByTick::BidAsk { .. }));
+    }
+
+    #[test]
+    fn same_seed_same_walk_and_same_bars_through_the_facade() {
+        let run = |seed| {
+            let mut m = market(seed);
+            let walk: Vec<f64> =
+                (0..300).map(|i| m.step(265_598, now() + chrono::Duration::seconds(i)).unwrap().last).collect();
+            let req = HistoricalRequest {
+                duration: "1 D".into(),
+                bar_size: "5 mins".into(),
+                what_to_show: "TRADES".into(),
+                use_rth: true,
+                ..Default::default()
+            };
+            let bars = m.historical_data(265_598, &req, now() + chrono::Duration::seconds(300)).unwrap();
+            (walk, bars)
+        };
+        assert_eq!(run(9), run(9));
+        assert_ne!(run(9).0, run(10).0);
+    }
+
+    #[test]
+    fn keep_up_to_date_and_real_time_bars_through_the_facade() {
+        let mut m = market(4);
+        let req = HistoricalRequest {
+            duration: "1 D".into(),
+            bar_size: "1 min".into(),
+            what_to_show: "MIDPOINT".into(),
+            use_rth: true,
+            keep_up_to_date: true,
+            ..Default::default()
+        };
+        assert!(matches!(m.historical_data(265_598, &req, now()).unwrap(), HistoricalAnswer::Bars(_)));
+        let updates = m.bar_updates(265_598, &req, now()).unwrap();
+        let mut rt = m.real_time_bars(265_598, "TRADES", false, now()).unwrap();
+        for i in 0..11 {
+            m.step(265_598, now() + chrono::Duration::seconds(i)).unwrap();
+        }
+        let bar = m.bar_update(&updates, now() + chrono::Duration::seconds(10)).unwrap();
+        assert_eq!(bar.time, BarTime::Time(now()));
+        assert_eq!(m.poll_real_time_bars(&mut rt, now() + chrono::Duration::seconds(11)).len(), 2);
+        assert_eq!(m.head_timestamp(265_598, "TRADES", now()).unwrap().format("%Y%m%d").to_string(), "19801212");
+    }
+
+    #[test]
+    fn accounts_and_master_client_id() {
+        let mut m = market(5);
+        m.open_account("DU2", now());
+        m.open_account("DU1", now());
+        assert_eq!(m.accounts(), ["DU1", "DU2"]);
+        assert_eq!(m.positions("du2", now()).unwrap().len(), 0);
+        assert_eq!(m.positions("DU9", now()).unwrap_err().code(), 201);
+        assert_eq!(m.account_summary("NetLiquidation", now()).len(), 2);
+        m.set_master_client_id(Some(9));
+        assert_eq!(m.options().master_client_id, Some(9));
     }
 }

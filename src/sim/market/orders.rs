@@ -13,31 +13,19 @@
 //!   otherwise zero"), permId ("remains the same over TWS sessions"), parentId,
 //!   lastFillPrice, clientId ("TWS orders have a fixed clientId and orderId of 0"), whyHeld,
 //!   mktCapPrice.
-//! - Order ids: a new order's id must exceed every id this client used before, else 103
-//!   "Duplicate order id" (error table: "order ID that is less than or equal to the order ID of
-//!   a previous order from this client"); placing the id of an open order modifies it; of a
-//!   filled order: 104; changing the contract or side: 105; a price off the tick grid: 110;
-//!   an order type the market does not run: 387.
-//! - Cancel: 10147 "OrderId N that needs to be cancelled is not found." for an id this client
-//!   does not hold; 10148 "… cannot be cancelled, state: S." for a finished order; a
-//!   cancellation is confirmed with orderStatus Cancelled and error 202 "Order Canceled -
-//!   reason:". 161 (cancel while not in a cancellable state, e.g. pending cancel) is not
-//!   produced: the simulated market confirms cancels at once.
-//! - Binding: only client 0 takes over TWS (manual) orders, via reqOpenOrders (binds the open
-//!   ones) or reqAutoOpenOrders(true) (binds new ones); bound orders get negative order ids
-//!   ("Use negative numbers to bind automatic orders", TWS API settings, on by default) and an
-//!   orderBound(permId, clientId, orderId) (IBKR Campus "Order Binding Notification").
+//! - Validation, in TWS's order: action, quantity (positive; whole for stocks and futures:
+//!   "Fractional-sized order cannot be placed via API"), order type (387 "Unsupported order
+//!   type for this exchange and security type." for anything but MKT, LMT, STP, STP LMT),
+//!   prices (a limit for LMT / STP LMT, a stop for STP / STP LMT; 110 "The price does not
+//!   conform to the minimum price variation for this contract." off the tick grid), TIF
+//!   (DAY — the default —, GTC, IOC, FOK). Clients send unset prices as `Double.MAX`: treated
+//!   as missing.
 //! - DAY orders end at the close of the session they were accepted in (US stocks: 16:00 ET,
-//!   or 20:00 with outsideRth; ES: 16:00 CT; forex: 17:00 ET); the simulator cancels them
-//!   then with completedStatus "Cancelled by System" (the wording TWS uses for system
-//!   cancels is not documented; ib_insync logs show "Cancelled by Trader" for user cancels).
-
-use std::collections::{BTreeMap, HashMap};
-
+//!   or 20:00 with outsideRth; ES: 16:00 CT; forex: 17:00 ET).
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::error::{MarketError, ORDER_CANCELLED};
+use super::error::MarketError;
 use super::instruments::{ContractQuery, Instrument, SecType};
 use super::sessions::Hours;
 
@@ -137,7 +125,9 @@ impl Tif {
             "GTC" => Ok(Self::Gtc),
             "IOC" => Ok(Self::Ioc),
             "FOK" => Ok(Self::Fok),
-            other => Err(MarketError::OrderRejected(format!("The simulated market does not support time in force {other}"))),
+            other => {
+                Err(MarketError::OrderRejected(format!("The simulated market does not support time in force {other}")))
+            }
         }
     }
 
@@ -211,7 +201,14 @@ pub struct OrderRequest {
 
 impl OrderRequest {
     /// A transmitted DAY order; set prices and options with struct update syntax.
-    pub fn new(client_id: i32, order_id: i32, contract: ContractQuery, action: &str, quantity: f64, order_type: &str) -> Self {
+    pub fn new(
+        client_id: i32,
+        order_id: i32,
+        contract: ContractQuery,
+        action: &str,
+        quantity: f64,
+        order_type: &str,
+    ) -> Self {
         Self {
             client_id,
             order_id,
@@ -288,58 +285,6 @@ impl Order {
     }
 }
 
-/// Who receives an event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum EventKind {
-    /// The order changed: send openOrder and orderStatus from this snapshot.
-    Status(Box<Order>),
-    Execution(Box<super::executions::Execution>),
-    Commission(super::executions::CommissionReport),
-    /// An error/notice on the order id (202 when cancelled).
-    Notice { code: i32, message: String },
-    /// orderBound: a TWS order now has API client `client_id` / order `order_id`.
-    Bound,
-}
-
-/// What happened to an order, for its owner (and whoever else sees it: [`Self::recipients`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MarketEvent {
-    pub account: String,
-    pub client_id: i32,
-    pub order_id: i32,
-    pub perm_id: i64,
-    pub origin: OrderOrigin,
-    pub kind: EventKind,
-}
-
-impl MarketEvent {
-    pub fn of(order: &Order, kind: EventKind) -> Self {
-        Self {
-            account: order.account.clone(),
-            client_id: order.client_id,
-            order_id: order.order_id,
-            perm_id: order.perm_id,
-            origin: order.origin,
-            kind,
-        }
-    }
-
-    pub fn status(order: &Order) -> Self {
-        Self::of(order, EventKind::Status(Box::new(order.clone())))
-    }
-
-    /// The client ids a real gateway sends this event to: the owner (client 0 for TWS
-    /// orders) and the master client id (IBKR Campus "ClientId 0 and the Master Client ID").
-    pub fn recipients(&self, master_client_id: Option<i32>) -> Vec<i32> {
-        let owner = if self.origin == OrderOrigin::Tws { 0 } else { self.client_id };
-        let mut out = vec![owner];
-        if let Some(m) = master_client_id.filter(|m| *m != owner) {
-            out.push(m);
-        }
-        out
-    }
-}
-
 /// The validated terms of a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Terms {
@@ -375,7 +320,10 @@ pub fn validate(req: &OrderRequest, instrument: &Instrument) -> Result<Terms, Ma
     };
     let aux_price = if order_type.is_stop() {
         Some(valid_price(req.aux_price).ok_or_else(|| {
-            MarketError::OrderRejected(format!("A stop price (auxPrice) is required for a {} order", order_type.as_str()))
+            MarketError::OrderRejected(format!(
+                "A stop price (auxPrice) is required for a {} order",
+                order_type.as_str()
+            ))
         })?)
     } else {
         None
@@ -393,364 +341,67 @@ pub fn day_expiry(instrument: &Instrument, outside_rth: bool, at: DateTime<Utc>)
     instrument.schedule.session_at_or_after(at, hours).end
 }
 
-/// Which orders reqOpenOrders-style requests return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenScope {
-    /// reqOpenOrders: this client's (client 0: and TWS orders, which it binds; the master
-    /// client: every API client's).
-    Client,
-    /// reqAllOpenOrders: every open order, no binding.
-    All,
-}
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
 
-/// One account's orders.
-#[derive(Debug, Clone, Default)]
-pub struct OrderBook {
-    orders: BTreeMap<i64, Order>,
-    by_id: HashMap<(i32, i32), i64>,
-    high_water: HashMap<i32, i32>,
-    auto_bind: bool,
-    last_bound_id: i32,
-}
+    use super::*;
+    use crate::sim::market::instruments::InstrumentTable;
 
-fn cancelled(order: &mut Order, now: DateTime<Utc>, by: &str) -> Vec<MarketEvent> {
-    order.status = if order.status == OrderStatus::Inactive { OrderStatus::ApiCancelled } else { OrderStatus::Cancelled };
-    order.completed_at = Some(now);
-    order.completed_status = by.to_owned();
-    vec![
-        MarketEvent::status(order),
-        MarketEvent::of(order, EventKind::Notice { code: ORDER_CANCELLED.0, message: ORDER_CANCELLED.1.to_owned() }),
-    ]
-}
-
-impl OrderBook {
-    pub fn get(&self, perm_id: i64) -> Option<&Order> {
-        self.orders.get(&perm_id)
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 14, 16, 0, 0).unwrap()
     }
 
-    pub fn get_mut(&mut self, perm_id: i64) -> Option<&mut Order> {
-        self.orders.get_mut(&perm_id)
+    fn aapl() -> Instrument {
+        InstrumentTable::new().by_name("AAPL", now()).unwrap()
     }
 
-    /// The order `client_id` knows as `order_id`.
-    pub fn find(&self, client_id: i32, order_id: i32) -> Option<&Order> {
-        self.by_id.get(&(client_id, order_id)).and_then(|p| self.orders.get(p))
+    fn request(action: &str, qty: f64, order_type: &str) -> OrderRequest {
+        OrderRequest::new(1, 1, ContractQuery::stock("AAPL"), action, qty, order_type)
     }
 
-    pub fn orders(&self) -> impl Iterator<Item = &Order> {
-        self.orders.values()
+    #[test]
+    fn terms_parse_like_tws() {
+        assert_eq!(Action::parse("sshort").unwrap().exec_side(), "SLD");
+        assert_eq!(OrderType::parse("STP LMT").unwrap(), OrderType::StopLimit);
+        assert_eq!(Tif::parse("").unwrap(), Tif::Day);
+        assert_eq!(Tif::parse("GTD").unwrap_err().code(), 201);
+        let t = validate(&OrderRequest { limit_price: Some(101.25), ..request("BUY", 10.0, "lmt") }, &aapl()).unwrap();
+        assert_eq!((t.order_type, t.limit_price, t.tif), (OrderType::Limit, Some(101.25), Tif::Day));
+        // Sent-but-unset prices (f64::MAX, as IB clients encode "unset") are missing prices.
+        assert_eq!(
+            validate(&OrderRequest { limit_price: Some(f64::MAX), ..request("BUY", 10.0, "LMT") }, &aapl())
+                .unwrap_err()
+                .code(),
+            201
+        );
+        assert_eq!(
+            validate(&OrderRequest { aux_price: None, ..request("BUY", 10.0, "STP") }, &aapl()).unwrap_err().code(),
+            201
+        );
+        assert_eq!(
+            validate(&request("BUY", 1.5, "MKT"), &aapl()).unwrap_err().code(),
+            201,
+            "no fractional shares via API"
+        );
+        let fx = InstrumentTable::new().by_name("EUR.USD", now()).unwrap();
+        assert!(validate(
+            &OrderRequest { contract: ContractQuery::default(), ..request("SELL", 20_000.0, "MKT") },
+            &fx
+        )
+        .is_ok());
+        assert_eq!(OrderStatus::ApiCancelled.as_str(), "ApiCancelled");
+        assert!(OrderStatus::Cancelled.is_done() && !OrderStatus::Inactive.is_done());
     }
 
-    /// Perm ids of open orders, oldest first.
-    pub fn open_perm_ids(&self) -> Vec<i64> {
-        self.orders.values().filter(|o| o.is_open()).map(|o| o.perm_id).collect()
-    }
-
-    fn initial_status(&self, order: &Order) -> OrderStatus {
-        if !order.transmit {
-            OrderStatus::Inactive
-        } else if self.parent_pending(order) || (order.order_type.is_stop() && !order.triggered) {
-            OrderStatus::PreSubmitted
-        } else {
-            OrderStatus::Submitted
-        }
-    }
-
-    /// Whether `order` waits for a parent that has not filled.
-    pub fn parent_pending(&self, order: &Order) -> bool {
-        order.parent_id != 0 && self.find(order.client_id, order.parent_id).is_some_and(|p| p.status != OrderStatus::Filled)
-    }
-
-    /// Open orders sharing `order`'s parent (its bracket siblings), `order` excluded.
-    pub fn siblings(&self, order: &Order) -> Vec<i64> {
-        if order.parent_id == 0 {
-            return Vec::new();
-        }
-        self.orders
-            .values()
-            .filter(|o| o.is_open() && o.perm_id != order.perm_id && o.client_id == order.client_id && o.parent_id == order.parent_id)
-            .map(|o| o.perm_id)
-            .collect()
-    }
-
-    /// Place or modify an API order; `perm_id` is used if the order is new.
-    pub fn place(
-        &mut self,
-        account: &str,
-        req: &OrderRequest,
-        instrument: Instrument,
-        terms: Terms,
-        perm_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<MarketEvent>, MarketError> {
-        if let Some(existing) = self.find(req.client_id, req.order_id).map(|o| o.perm_id) {
-            return self.modify(existing, req, &instrument, terms, now);
-        }
-        if req.order_id <= 0 {
-            return Err(MarketError::Validation { token: "bO", cause: format!("Invalid order id {}", req.order_id) });
-        }
-        if self.high_water.get(&req.client_id).is_some_and(|hw| req.order_id <= *hw) {
-            return Err(MarketError::DuplicateOrderId);
-        }
-        if req.parent_id != 0 && self.find(req.client_id, req.parent_id).is_none_or(|p| !p.is_open()) {
-            return Err(MarketError::OrderRejected(format!("Parent order {} is not an open order of this client", req.parent_id)));
-        }
-        let mut order = Order {
-            perm_id,
-            client_id: req.client_id,
-            order_id: req.order_id,
-            account: account.to_owned(),
-            origin: OrderOrigin::Api,
-            action: terms.action,
-            total_quantity: terms.quantity,
-            order_type: terms.order_type,
-            limit_price: terms.limit_price,
-            aux_price: terms.aux_price,
-            tif: terms.tif,
-            outside_rth: req.outside_rth,
-            order_ref: req.order_ref.clone(),
-            parent_id: req.parent_id,
-            oca_group: req.oca_group.clone(),
-            model_code: req.model_code.clone(),
-            transmit: req.transmit,
-            status: OrderStatus::Submitted,
-            filled: 0.0,
-            avg_fill_price: 0.0,
-            last_fill_price: 0.0,
-            why_held: String::new(),
-            mkt_cap_price: 0.0,
-            placed_at: now,
-            accepted_at: now,
-            expires_at: (terms.tif == Tif::Day).then(|| day_expiry(&instrument, req.outside_rth, now)),
-            triggered: false,
-            taking: None,
-            last_fill_step: None,
-            notional_filled: 0.0,
-            completed_at: None,
-            completed_status: String::new(),
-            instrument,
-        };
-        order.status = self.initial_status(&order);
-        self.high_water.insert(req.client_id, req.order_id);
-        self.by_id.insert((req.client_id, req.order_id), perm_id);
-        let mut events = vec![MarketEvent::status(&order)];
-        let transmits_bracket = order.transmit && order.parent_id != 0;
-        let (client, parent) = (order.client_id, order.parent_id);
-        self.orders.insert(perm_id, order);
-        if transmits_bracket {
-            // The last order of a bracket is sent with transmit = true and carries the held
-            // parent and siblings with it.
-            events.extend(self.transmit_family(client, parent));
-        }
-        Ok(events)
-    }
-
-    fn transmit_family(&mut self, client_id: i32, parent_id: i32) -> Vec<MarketEvent> {
-        // The parent first, so its children see it transmitted.
-        let mut family: Vec<(bool, i64)> = self
-            .orders
-            .values()
-            .filter(|o| o.client_id == client_id && o.status == OrderStatus::Inactive)
-            .filter(|o| o.order_id == parent_id || o.parent_id == parent_id)
-            .map(|o| (o.order_id != parent_id, o.perm_id))
-            .collect();
-        family.sort();
-        let mut events = Vec::new();
-        for (_, perm_id) in family {
-            let mut o = self.orders[&perm_id].clone();
-            o.transmit = true;
-            o.status = self.initial_status(&o);
-            events.push(MarketEvent::status(&o));
-            self.orders.insert(perm_id, o);
-        }
-        events
-    }
-
-    fn modify(&mut self, perm_id: i64, req: &OrderRequest, instrument: &Instrument, terms: Terms, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
-        let current = &self.orders[&perm_id];
-        match current.status {
-            OrderStatus::Filled => return Err(MarketError::CannotModifyFilled),
-            s if s.is_done() => return Err(MarketError::DuplicateOrderId),
-            _ => {}
-        }
-        if current.instrument.con_id != instrument.con_id || current.action != terms.action {
-            return Err(MarketError::ModifyMismatch);
-        }
-        if terms.quantity < current.filled {
-            return Err(MarketError::OrderRejected(format!(
-                "The quantity {} is below the {} already filled",
-                terms.quantity, current.filled
-            )));
-        }
-        let mut order = current.clone();
-        let type_changed = order.order_type != terms.order_type || order.aux_price != terms.aux_price;
-        order.total_quantity = terms.quantity;
-        order.order_type = terms.order_type;
-        order.limit_price = terms.limit_price;
-        order.aux_price = terms.aux_price;
-        order.tif = terms.tif;
-        order.outside_rth = req.outside_rth;
-        order.order_ref = req.order_ref.clone();
-        order.transmit = order.transmit || req.transmit;
-        order.accepted_at = now;
-        order.taking = None;
-        if type_changed {
-            order.triggered = false;
-        }
-        order.expires_at = (terms.tif == Tif::Day).then(|| day_expiry(instrument, req.outside_rth, order.placed_at));
-        order.status = self.initial_status(&order);
-        let event = MarketEvent::status(&order);
-        self.orders.insert(perm_id, order);
-        Ok(vec![event])
-    }
-
-    /// cancelOrder(order_id) from `client_id`.
-    pub fn cancel(&mut self, client_id: i32, order_id: i32, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
-        let perm_id = *self.by_id.get(&(client_id, order_id)).ok_or(MarketError::CancelNotFound { order_id })?;
-        let status = self.orders[&perm_id].status;
-        if status.is_done() {
-            return Err(MarketError::CancelNotCancellable { order_id, state: status.as_str() });
-        }
-        Ok(self.cancel_with_children(perm_id, now, "Cancelled by Trader"))
-    }
-
-    /// Cancel an open order (and the children waiting on it).
-    pub fn cancel_with_children(&mut self, perm_id: i64, now: DateTime<Utc>, by: &str) -> Vec<MarketEvent> {
-        let Some(order) = self.orders.get_mut(&perm_id).filter(|o| o.is_open()) else { return vec![] };
-        let (client, id) = (order.client_id, order.order_id);
-        let mut events = cancelled(order, now, by);
-        let children: Vec<i64> =
-            self.orders.values().filter(|o| o.is_open() && o.client_id == client && o.parent_id == id && id != 0).map(|o| o.perm_id).collect();
-        for child in children {
-            events.extend(self.cancel_with_children(child, now, by));
-        }
-        events
-    }
-
-    /// reqGlobalCancel: every open order of the account.
-    pub fn cancel_all(&mut self, now: DateTime<Utc>) -> Vec<MarketEvent> {
-        let mut events = Vec::new();
-        for perm_id in self.open_perm_ids() {
-            if let Some(o) = self.orders.get_mut(&perm_id).filter(|o| o.is_open()) {
-                events.extend(cancelled(o, now, "Cancelled by Trader"));
-            }
-        }
-        events
-    }
-
-    /// A manual order entered in TWS: client 0, order id 0 unless client 0 auto-binds.
-    pub fn place_tws(&mut self, account: &str, instrument: Instrument, terms: Terms, perm_id: i64, now: DateTime<Utc>) -> Vec<MarketEvent> {
-        let req = OrderRequest::new(0, 0, ContractQuery::con_id(instrument.con_id), terms.action.as_str(), terms.quantity, terms.order_type.as_str());
-        let mut order = Order {
-            perm_id,
-            client_id: 0,
-            order_id: 0,
-            account: account.to_owned(),
-            origin: OrderOrigin::Tws,
-            action: terms.action,
-            total_quantity: terms.quantity,
-            order_type: terms.order_type,
-            limit_price: terms.limit_price,
-            aux_price: terms.aux_price,
-            tif: terms.tif,
-            outside_rth: false,
-            order_ref: String::new(),
-            parent_id: 0,
-            oca_group: String::new(),
-            model_code: String::new(),
-            transmit: req.transmit,
-            status: OrderStatus::Submitted,
-            filled: 0.0,
-            avg_fill_price: 0.0,
-            last_fill_price: 0.0,
-            why_held: String::new(),
-            mkt_cap_price: 0.0,
-            placed_at: now,
-            accepted_at: now,
-            expires_at: (terms.tif == Tif::Day).then(|| day_expiry(&instrument, false, now)),
-            triggered: false,
-            taking: None,
-            last_fill_step: None,
-            notional_filled: 0.0,
-            completed_at: None,
-            completed_status: String::new(),
-            instrument,
-        };
-        order.status = self.initial_status(&order);
-        self.orders.insert(perm_id, order);
-        let mut events = vec![MarketEvent::status(&self.orders[&perm_id])];
-        if self.auto_bind {
-            events.extend(self.bind(perm_id));
-        }
-        events
-    }
-
-    fn bind(&mut self, perm_id: i64) -> Vec<MarketEvent> {
-        self.last_bound_id -= 1;
-        let id = self.last_bound_id;
-        let order = self.orders.get_mut(&perm_id).expect("bound order exists");
-        order.order_id = id;
-        self.by_id.insert((0, id), perm_id);
-        vec![MarketEvent::of(order, EventKind::Bound)]
-    }
-
-    /// reqAutoOpenOrders(auto_bind): only client 0 may ask; false for anyone else.
-    pub fn set_auto_bind(&mut self, client_id: i32, auto_bind: bool) -> bool {
-        if client_id != 0 {
-            return false;
-        }
-        self.auto_bind = auto_bind;
-        true
-    }
-
-    /// Open orders for `requester` (reqOpenOrders / reqAllOpenOrders) and the orderBound
-    /// events binding TWS orders to client 0 causes.
-    pub fn open_orders(&mut self, requester: i32, master: Option<i32>, scope: OpenScope) -> (Vec<Order>, Vec<MarketEvent>) {
-        let mut bound = Vec::new();
-        if scope == OpenScope::Client && requester == 0 {
-            let unbound: Vec<i64> =
-                self.orders.values().filter(|o| o.is_open() && o.origin == OrderOrigin::Tws && o.order_id == 0).map(|o| o.perm_id).collect();
-            for perm_id in unbound {
-                bound.extend(self.bind(perm_id));
-            }
-        }
-        let is_master = master == Some(requester);
-        let orders = self
-            .orders
-            .values()
-            .filter(|o| o.is_open())
-            .filter(|o| match scope {
-                OpenScope::All => true,
-                OpenScope::Client => {
-                    let tws = o.origin == OrderOrigin::Tws;
-                    (tws && requester == 0) || (!tws && (o.client_id == requester || is_master))
-                }
-            })
-            .cloned()
-            .collect();
-        (orders, bound)
-    }
-
-    /// reqCompletedOrders(api_only): orders finished since `since`, every client's.
-    pub fn completed_orders(&self, api_only: bool, since: DateTime<Utc>) -> Vec<Order> {
-        let mut done: Vec<Order> = self
-            .orders
-            .values()
-            .filter(|o| o.completed_at.is_some_and(|t| t >= since))
-            .filter(|o| !api_only || o.origin == OrderOrigin::Api)
-            .cloned()
-            .collect();
-        done.sort_by_key(|o| (o.completed_at, o.perm_id));
-        done
-    }
-
-    /// Forget finished orders completed before `before` (bounds memory over months).
-    pub fn prune(&mut self, before: DateTime<Utc>) {
-        let old: Vec<i64> = self.orders.values().filter(|o| o.completed_at.is_some_and(|t| t < before)).map(|o| o.perm_id).collect();
-        for perm_id in old {
-            if let Some(o) = self.orders.remove(&perm_id) {
-                self.by_id.remove(&(o.client_id, o.order_id));
-            }
-        }
+    #[test]
+    fn day_expiry_is_the_session_close() {
+        let at =
+            |h, m| chrono_tz::America::New_York.with_ymd_and_hms(2026, 1, 14, h, m, 0).unwrap().with_timezone(&Utc);
+        let inst = aapl();
+        assert_eq!(day_expiry(&inst, false, at(11, 0)), at(16, 0));
+        assert_eq!(day_expiry(&inst, true, at(11, 0)), at(20, 0));
+        // After the close a DAY order is for the next session.
+        assert_eq!(day_expiry(&inst, false, at(17, 0)), at(16, 0) + chrono::Duration::days(1));
     }
 }

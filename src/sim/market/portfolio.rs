@@ -242,7 +242,14 @@ impl Portfolio {
 
     /// Book a fill: `sign` +1 buy / -1 sell. Returns the realized P&L when it closed any of
     /// the position.
-    pub fn apply_fill(&mut self, instrument: &Instrument, sign: f64, qty: f64, price: f64, commission: f64) -> Option<f64> {
+    pub fn apply_fill(
+        &mut self,
+        instrument: &Instrument,
+        sign: f64,
+        qty: f64,
+        price: f64,
+        commission: f64,
+    ) -> Option<f64> {
         let day = self.day;
         let p = self.positions.entry(instrument.con_id).or_insert_with(|| Position {
             instrument: instrument.clone(),
@@ -360,7 +367,9 @@ impl Portfolio {
             "EquityWithLoanValue" | "RegTEquity" | "ReqTEquity" => usd(f.equity_with_loan),
             "PreviousDayEquityWithLoanValue" => usd(self.day_open_equity),
             "GrossPositionValue" => usd(f.gross_position_value),
-            "RegTMargin" | "ReqTMargin" | "InitMarginReq" | "FullInitMarginReq" | "LookAheadInitMarginReq" => usd(f.init_margin),
+            "RegTMargin" | "ReqTMargin" | "InitMarginReq" | "FullInitMarginReq" | "LookAheadInitMarginReq" => {
+                usd(f.init_margin)
+            }
             "SMA" => usd(f.available_funds.max(0.0)),
             "MaintMarginReq" | "FullMaintMarginReq" | "LookAheadMaintMarginReq" => usd(f.maint_margin),
             "AvailableFunds" | "FullAvailableFunds" | "LookAheadAvailableFunds" => usd(f.available_funds),
@@ -514,7 +523,11 @@ mod tests {
         let mut pf = Portfolio::new("DU1", 1_000_000.0, NY, now());
         assert_eq!(pf.apply_fill(&aapl, 1.0, 100.0, 200.0, 1.0), None);
         let p = pf.position(aapl.con_id).unwrap();
-        assert!(approx(p.position, 100.0) && approx(p.avg_cost, 200.01), "avg cost includes commission: {}", p.avg_cost);
+        assert!(
+            approx(p.position, 100.0) && approx(p.avg_cost, 200.01),
+            "avg cost includes commission: {}",
+            p.avg_cost
+        );
         assert!(approx(pf.cash(), 1_000_000.0 - 20_000.0 - 1.0));
         let realized = pf.apply_fill(&aapl, -1.0, 100.0, 210.0, 1.0).unwrap();
         assert!(approx(realized, 100.0 * (210.0 - 200.01) - 1.0), "{realized}");
@@ -524,7 +537,9 @@ mod tests {
         assert_eq!((p.position, p.avg_cost), (0.0, 0.0));
         let marks = |_| Some(Mark { price: 210.0, close: 205.0 });
         let pnl = pf.pnl(&marks);
-        assert!(approx(pnl.realized_pnl, realized) && approx(pnl.unrealized_pnl, 0.0) && approx(pnl.daily_pnl, realized));
+        assert!(
+            approx(pnl.realized_pnl, realized) && approx(pnl.unrealized_pnl, 0.0) && approx(pnl.daily_pnl, realized)
+        );
     }
 
     #[test]
@@ -549,12 +564,21 @@ mod tests {
         let mut pf = Portfolio::new("DU1", 1_000_000.0, NY, now());
         pf.apply_fill(&aapl, 1.0, 100.0, 200.0, 1.0);
         pf.apply_fill(&es, 1.0, 2.0, 5000.0, 4.5);
-        let marks = move |id| Some(if id == aapl.con_id { Mark { price: 205.0, close: 199.0 } } else { Mark { price: 5010.0, close: 4990.0 } });
+        let marks = move |id| {
+            Some(if id == aapl.con_id {
+                Mark { price: 205.0, close: 199.0 }
+            } else {
+                Mark { price: 5010.0, close: 4990.0 }
+            })
+        };
         let f = pf.figures(&marks);
         assert!(approx(f.cash, 1_000_000.0 - 20_001.0 - 4.5));
         assert!(approx(f.stock_value, 20_500.0));
         assert!(approx(f.futures_pnl, 2.0 * 10.0 * 50.0));
-        assert!(approx(f.net_liquidation, f.cash + f.stock_value + f.futures_pnl), "NetLiquidation = cash + market value");
+        assert!(
+            approx(f.net_liquidation, f.cash + f.stock_value + f.futures_pnl),
+            "NetLiquidation = cash + market value"
+        );
         assert!(approx(f.gross_position_value, 20_500.0));
         assert!(approx(f.available_funds, f.net_liquidation - f.init_margin));
         assert!(approx(f.buying_power, 4.0 * f.available_funds));
@@ -578,10 +602,22 @@ mod tests {
         let pf = Portfolio::new("DU1", 250_000.0, NY, now());
         let none = |_| None;
         let rows = pf.summary("NetLiquidation,BuyingPower,ReqTEquity,Cushion,Nonsense", &none);
-        let keys: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.key.as_str(), r.value.as_str(), r.currency.as_str())).collect();
-        assert_eq!(keys, [("NetLiquidation", "250000.00", "USD"), ("BuyingPower", "1000000.00", "USD"), ("ReqTEquity", "250000.00", "USD"), ("Cushion", "1.000000", "")]);
+        let keys: Vec<(&str, &str, &str)> =
+            rows.iter().map(|r| (r.key.as_str(), r.value.as_str(), r.currency.as_str())).collect();
+        assert_eq!(
+            keys,
+            [
+                ("NetLiquidation", "250000.00", "USD"),
+                ("BuyingPower", "1000000.00", "USD"),
+                ("ReqTEquity", "250000.00", "USD"),
+                ("Cushion", "1.000000", "")
+            ]
+        );
         let ledger = pf.summary("$LEDGER", &none);
-        assert!(ledger.iter().all(|r| r.currency == "BASE") && ledger.iter().any(|r| r.key == "CashBalance" && r.value == "250000.00"));
+        assert!(
+            ledger.iter().all(|r| r.currency == "BASE")
+                && ledger.iter().any(|r| r.key == "CashBalance" && r.value == "250000.00")
+        );
         assert_eq!(pf.summary("$LEDGER:ALL", &none).len(), 2 * ledger.len());
     }
 

@@ -187,7 +187,7 @@ impl Schedule {
                 entries.push((d, format!("{}:CLOSED", d.format("%Y%m%d"))));
             }
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by_key(|e| e.0);
         entries.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join(";")
     }
 }
@@ -247,10 +247,17 @@ mod tests {
 
     #[test]
     fn sessions_between_and_local_midnight() {
-        let v = Schedule::UsEquity.sessions_between(utc("2026-01-16T20:00:00Z"), utc("2026-01-20T15:00:00Z"), Hours::Liquid);
+        let v = Schedule::UsEquity.sessions_between(
+            utc("2026-01-16T20:00:00Z"),
+            utc("2026-01-20T15:00:00Z"),
+            Hours::Liquid,
+        );
         let dates: Vec<String> = v.iter().map(|s| s.date.to_string()).collect();
         assert_eq!(dates, ["2026-01-16", "2026-01-19", "2026-01-20"]);
-        assert_eq!(local_midnight(chrono_tz::America::New_York, utc("2026-01-15T04:30:00Z")), utc("2026-01-15T05:00:00Z") - Duration::days(1));
+        assert_eq!(
+            local_midnight(chrono_tz::America::New_York, utc("2026-01-15T04:30:00Z")),
+            utc("2026-01-15T05:00:00Z") - Duration::days(1)
+        );
         let before = Schedule::UsEquity.session_before(utc("2026-01-17T12:00:00Z"), Hours::Liquid);
         assert_eq!(before.date, NaiveDate::from_ymd_opt(2026, 1, 16).unwrap());
     }

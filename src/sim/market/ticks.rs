@@ -50,10 +50,24 @@ use super::sessions::Hours;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Tick {
     /// `tickPrice(tickType, price, attribs)` with the size TWS folds into it for 1/2/4.
-    Price { tick_type: i32, price: f64, size: Option<f64>, attr_mask: i32 },
-    Size { tick_type: i32, size: f64 },
-    Generic { tick_type: i32, value: f64 },
-    String { tick_type: i32, value: String },
+    Price {
+        tick_type: i32,
+        price: f64,
+        size: Option<f64>,
+        attr_mask: i32,
+    },
+    Size {
+        tick_type: i32,
+        size: f64,
+    },
+    Generic {
+        tick_type: i32,
+        value: f64,
+    },
+    String {
+        tick_type: i32,
+        value: String,
+    },
 }
 
 impl Tick {
@@ -242,7 +256,10 @@ pub fn ticks(path: &PricePath, seed: u64, generic: &GenericTicks, now: DateTime<
     if wanted(generic, 456) {
         let next = (q.trade_date + chrono::Duration::days(45)).format("%Y%m%d");
         let d = inst.dividend;
-        out.push(Tick::String { tick_type: 59, value: format!("{},{},{next},{}", d, (d * 1.04 * 100.0).round() / 100.0, d / 4.0) });
+        out.push(Tick::String {
+            tick_type: 59,
+            value: format!("{},{},{next},{}", d, (d * 1.04 * 100.0).round() / 100.0, d / 4.0),
+        });
     }
     if wanted(generic, 588) {
         out.push(Tick::Size { tick_type: 86, size: daily_figure(seed, con, day, 588, inst.avg_volume * 1.4).round() });
@@ -280,12 +297,21 @@ pub fn tick_by_tick(path: &PricePath, kind: &str, exchange: &str) -> Result<Tick
             exchange: exchange.to_owned(),
             special_conditions: String::new(),
         }),
-        "BidAsk" => Ok(TickByTick::BidAsk { time: q.last_time, bid: q.bid, ask: q.ask, bid_size: q.bid_size, ask_size: q.ask_size }),
+        "BidAsk" => Ok(TickByTick::BidAsk {
+            time: q.last_time,
+            bid: q.bid,
+            ask: q.ask,
+            bid_size: q.bid_size,
+            ask_size: q.ask_size,
+        }),
         "MidPoint" => Ok(TickByTick::MidPoint { time: q.last_time, mid: q.mid() }),
         _ => Err(MarketError::Validation {
             token: "bY",
             // TWS's exact wording is not known.
-            cause: format!("Invalid tick-by-tick type '{kind}' for {}; valid are Last, AllLast, BidAsk, MidPoint", path.instrument().sec_type.as_str()),
+            cause: format!(
+                "Invalid tick-by-tick type '{kind}' for {}; valid are Last, AllLast, BidAsk, MidPoint",
+                path.instrument().sec_type.as_str()
+            ),
         }),
     }
 }
@@ -329,22 +355,48 @@ mod tests {
     fn generic_ticks_yield_documented_tick_types() {
         let (inst, book) = book("AAPL");
         let path = PricePath::new(8, book.walk(inst.con_id).unwrap());
-        let g = GenericTicks::parse("100,101,104,106,165,221,233,236,293,294,295,318,375,411,456,595,mdoff", SecType::Stk).unwrap();
+        let g =
+            GenericTicks::parse("100,101,104,106,165,221,233,236,293,294,295,318,375,411,456,595,mdoff", SecType::Stk)
+                .unwrap();
         let t = ticks(&path, 8, &g, now());
         assert_eq!(
             types(&t),
-            [29, 30, 27, 28, 23, 24, 15, 16, 17, 18, 19, 20, 21, 37, 48, 46, 89, 54, 55, 56, 57, 77, 58, 59, 63, 64, 65]
+            [
+                29, 30, 27, 28, 23, 24, 15, 16, 17, 18, 19, 20, 21, 37, 48, 46, 89, 54, 55, 56, 57, 77, 58, 59, 63, 64,
+                65
+            ]
         );
-        let rt = t.iter().find_map(|x| match x { Tick::String { tick_type: 48, value } => Some(value.clone()), _ => None }).unwrap();
+        let rt = t
+            .iter()
+            .find_map(|x| match x {
+                Tick::String { tick_type: 48, value } => Some(value.clone()),
+                _ => None,
+            })
+            .unwrap();
         let fields: Vec<&str> = rt.split(';').collect();
         assert_eq!(fields.len(), 6, "{rt}");
         assert_eq!(fields[0].parse::<f64>().unwrap(), path.quote().last);
         assert_eq!(fields[2].parse::<i64>().unwrap(), path.quote().last_time.timestamp_millis());
-        let shortable = t.iter().find_map(|x| match x { Tick::Generic { tick_type: 46, value } => Some(*value), _ => None });
+        let shortable = t.iter().find_map(|x| match x {
+            Tick::Generic { tick_type: 46, value } => Some(*value),
+            _ => None,
+        });
         assert_eq!(shortable, Some(3.0));
-        let lows: Vec<f64> = t.iter().filter_map(|x| match x { Tick::Price { tick_type: 15 | 17 | 19, price, .. } => Some(*price), _ => None }).collect();
+        let lows: Vec<f64> = t
+            .iter()
+            .filter_map(|x| match x {
+                Tick::Price { tick_type: 15 | 17 | 19, price, .. } => Some(*price),
+                _ => None,
+            })
+            .collect();
         assert!(lows[0] >= lows[1] && lows[1] >= lows[2], "longer windows reach lower: {lows:?}");
-        let hv = t.iter().find_map(|x| match x { Tick::Generic { tick_type: 23, value } => Some(*value), _ => None }).unwrap();
+        let hv = t
+            .iter()
+            .find_map(|x| match x {
+                Tick::Generic { tick_type: 23, value } => Some(*value),
+                _ => None,
+            })
+            .unwrap();
         assert!((0.1..0.6).contains(&hv), "{hv}");
     }
 
@@ -368,7 +420,9 @@ mod tests {
         let after = ticks(&path, 8, &GenericTicks::default(), now());
         let moved = types(&changed(&before, &after));
         assert!(moved.contains(&4) && moved.contains(&6) && !moved.contains(&9), "{moved:?}");
-        assert!(matches!(tick_by_tick(&path, "AllLast", "ISLAND").unwrap(), TickByTick::Last { price, .. } if price == 300.0));
+        assert!(
+            matches!(tick_by_tick(&path, "AllLast", "ISLAND").unwrap(), TickByTick::Last { price, .. } if price == 300.0)
+        );
         assert!(matches!(tick_by_tick(&path, "MidPoint", "").unwrap(), TickByTick::MidPoint { .. }));
         assert_eq!(tick_by_tick(&path, "Trades", "").unwrap_err().code(), 321);
     }

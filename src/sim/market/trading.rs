@@ -21,11 +21,13 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use serde::Serialize;
 
+use super::book::OpenScope;
 use super::error::MarketError;
+use super::events::{EventKind, MarketEvent};
 use super::executions::{fill_commission, CommissionReport, ExecFilter, Execution, ExecutionRecord, RETENTION_DAYS};
 use super::instruments::{ContractQuery, SecType};
 use super::matching::{evaluate, FillIntent, Outcome};
-use super::orders::{validate, EventKind, MarketEvent, OpenScope, Order, OrderRequest, OrderStatus};
+use super::orders::{validate, Order, OrderRequest, OrderStatus};
 use super::sessions::local_midnight;
 use super::{Market, Quote};
 
@@ -83,13 +85,21 @@ impl Market {
         let terms = validate(req, &instrument)?;
         let quote = self.prices.ensure(&instrument, now).quote().clone();
         let mut scratch = self.accounts[&name].orders.clone();
-        let mut events = scratch.place(&name, &OrderRequest { order_id: i32::MAX, ..req.clone() }, instrument.clone(), terms.clone(), 0, now)?;
+        let mut events = scratch.place(
+            &name,
+            &OrderRequest { order_id: i32::MAX, ..req.clone() },
+            instrument.clone(),
+            terms.clone(),
+            0,
+            now,
+        )?;
         let EventKind::Status(order) = events.remove(0).kind else { unreachable!("place answers a status first") };
         let mut order = *order;
         order.order_id = req.order_id;
         order.status = OrderStatus::PreSubmitted;
         let price = if terms.action.sign() > 0.0 { quote.ask } else { quote.bid };
-        let price = terms.limit_price.map_or(price, |l| if terms.action.sign() > 0.0 { l.min(price) } else { l.max(price) });
+        let price =
+            terms.limit_price.map_or(price, |l| if terms.action.sign() > 0.0 { l.min(price) } else { l.max(price) });
         let notional = terms.quantity * price * instrument.multiplier;
         let commission = fill_commission(&instrument, (0.0, 0.0), (terms.quantity, notional));
         let marks = Self::marks(&self.prices);
@@ -111,19 +121,25 @@ impl Market {
         })
     }
 
-    /// A manual order entered in TWS (client 0, order id 0 until client 0 binds it).
-    pub fn place_tws_order(&mut self, account: &str, contract: &ContractQuery, action: &str, quantity: f64, order_type: &str, limit_price: Option<f64>, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
-        let name = self.account_name(account)?;
-        let instrument = self.instruments.resolve(contract, now)?;
-        let req = OrderRequest { limit_price, ..OrderRequest::new(0, 0, contract.clone(), action, quantity, order_type) };
-        let terms = validate(&req, &instrument)?;
+    /// A manual order entered in TWS (client 0, order id 0 until client 0 binds it); the
+    /// request's client and order ids are ignored.
+    pub fn place_tws_order(&mut self, req: &OrderRequest, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
+        let name = self.account_name(&req.account)?;
+        let instrument = self.instruments.resolve(&req.contract, now)?;
+        let terms = validate(req, &instrument)?;
         self.prices.ensure(&instrument, now);
         let perm_id = self.take_perm_id();
         Ok(self.accounts.get_mut(&name).expect("named").orders.place_tws(&name, instrument, terms, perm_id, now))
     }
 
     /// cancelOrder(order_id) from `client_id`: Cancelled + 202, or 10147 / 10148.
-    pub fn cancel_order(&mut self, account: &str, client_id: i32, order_id: i32, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
+    pub fn cancel_order(
+        &mut self,
+        account: &str,
+        client_id: i32,
+        order_id: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MarketEvent>, MarketError> {
         let name = self.account_name(account)?;
         self.accounts.get_mut(&name).expect("named").orders.cancel(client_id, order_id, now)
     }
@@ -143,22 +159,44 @@ impl Market {
     /// reqOpenOrders (`OpenScope::Client`) / reqAllOpenOrders (`OpenScope::All`) from
     /// `requester`: the orders to report (openOrder + orderStatus each, then openOrderEnd) and
     /// the orderBound events binding TWS orders to client 0 produces.
-    pub fn open_orders(&mut self, account: &str, requester: i32, scope: OpenScope) -> Result<(Vec<Order>, Vec<MarketEvent>), MarketError> {
+    pub fn open_orders(
+        &mut self,
+        account: &str,
+        requester: i32,
+        scope: OpenScope,
+    ) -> Result<(Vec<Order>, Vec<MarketEvent>), MarketError> {
         let name = self.account_name(account)?;
         let master = self.options.master_client_id;
         Ok(self.accounts.get_mut(&name).expect("named").orders.open_orders(requester, master, scope))
     }
 
     /// reqCompletedOrders(api_only): orders finished today (gateway zone), every client's.
-    pub fn completed_orders(&self, account: &str, api_only: bool, now: DateTime<Utc>) -> Result<Vec<Order>, MarketError> {
+    pub fn completed_orders(
+        &self,
+        account: &str,
+        api_only: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Order>, MarketError> {
         let name = self.account_name(account)?;
         Ok(self.accounts[&name].orders.completed_orders(api_only, local_midnight(self.options.time_zone, now)))
     }
 
     /// reqExecutions(filter) from `requester` (see `executions` for the visibility rules).
-    pub fn executions_for(&self, account: &str, requester: i32, filter: &ExecFilter, now: DateTime<Utc>) -> Result<Vec<&ExecutionRecord>, MarketError> {
+    pub fn executions_for(
+        &self,
+        account: &str,
+        requester: i32,
+        filter: &ExecFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<&ExecutionRecord>, MarketError> {
         let name = self.account_name(account)?;
-        self.accounts[&name].executions.executions_for(requester, self.options.master_client_id, filter, self.options.time_zone, now)
+        self.accounts[&name].executions.executions_for(
+            requester,
+            self.options.master_client_id,
+            filter,
+            self.options.time_zone,
+            now,
+        )
     }
 
     /// The order with `perm_id`, open or finished (finished ones are kept 7 days).
@@ -173,8 +211,11 @@ impl Market {
 
     /// conIds with open orders: step these so resting orders can meet the market.
     pub fn working_instruments(&self) -> Vec<i32> {
-        let mut ids: Vec<i32> =
-            self.accounts.values().flat_map(|a| a.orders.orders().filter(|o| o.is_open()).map(|o| o.instrument.con_id)).collect();
+        let mut ids: Vec<i32> = self
+            .accounts
+            .values()
+            .flat_map(|a| a.orders.orders().filter(|o| o.is_open()).map(|o| o.instrument.con_id))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -199,7 +240,9 @@ impl Market {
                 match outcome {
                     Outcome::Events(e) => events.extend(e),
                     Outcome::Cancel { perm_id, by } => {
-                        events.extend(self.accounts.get_mut(&name).expect("listed").orders.cancel_with_children(perm_id, now, by));
+                        events.extend(
+                            self.accounts.get_mut(&name).expect("listed").orders.cancel_with_children(perm_id, now, by),
+                        );
                     }
                     Outcome::Fill(fill) => events.extend(self.apply_fill(&name, fill, now)),
                 }
@@ -215,7 +258,9 @@ impl Market {
         let exec_id = self.take_exec_id();
         let venue_pick = self.venues.random_range(0..VENUES.len());
         let acct = self.accounts.get_mut(account).expect("filling account exists");
-        let Some(order) = acct.orders.get_mut(fill.perm_id).filter(|o| o.is_open() && o.remaining() > 0.0) else { return vec![] };
+        let Some(order) = acct.orders.get_mut(fill.perm_id).filter(|o| o.is_open() && o.remaining() > 0.0) else {
+            return vec![];
+        };
         let inst = order.instrument.clone();
         let qty = fill.qty.min(order.remaining());
         let before = (order.filled, order.notional_filled);
@@ -301,7 +346,7 @@ impl Market {
                 .collect();
             for perm_id in children {
                 let child = acct.orders.get_mut(perm_id).expect("listed child");
-                if child.status == OrderStatus::PreSubmitted && !(child.order_type.is_stop() && !child.triggered) {
+                if child.status == OrderStatus::PreSubmitted && (child.triggered || !child.order_type.is_stop()) {
                     child.status = OrderStatus::Submitted;
                 }
                 child.accepted_at = now;
@@ -359,15 +404,30 @@ mod tests {
     }
 
     fn executions(events: &[MarketEvent]) -> Vec<Execution> {
-        events.iter().filter_map(|e| if let EventKind::Execution(x) = &e.kind { Some((**x).clone()) } else { None }).collect()
+        events
+            .iter()
+            .filter_map(|e| if let EventKind::Execution(x) = &e.kind { Some((**x).clone()) } else { None })
+            .collect()
     }
 
     fn commissions(events: &[MarketEvent]) -> Vec<CommissionReport> {
-        events.iter().filter_map(|e| if let EventKind::Commission(c) = &e.kind { Some(c.clone()) } else { None }).collect()
+        events
+            .iter()
+            .filter_map(|e| if let EventKind::Commission(c) = &e.kind { Some(c.clone()) } else { None })
+            .collect()
     }
 
     fn notices(events: &[MarketEvent]) -> Vec<(i32, String)> {
-        events.iter().filter_map(|e| if let EventKind::Notice { code, message } = &e.kind { Some((*code, message.clone())) } else { None }).collect()
+        events
+            .iter()
+            .filter_map(|e| {
+                if let EventKind::Notice { code, message } = &e.kind {
+                    Some((*code, message.clone()))
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -416,7 +476,8 @@ mod tests {
         m.place_order(&req(1, 2, "SELL", 100.0, "MKT"), at(10, 0, 2)).unwrap();
         assert_eq!(executions(&m.poll(at(10, 0, 3)))[0].price, q.bid);
         // Without a delay the fill comes with the placement.
-        let mut instant = Market::new(1, MarketOptions { fill_delay: std::time::Duration::ZERO, ..MarketOptions::default() });
+        let mut instant =
+            Market::new(1, MarketOptions { fill_delay: std::time::Duration::ZERO, ..MarketOptions::default() });
         instant.open_account("DU1", at(10, 0, 0));
         let events = instant.place_order(&req(1, 1, "BUY", 10.0, "MKT"), at(10, 0, 0)).unwrap();
         assert_eq!(statuses(&events).last().unwrap().0, "Filled");
@@ -433,7 +494,8 @@ mod tests {
         assert_eq!(statuses(&events), [("Submitted".to_owned(), 0.0), ("Filled".to_owned(), 100.0)]);
         assert_eq!(executions(&events)[0].price, q.bid);
         // A buy stop-limit elects at its stop and then fills no worse than its limit.
-        let stop_limit = OrderRequest { aux_price: Some(231.0), limit_price: Some(231.5), ..req(1, 2, "BUY", 100.0, "STP LMT") };
+        let stop_limit =
+            OrderRequest { aux_price: Some(231.0), limit_price: Some(231.5), ..req(1, 2, "BUY", 100.0, "STP LMT") };
         m.place_order(&stop_limit, at(10, 1, 0)).unwrap();
         m.set_price(AAPL, 231.0, at(10, 1, 1)).unwrap();
         let fills = executions(&m.poll(at(10, 1, 1)));
@@ -468,7 +530,10 @@ mod tests {
             m.step(AAPL, at(10, 0, s)).unwrap();
             fills.extend(executions(&m.poll(at(10, 0, s))));
         }
-        assert_eq!(fills.iter().map(|f| (f.shares, f.cum_qty)).collect::<Vec<_>>(), [(100.0, 100.0), (100.0, 200.0), (50.0, 250.0)]);
+        assert_eq!(
+            fills.iter().map(|f| (f.shares, f.cum_qty)).collect::<Vec<_>>(),
+            [(100.0, 100.0), (100.0, 200.0), (50.0, 250.0)]
+        );
         let notional: f64 = fills.iter().map(|f| f.shares * f.price).sum();
         assert!((fills[2].avg_price - notional / 250.0).abs() < 1e-9);
         assert_eq!(m.find_order("", 1, 1).unwrap().status, OrderStatus::Filled);
@@ -503,24 +568,41 @@ mod tests {
         let perm_id = placed[0].perm_id;
         let modified = m.place_order(&lmt(1, 5, "BUY", 200.0, 201.0), at(10, 0, 2)).unwrap();
         let EventKind::Status(o) = &modified[0].kind else { panic!() };
-        assert_eq!((o.perm_id, o.total_quantity, o.limit_price, o.status), (perm_id, 200.0, Some(201.0), OrderStatus::Submitted));
+        assert_eq!(
+            (o.perm_id, o.total_quantity, o.limit_price, o.status),
+            (perm_id, 200.0, Some(201.0), OrderStatus::Submitted)
+        );
         let e = m.place_order(&lmt(1, 5, "SELL", 200.0, 201.0), at(10, 0, 3)).unwrap_err();
         assert_eq!((e.code(), e.to_string()), (105, "Order being modified does not match original order".into()));
         assert_eq!(m.place_order(&lmt(1, 5, "BUY", 200.0, 201.003), at(10, 0, 3)).unwrap_err().code(), 110);
-        assert_eq!(m.place_order(&lmt(1, 4, "BUY", 1.0, 200.0), at(10, 0, 3)).unwrap_err().code(), 103, "id below this client's last");
+        assert_eq!(
+            m.place_order(&lmt(1, 4, "BUY", 1.0, 200.0), at(10, 0, 3)).unwrap_err().code(),
+            103,
+            "id below this client's last"
+        );
         let e = m.cancel_order("", 2, 5, at(10, 0, 4)).unwrap_err();
-        assert_eq!((e.code(), e.to_string()), (10147, "OrderId 5 that needs to be cancelled is not found.".into()), "another client's id");
+        assert_eq!(
+            (e.code(), e.to_string()),
+            (10147, "OrderId 5 that needs to be cancelled is not found.".into()),
+            "another client's id"
+        );
         let cancelled = m.cancel_order("", 1, 5, at(10, 0, 4)).unwrap();
         assert_eq!(statuses(&cancelled), [("Cancelled".to_owned(), 0.0)]);
         assert_eq!(notices(&cancelled), [(202, "Order Canceled - reason:".to_owned())]);
         let e = m.cancel_order("", 1, 5, at(10, 0, 5)).unwrap_err();
-        assert_eq!((e.code(), e.to_string()), (10148, "OrderId 5 that needs to be cancelled cannot be cancelled, state: Cancelled.".into()));
+        assert_eq!(
+            (e.code(), e.to_string()),
+            (10148, "OrderId 5 that needs to be cancelled cannot be cancelled, state: Cancelled.".into())
+        );
         assert_eq!(m.place_order(&lmt(1, 5, "BUY", 100.0, 200.0), at(10, 0, 6)).unwrap_err().code(), 103);
         // A filled order cannot be modified, nor cancelled.
         m.place_order(&req(1, 6, "BUY", 10.0, "MKT"), at(10, 0, 7)).unwrap();
         m.poll(at(10, 0, 8));
         assert_eq!(m.place_order(&req(1, 6, "BUY", 20.0, "MKT"), at(10, 0, 9)).unwrap_err().code(), 104);
-        assert_eq!(m.cancel_order("", 1, 6, at(10, 0, 9)).unwrap_err().to_string(), "OrderId 6 that needs to be cancelled cannot be cancelled, state: Filled.");
+        assert_eq!(
+            m.cancel_order("", 1, 6, at(10, 0, 9)).unwrap_err().to_string(),
+            "OrderId 6 that needs to be cancelled cannot be cancelled, state: Filled."
+        );
         assert_eq!(m.cancel_order("", 1, 99, at(10, 0, 9)).unwrap_err().code(), 10147);
         // Bad terms are refused with TWS's codes.
         assert_eq!(m.place_order(&req(1, 7, "BUY", 10.0, "TRAIL"), at(10, 0, 9)).unwrap_err().code(), 387);
@@ -563,14 +645,18 @@ mod tests {
         m.poll(at(10, 0, 2));
         m.set_price(AAPL, 240.0, at(10, 0, 3)).unwrap();
         let values = m.account_values("", at(10, 0, 3)).unwrap();
-        let get = |k: &str| -> f64 { values.iter().find(|v| v.key == k && v.currency == "USD").unwrap().value.parse().unwrap() };
+        let get = |k: &str| -> f64 {
+            values.iter().find(|v| v.key == k && v.currency == "USD").unwrap().value.parse().unwrap()
+        };
         assert!((get("NetLiquidation") - (get("TotalCashValue") + get("StockMarketValue"))).abs() < 0.011);
         assert!((get("StockMarketValue") - 300.0 * 240.0).abs() < 0.01);
         assert!((get("GrossPositionValue") - 72_000.0).abs() < 0.01);
         let items = m.portfolio("", at(10, 0, 3)).unwrap();
         assert_eq!((items[0].position, items[0].market_price), (300.0, 240.0));
         let single = m.pnl_single("", AAPL, at(10, 0, 3)).unwrap().unwrap();
-        assert!((single.value - 72_000.0).abs() < 1e-6 && (single.unrealized_pnl - items[0].unrealized_pnl).abs() < 1e-9);
+        assert!(
+            (single.value - 72_000.0).abs() < 1e-6 && (single.unrealized_pnl - items[0].unrealized_pnl).abs() < 1e-9
+        );
         let summary = m.account_summary("NetLiquidation,TotalCashValue", at(10, 0, 3));
         assert_eq!(summary.len(), 2);
         assert_eq!(summary[0].account, "DU1");
@@ -583,13 +669,27 @@ mod tests {
         let fill = executions(&m.poll(at(23, 58, 1)))[0].clone();
         assert_eq!(m.completed_orders("", false, at(23, 59, 0)).unwrap().len(), 1);
         let after_midnight = NY.with_ymd_and_hms(2026, 1, 15, 0, 5, 0).unwrap().with_timezone(&Utc);
-        let get = |f: ExecFilter| m.executions_for("", 1, &f, after_midnight).unwrap().iter().map(|r| r.execution.exec_id.clone()).collect::<Vec<_>>();
+        let get = |f: ExecFilter| {
+            m.executions_for("", 1, &f, after_midnight)
+                .unwrap()
+                .iter()
+                .map(|r| r.execution.exec_id.clone())
+                .collect::<Vec<_>>()
+        };
         assert!(get(ExecFilter::default()).is_empty(), "the default covers today only, like IB Gateway");
-        assert_eq!(get(ExecFilter { last_n_days: 1, ..Default::default() }), [fill.exec_id.clone()]);
-        assert_eq!(get(ExecFilter { last_n_days: 1, time: "20260114 23:55:00".into(), ..Default::default() }), [fill.exec_id.clone()]);
+        assert_eq!(get(ExecFilter { last_n_days: 1, ..Default::default() }), vec![fill.exec_id.clone()]);
+        assert_eq!(
+            get(ExecFilter { last_n_days: 1, time: "20260114 23:55:00".into(), ..Default::default() }),
+            vec![fill.exec_id.clone()]
+        );
         assert!(get(ExecFilter { last_n_days: 1, time: "20260114 23:59:00".into(), ..Default::default() }).is_empty());
         // The record keeps its own timestamp, not the request's day.
-        assert_eq!(m.executions_for("", 1, &ExecFilter { last_n_days: 1, ..Default::default() }, after_midnight).unwrap()[0].execution.time, at(23, 58, 1));
+        assert_eq!(
+            m.executions_for("", 1, &ExecFilter { last_n_days: 1, ..Default::default() }, after_midnight).unwrap()[0]
+                .execution
+                .time,
+            at(23, 58, 1)
+        );
         assert!(m.completed_orders("", false, after_midnight).unwrap().is_empty(), "completed orders are today's");
     }
 
@@ -599,14 +699,22 @@ mod tests {
         let own = m.place_order(&req(1, 1, "BUY", 10.0, "MKT"), at(10, 0, 1)).unwrap();
         m.place_order(&req(11, 1, "BUY", 20.0, "MKT"), at(10, 0, 1)).unwrap();
         m.place_order(&lmt(11, 2, "BUY", 20.0, 200.0), at(10, 0, 1)).unwrap();
-        let tws = m.place_tws_order("", &ContractQuery::stock("AAPL"), "BUY", 30.0, "MKT", None, at(10, 0, 1)).unwrap();
+        let tws = m.place_tws_order(&req(0, 0, "BUY", 30.0, "MKT"), at(10, 0, 1)).unwrap();
         assert_eq!(own[0].recipients(Some(5)), [1, 5], "owner and master");
         assert_eq!(own[0].recipients(None), [1]);
-        assert_eq!((tws[0].client_id, tws[0].order_id, tws[0].recipients(Some(5))), (0, 0, vec![0, 5]), "TWS orders go to client 0");
+        assert_eq!(
+            (tws[0].client_id, tws[0].order_id, tws[0].recipients(Some(5))),
+            (0, 0, vec![0, 5]),
+            "TWS orders go to client 0"
+        );
         m.poll(at(10, 0, 2));
         let now = at(10, 0, 3);
         let seen = |m: &Market, client| -> Vec<f64> {
-            m.executions_for("", client, &ExecFilter::default(), now).unwrap().iter().map(|r| r.execution.shares).collect()
+            m.executions_for("", client, &ExecFilter::default(), now)
+                .unwrap()
+                .iter()
+                .map(|r| r.execution.shares)
+                .collect()
         };
         assert_eq!(seen(&m, 1), [10.0]);
         assert_eq!(seen(&m, 11), [20.0]);
@@ -623,8 +731,8 @@ mod tests {
     #[test]
     fn client_zero_binds_tws_orders_with_negative_ids() {
         let mut m = market(1000.0, None);
-        let far = Some(200.0);
-        m.place_tws_order("", &ContractQuery::stock("AAPL"), "BUY", 10.0, "LMT", far, at(10, 0, 1)).unwrap();
+        let far = 200.0;
+        m.place_tws_order(&lmt(0, 0, "BUY", 10.0, far), at(10, 0, 1)).unwrap();
         assert!(m.open_orders("", 3, OpenScope::Client).unwrap().0.is_empty());
         let (all, bound) = m.open_orders("", 3, OpenScope::All).unwrap();
         assert_eq!((all.len(), all[0].order_id, bound.len()), (1, 0, 0), "reqAllOpenOrders binds nothing");
@@ -633,7 +741,7 @@ mod tests {
         assert!(matches!(bound[0].kind, EventKind::Bound) && bound[0].order_id == -1 && bound[0].client_id == 0);
         assert!(!m.auto_open_orders("", 3, true).unwrap(), "only client 0 may auto-bind");
         assert!(m.auto_open_orders("", 0, true).unwrap());
-        let events = m.place_tws_order("", &ContractQuery::stock("AAPL"), "BUY", 10.0, "LMT", far, at(10, 0, 2)).unwrap();
+        let events = m.place_tws_order(&lmt(0, 0, "BUY", 10.0, far), at(10, 0, 2)).unwrap();
         assert!(events.iter().any(|e| matches!(e.kind, EventKind::Bound) && e.order_id == -2));
         // Client 0 can cancel the order it bound.
         assert_eq!(statuses(&m.cancel_order("", 0, -2, at(10, 0, 3)).unwrap())[0].0, "Cancelled");
@@ -645,12 +753,16 @@ mod tests {
         m.place_order(&req(1, 1, "BUY", 10.0, "MKT"), at(10, 0, 1)).unwrap();
         m.place_order(&lmt(2, 1, "BUY", 10.0, 200.0), at(10, 0, 1)).unwrap();
         m.place_order(&lmt(2, 2, "BUY", 10.0, 200.0), at(10, 0, 1)).unwrap();
-        m.place_tws_order("", &ContractQuery::stock("AAPL"), "SELL", 5.0, "MKT", None, at(10, 0, 1)).unwrap();
+        m.place_tws_order(&req(0, 0, "SELL", 5.0, "MKT"), at(10, 0, 1)).unwrap();
         m.poll(at(10, 0, 2));
         m.cancel_order("", 2, 1, at(10, 0, 3)).unwrap();
         let done = m.completed_orders("", false, at(10, 0, 4)).unwrap();
-        let summary: Vec<(i32, &str, &str)> = done.iter().map(|o| (o.client_id, o.status.as_str(), o.completed_status.as_str())).collect();
-        assert_eq!(summary, [(1, "Filled", "Filled"), (0, "Filled", "Filled"), (2, "Cancelled", "Cancelled by Trader")]);
+        let summary: Vec<(i32, &str, &str)> =
+            done.iter().map(|o| (o.client_id, o.status.as_str(), o.completed_status.as_str())).collect();
+        assert_eq!(
+            summary,
+            [(1, "Filled", "Filled"), (0, "Filled", "Filled"), (2, "Cancelled", "Cancelled by Trader")]
+        );
         assert!(done.iter().all(|o| o.completed_at.is_some()));
         assert_eq!(m.completed_orders("", true, at(10, 0, 4)).unwrap().len(), 2, "apiOnly drops the TWS order");
     }
@@ -671,12 +783,22 @@ mod tests {
         let sent = m.place_order(&loss, at(10, 1, 0)).unwrap();
         let by_id = |m: &Market, id| m.find_order("", 1, id).unwrap().status;
         assert_eq!(statuses(&sent).len(), 3);
-        assert_eq!((by_id(&m, 10), by_id(&m, 11), by_id(&m, 12)), (OrderStatus::Submitted, OrderStatus::PreSubmitted, OrderStatus::PreSubmitted));
+        assert_eq!(
+            (by_id(&m, 10), by_id(&m, 11), by_id(&m, 12)),
+            (OrderStatus::Submitted, OrderStatus::PreSubmitted, OrderStatus::PreSubmitted)
+        );
         m.poll(at(10, 1, 1));
-        assert_eq!((by_id(&m, 10), by_id(&m, 11), by_id(&m, 12)), (OrderStatus::Filled, OrderStatus::Submitted, OrderStatus::PreSubmitted));
+        assert_eq!(
+            (by_id(&m, 10), by_id(&m, 11), by_id(&m, 12)),
+            (OrderStatus::Filled, OrderStatus::Submitted, OrderStatus::PreSubmitted)
+        );
         m.set_price(AAPL, 240.5, at(10, 2, 0)).unwrap();
         m.poll(at(10, 2, 0));
-        assert_eq!((by_id(&m, 11), by_id(&m, 12)), (OrderStatus::Filled, OrderStatus::Cancelled), "one child fills, its sibling is cancelled");
+        assert_eq!(
+            (by_id(&m, 11), by_id(&m, 12)),
+            (OrderStatus::Filled, OrderStatus::Cancelled),
+            "one child fills, its sibling is cancelled"
+        );
         assert_eq!(m.positions("", at(10, 2, 1)).unwrap()[0].position, 0.0);
     }
 
@@ -686,7 +808,11 @@ mod tests {
         m.place_order(&lmt(1, 1, "BUY", 10.0, 200.0), at(10, 0, 1)).unwrap();
         m.place_order(&lmt(2, 1, "BUY", 10.0, 200.0), at(10, 0, 1)).unwrap();
         let w = m.what_if(&OrderRequest { what_if: true, ..req(1, 2, "BUY", 100.0, "MKT") }, at(10, 0, 2)).unwrap();
-        assert!(w.init_margin_after > w.init_margin_before && w.commission == 1.0 && w.order.order_type == OrderType::Market);
+        assert!(
+            w.init_margin_after > w.init_margin_before
+                && w.commission == 1.0
+                && w.order.order_type == OrderType::Market
+        );
         assert!(m.find_order("", 1, 2).is_none(), "what-if books nothing");
         let events = m.global_cancel("", at(10, 0, 3)).unwrap();
         assert_eq!(statuses(&events).len(), 2);
