@@ -34,6 +34,9 @@ use super::events::{EventKind, MarketEvent};
 use super::instruments::{ContractQuery, Instrument};
 use super::orders::{day_expiry, Order, OrderOrigin, OrderRequest, OrderStatus, Terms, Tif};
 
+/// Finished orders kept per account, at most (7 days of them otherwise).
+pub const COMPLETED_CAP: usize = 20_000;
+
 /// Which orders reqOpenOrders-style requests return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenScope {
@@ -434,10 +437,21 @@ impl OrderBook {
         done
     }
 
-    /// Forget finished orders completed before `before` (bounds memory over months).
+    /// Forget finished orders completed before `before`, and the oldest finished ones beyond
+    /// [`COMPLETED_CAP`] (bounds memory over months).
     pub fn prune(&mut self, before: DateTime<Utc>) {
+        self.prune_to(before, COMPLETED_CAP);
+    }
+
+    fn prune_to(&mut self, before: DateTime<Utc>, cap: usize) {
+        let mut done: Vec<(DateTime<Utc>, i64)> =
+            self.orders.values().filter_map(|o| o.completed_at.map(|t| (t, o.perm_id))).collect();
+        let excess = done.len().saturating_sub(cap);
+        if excess > 0 {
+            done.sort_unstable();
+        }
         let old: Vec<i64> =
-            self.orders.values().filter(|o| o.completed_at.is_some_and(|t| t < before)).map(|o| o.perm_id).collect();
+            done.iter().enumerate().filter(|(i, (t, _))| *i < excess || *t < before).map(|(_, (_, p))| *p).collect();
         for perm_id in old {
             if let Some(o) = self.orders.remove(&perm_id) {
                 self.by_id.remove(&(o.client_id, o.order_id));
@@ -486,5 +500,31 @@ mod tests {
         assert_eq!(place(&mut book, 1, 0, 103).unwrap_err().code(), 321);
         assert_eq!(book.find(2, 3).unwrap().perm_id, 102);
         assert_eq!(book.open_perm_ids(), [100, 102]);
+    }
+
+    #[test]
+    fn finished_orders_are_pruned_by_age_and_count_but_ids_stay_used() {
+        let mut book = OrderBook::default();
+        let terms = validate(&request("BUY", 10.0, "MKT"), &aapl()).unwrap();
+        for id in 1..=4 {
+            let t = now() + chrono::Duration::seconds(i64::from(id));
+            book.place(
+                "DU1",
+                &OrderRequest { order_id: id, ..request("BUY", 10.0, "MKT") },
+                aapl(),
+                terms.clone(),
+                i64::from(id),
+                t,
+            )
+            .unwrap();
+            book.cancel(1, id, t).unwrap();
+        }
+        book.prune_to(now(), 2);
+        assert_eq!(book.orders().map(|o| o.order_id).collect::<Vec<_>>(), [3, 4], "the two newest kept");
+        book.prune_to(now() + chrono::Duration::seconds(4), 10);
+        assert_eq!(book.orders().count(), 1, "older than the cutoff dropped");
+        let again =
+            book.place("DU1", &OrderRequest { order_id: 2, ..request("BUY", 10.0, "MKT") }, aapl(), terms, 9, now());
+        assert_eq!(again.unwrap_err(), MarketError::DuplicateOrderId, "a pruned id is still used");
     }
 }

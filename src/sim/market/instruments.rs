@@ -49,7 +49,7 @@ pub struct Instrument {
     /// Listing exchange (`NASDAQ`, `NYSE`, `ARCA`, `CME`, `IDEALPRO`).
     pub primary_exchange: String,
     /// Exchanges an order may name (`SMART` first for stocks).
-    pub valid_exchanges: Vec<&'static str>,
+    pub valid_exchanges: &'static [&'static str],
     pub currency: String,
     pub local_symbol: String,
     pub trading_class: String,

@@ -27,9 +27,10 @@ fn utc_date(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("valid date")
 }
 
-const STOCK_EXCHANGES: [&str; 12] =
-    ["SMART", "AMEX", "NYSE", "CBOE", "PHLX", "ISE", "CHX", "ARCA", "ISLAND", "DRCTEDGE", "BEX", "BATS"];
-const STOCK_EXCHANGES_TAIL: [&str; 6] = ["EDGEA", "BYX", "IEX", "EDGX", "PEARL", "MEMX"];
+const STOCK_EXCHANGES: &[&str] = &[
+    "SMART", "AMEX", "NYSE", "CBOE", "PHLX", "ISE", "CHX", "ARCA", "ISLAND", "DRCTEDGE", "BEX", "BATS", "EDGEA", "BYX",
+    "IEX", "EDGX", "PEARL", "MEMX",
+];
 
 #[allow(clippy::too_many_arguments)]
 fn stock(
@@ -49,7 +50,7 @@ fn stock(
         symbol: symbol.into(),
         sec_type: SecType::Stk,
         primary_exchange: primary.into(),
-        valid_exchanges: STOCK_EXCHANGES.iter().chain(STOCK_EXCHANGES_TAIL.iter()).copied().collect(),
+        valid_exchanges: STOCK_EXCHANGES,
         currency: "USD".into(),
         local_symbol: symbol.into(),
         trading_class: if primary == "NASDAQ" { "NMS".into() } else { symbol.into() },
@@ -97,7 +98,7 @@ pub fn es_future(year: i32, month: u32) -> Instrument {
         symbol: "ES".into(),
         sec_type: SecType::Fut,
         primary_exchange: "CME".into(),
-        valid_exchanges: vec!["CME"],
+        valid_exchanges: &["CME"],
         currency: "USD".into(),
         local_symbol: format!("ES{code}{}", year % 10),
         trading_class: "ES".into(),
@@ -298,7 +299,7 @@ pub fn builtin() -> Vec<Instrument> {
             symbol: "EUR".into(),
             sec_type: SecType::Cash,
             primary_exchange: "IDEALPRO".into(),
-            valid_exchanges: vec!["IDEALPRO"],
+            valid_exchanges: &["IDEALPRO"],
             currency: "USD".into(),
             local_symbol: "EUR.USD".into(),
             trading_class: "EUR.USD".into(),

@@ -59,7 +59,9 @@ impl Market {
     }
 
     /// placeOrder: book a new order or modify an open one; what-if requests are answered by
-    /// [`Market::what_if`] instead. The events go to the order's recipients.
+    /// [`Market::what_if`] instead. The events go to the order's recipients. With a zero fill
+    /// delay the market is polled at once and those events (this order's fill, and any other
+    /// order that became due) are appended.
     pub fn place_order(&mut self, req: &OrderRequest, now: DateTime<Utc>) -> Result<Vec<MarketEvent>, MarketError> {
         if req.what_if {
             return Err(MarketError::OrderRejected("what-if orders are answered by Market::what_if".into()));
@@ -170,7 +172,8 @@ impl Market {
         Ok(self.accounts.get_mut(&name).expect("named").orders.open_orders(requester, master, scope))
     }
 
-    /// reqCompletedOrders(api_only): orders finished today (gateway zone), every client's.
+    /// reqCompletedOrders(api_only): orders finished today (gateway zone), every client's —
+    /// IB documents no client restriction, and the text form carries no client or order id.
     pub fn completed_orders(
         &self,
         account: &str,
