@@ -18,7 +18,9 @@
 //!   (N the bar's seconds; `wrighter/ib-scripts#1`, 1 D of 1 secs → "invalid step: 1"). The
 //!   table's upper bounds are not enforced: the same page requests "1 M" of "1 day" bars.
 //! - More than [`MAX_BARS`] bars: 162 "Time length exceed max." (TWS refuses over-large
-//!   queries this way; the cap itself is the simulator's).
+//!   queries this way; the cap itself is the simulator's). Generating bars costs about
+//!   20 µs each in a debug build (6 M of 1-min RTH bars, 51 420 bars: ≈1.1 s), so the
+//!   gateway should not hold a lock other sessions wait on for the largest requests.
 //! - End date/time: empty = now; `yyyymmdd hh:mm:ss` in the gateway's zone (deprecated);
 //!   `yyyymmdd hh:mm:ss TZ`; `yyyymmdd-hh:mm:ss` in UTC; a time without date = today.
 //!   Anything else: 10314 with TWS's text (`atreyuxtrading/atreyu-backtrader-api#6`).
@@ -34,7 +36,7 @@ use chrono_tz::Tz;
 use super::error::MarketError;
 
 /// Cap on bars one request may return.
-pub const MAX_BARS: u64 = 50_000;
+pub const MAX_BARS: u64 = 100_000;
 
 /// A historical bar size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

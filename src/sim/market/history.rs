@@ -9,12 +9,13 @@
 //! far past shifts slightly: TWS's own history is "adjusted, compressed and filtered" and
 //! differs between requests too (IBKR Campus, "Historical Data Filtering").
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::instruments::Instrument;
-use super::noise::{mix, normal_from, synthetic_log_offset_at};
+use super::noise::{mix, normal_from, Synthetic};
 use super::prices::{lot_size, Bucket, Quote, Walk};
 use super::sessions::Hours;
 
@@ -58,6 +59,7 @@ pub struct PricePath<'a> {
     anchor_t: f64,
     anchor_price: f64,
     sigma: f64,
+    anchor_offsets: RefCell<HashMap<u64, f64>>,
 }
 
 fn secs(t: DateTime<Utc>) -> f64 {
@@ -81,6 +83,7 @@ impl<'a> PricePath<'a> {
             anchor_t,
             anchor_price,
             sigma: instrument.daily_vol / 86_400f64.sqrt(),
+            anchor_offsets: RefCell::new(HashMap::new()),
         }
     }
 
@@ -108,16 +111,23 @@ impl<'a> PricePath<'a> {
 
     /// The synthetic trade price at `t` (before the anchor), at `resolution` seconds.
     fn synthetic(&self, t: f64, resolution: f64) -> f64 {
-        self.synthetic_from(self.offset(self.anchor_t, resolution), t, resolution)
+        let mut cursor = Synthetic::new(self.seed, self.instrument.con_id, resolution);
+        self.synthetic_from(self.anchor_offset(resolution), &mut cursor, t)
     }
 
-    fn offset(&self, t: f64, resolution: f64) -> f64 {
-        synthetic_log_offset_at(self.seed, self.instrument.con_id, t, resolution)
+    /// The synthetic offset at the anchor for `resolution`, cached: every bar of a request
+    /// shares it.
+    fn anchor_offset(&self, resolution: f64) -> f64 {
+        *self
+            .anchor_offsets
+            .borrow_mut()
+            .entry(resolution.to_bits())
+            .or_insert_with(|| Synthetic::new(self.seed, self.instrument.con_id, resolution).at(self.anchor_t))
     }
 
-    /// As [`Self::synthetic`] with the anchor's offset at this resolution precomputed.
-    fn synthetic_from(&self, anchor_offset: f64, t: f64, resolution: f64) -> f64 {
-        self.anchor_price * (self.sigma * (self.offset(t, resolution) - anchor_offset)).exp()
+    /// As [`Self::synthetic`] with the anchor's offset precomputed and a reusable cursor.
+    fn synthetic_from(&self, anchor_offset: f64, cursor: &mut Synthetic, t: f64) -> f64 {
+        self.anchor_price * (self.sigma * (cursor.at(t) - anchor_offset)).exp()
     }
 
     fn on_side(&self, trade: f64, side: Side) -> f64 {
@@ -182,9 +192,13 @@ impl<'a> PricePath<'a> {
             let end = xb.min(self.anchor_t);
             let step = ((end - xa) / (SAMPLES - 1) as f64).max(1e-3);
             let n = if end > xa { SAMPLES } else { 1 };
-            let anchor_offset = self.offset(self.anchor_t, step);
+            // Bars of one request share a few sample spacings: round the resolution to a
+            // power of two so the anchor offset is computed once per spacing class.
+            let resolution = 2f64.powi(step.max(1.0).log2().floor() as i32);
+            let anchor_offset = self.anchor_offset(resolution);
+            let mut cursor = Synthetic::new(self.seed, self.instrument.con_id, resolution);
             for i in 0..n {
-                samples.push(self.on_side(self.synthetic_from(anchor_offset, xa + step * i as f64, step), side));
+                samples.push(self.on_side(self.synthetic_from(anchor_offset, &mut cursor, xa + step * i as f64), side));
             }
         }
         if xb > self.anchor_t {

@@ -60,25 +60,51 @@ pub fn synthetic_log_offset(seed: u64, con_id: i32, t: f64) -> f64 {
 /// [`synthetic_log_offset`] at a resolution: octaves shorter than `resolution` seconds are
 /// skipped (they only add detail finer than the caller samples).
 pub fn synthetic_log_offset_at(seed: u64, con_id: i32, t: f64, resolution: f64) -> f64 {
-    let base = mix(seed, &[0x5157_4159, con_id as u64]);
-    let first = resolution.max(1.0).log2().floor().clamp(0.0, f64::from(OCTAVES - 1)) as u32;
-    let mut sum = 0.0;
-    for k in first..OCTAVES {
-        let period = (1u64 << k) as f64;
-        let x = t / period;
-        let i = x.floor();
-        let frac = x - i;
-        let knot = |n: f64| normal_from(mix(base, &[u64::from(k), n as i64 as u64]));
-        let a = knot(i);
-        let b = knot(i + 1.0);
-        // Smoothstep between knots keeps the path continuous without corners at every knot.
-        let s = frac * frac * (3.0 - 2.0 * frac);
-        let amplitude = (1u64 << k.min(GROWTH_CAP)) as f64;
-        // Value noise with amplitude √period per octave gives increments ≈ √Δt overall;
-        // 0.45 calibrates the sum to about unit variance per √second.
-        sum += 0.45 * amplitude.sqrt() * (a + (b - a) * s);
+    Synthetic::new(seed, con_id, resolution).at(t)
+}
+
+/// An evaluator of the synthetic past that remembers each octave's last knot pair, so a run
+/// of nearby times (the samples of a bar, consecutive bars) recomputes only the fine octaves.
+/// Same values as [`synthetic_log_offset_at`].
+pub struct Synthetic {
+    base: u64,
+    first: u32,
+    /// Per octave: knot index and the knot values at it and the next one.
+    knots: [(i64, f64, f64); OCTAVES as usize],
+}
+
+impl Synthetic {
+    pub fn new(seed: u64, con_id: i32, resolution: f64) -> Self {
+        Self {
+            base: mix(seed, &[0x5157_4159, con_id as u64]),
+            first: resolution.max(1.0).log2().floor().clamp(0.0, f64::from(OCTAVES - 1)) as u32,
+            knots: [(i64::MIN, 0.0, 0.0); OCTAVES as usize],
+        }
     }
-    sum
+
+    pub fn at(&mut self, t: f64) -> f64 {
+        let mut sum = 0.0;
+        for k in self.first..OCTAVES {
+            let period = (1u64 << k) as f64;
+            let x = t / period;
+            let i = x.floor();
+            let frac = x - i;
+            let slot = &mut self.knots[k as usize];
+            if slot.0 != i as i64 {
+                let base = self.base;
+                let knot = |n: f64| normal_from(mix(base, &[u64::from(k), n as i64 as u64]));
+                *slot = (i as i64, knot(i), knot(i + 1.0));
+            }
+            let (_, a, b) = *slot;
+            // Smoothstep between knots keeps the path continuous without corners at every knot.
+            let s = frac * frac * (3.0 - 2.0 * frac);
+            let amplitude = (1u64 << k.min(GROWTH_CAP)) as f64;
+            // Value noise with amplitude √period per octave gives increments ≈ √Δt overall;
+            // 0.45 calibrates the sum to about unit variance per √second.
+            sum += 0.45 * amplitude.sqrt() * (a + (b - a) * s);
+        }
+        sum
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +148,10 @@ mod tests {
             assert!((0.6..1.6).contains(&ratio), "Δ={delta}: ratio {ratio}");
         }
         assert_eq!(synthetic_log_offset(3, 42, 1.7e9), synthetic_log_offset(3, 42, 1.7e9));
+        // The caching evaluator gives the same values, in any order.
+        let mut cursor = Synthetic::new(3, 42, 8.0);
+        for t in [1.7e9, 1.7e9 + 3.0, 1.7e9 + 1e5, 1.7e9 - 50.0] {
+            assert_eq!(cursor.at(t), synthetic_log_offset_at(3, 42, t, 8.0));
+        }
     }
 }
