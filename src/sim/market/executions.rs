@@ -235,6 +235,13 @@ impl ExecutionStore {
     }
 }
 
+/// An execution or completion time as TWS writes it: `yyyyMMdd HH:mm:ss <zone>` in the
+/// gateway's zone, e.g. `20260114 23:58:01 America/New_York` (ib_async's `parseIBDatetime`
+/// reads the trailing IANA zone; without one it assumes the zone of the handshake).
+pub fn tws_time(t: DateTime<Utc>, tz: Tz) -> String {
+    format!("{} {}", t.with_timezone(&tz).format("%Y%m%d %H:%M:%S"), tz.name())
+}
+
 /// IBKR Pro "Fixed" commission for an order that has filled `qty` for `notional` so far:
 /// stocks USD 0.005 per share, minimum USD 1.00, maximum 1 % of trade value; futures an
 /// all-in USD 2.25 per contract (commission plus exchange and regulatory fees, approximately);
@@ -378,6 +385,11 @@ mod tests {
         let now = at(2026, 1, 14, 12, 0);
         let f = ExecFilter { last_n_days: 30, ..Default::default() };
         assert_eq!(ids(store.executions_for(1, None, &f, NY, now).unwrap()), [2, 3]);
+    }
+
+    #[test]
+    fn times_are_written_in_the_gateway_zone() {
+        assert_eq!(tws_time(at(2026, 1, 14, 23, 58), NY), "20260114 23:58:00 America/New_York");
     }
 
     #[test]

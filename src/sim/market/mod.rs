@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | reqContractDetails | [`Market::contract_details`] | `Vec<ContractDetails>` or 200 |
 //! | reqMatchingSymbols | [`Market::matching_symbols`] | ≤ 16 `ContractDescription` |
-//! | reqMktData | [`Market::resolve`], then [`Market::ticks`] each round (`ticks::changed` for deltas) | `Vec<Tick>`; snapshot = one round + end |
+//! | reqMktData | [`Market::resolve`], then [`Market::ticks`] each round ([`changed_ticks`] for deltas) | `Vec<Tick>`; snapshot = one round + end |
 //! | reqTickByTickData | [`Market::tick_by_tick`] after each step | `TickByTick` |
 //! | reqHistoricalData | [`Market::historical_data`]; keepUpToDate: [`Market::bar_updates`] then [`Market::bar_update`] | bars + start/end, or schedule |
 //! | reqHeadTimestamp | [`Market::head_timestamp`] | `DateTime<Utc>` |
@@ -32,6 +32,16 @@
 //! | reqPnL / reqPnLSingle | [`Market::pnl`] / [`Market::pnl_single`] | |
 //! | POST /sim/price | [`Market::set_symbol_price`] then [`Market::poll`] | |
 //!
+//! Client ids (IBKR Campus "ClientId 0 and the Master Client ID", details in `events` and
+//! `executions`): order events go to the placing client (client 0 for orders entered in TWS
+//! or bound to it) and to `master_client_id`; reqExecutions returns the requester's own
+//! fills (the master's: everyone's) for today since the gateway's midnight, reaching back up
+//! to 7 days only with `lastNDays` / `specificDates`; reqOpenOrders returns the requester's
+//! open orders (client 0 binds TWS orders, negative ids), reqAllOpenOrders everyone's;
+//! reqCompletedOrders today's finished orders of every client (IB documents no client
+//! restriction and its text form carries no order or client id: match by permId). Format
+//! times with [`tws_time`].
+//!
 //! Driving time: call [`Market::step`] for every instrument with a subscriber or a working
 //! order ([`Market::working_instruments`]) once per tick interval, then [`Market::poll`] —
 //! it fills, triggers and expires orders and returns the events. Each [`MarketEvent`] names
@@ -40,6 +50,13 @@
 //! order: send openOrder and orderStatus from it; `Execution` → execDetails (req id -1),
 //! `Commission` → commissionReport, `Notice` → error(order id, code, text), `Bound` →
 //! orderBound. Errors are [`MarketError`]: send `error(id, e.code(), e.to_string())`.
+//!
+//! # Simplifications (each documented where it lives)
+//! Orders match around the clock (sessions drive DAY expiry, `useRTH`, the day rollover and
+//! the hours strings; no holidays). Sizes and volumes are shares — TWS below server version
+//! 220 sends US-stock sizes in lots of 100, so the codec scales. Forex is held as a position
+//! valued in USD; settlement is not modelled. The far synthetic past shifts slightly as the
+//! 2-hour bucket ring rolls. Daily P&L and realized P&L reset at the gateway's midnight.
 //!
 //! # Files
 //! - `table`: the built-in instruments; `instruments`: contract resolution (200) and
@@ -94,13 +111,13 @@ pub use book::OpenScope;
 pub use details::ContractDetails;
 pub use error::{MarketError, ORDER_CANCELLED};
 pub use events::{EventKind, MarketEvent};
-pub use executions::{CommissionReport, ExecFilter, Execution, ExecutionRecord};
+pub use executions::{tws_time, CommissionReport, ExecFilter, Execution, ExecutionRecord};
 pub use instruments::{ContractDescription, ContractQuery, Instrument, SecType};
 pub use orders::{Action, Order, OrderOrigin, OrderRequest, OrderStatus, OrderType, Tif};
 pub use portfolio::{AccountValue, Pnl, PnlSingle, PortfolioItem, Position};
 pub use prices::Quote;
 pub use sessions::Schedule;
-pub use ticks::{GenericTicks, Tick, TickByTick};
+pub use ticks::{changed as changed_ticks, GenericTicks, Tick, TickByTick};
 pub use trading::WhatIf;
 
 use book::OrderBook;
