@@ -149,41 +149,7 @@ impl OrderBook {
                 req.parent_id
             )));
         }
-        let mut order = Order {
-            perm_id,
-            client_id: req.client_id,
-            order_id: req.order_id,
-            account: account.to_owned(),
-            origin: OrderOrigin::Api,
-            action: terms.action,
-            total_quantity: terms.quantity,
-            order_type: terms.order_type,
-            limit_price: terms.limit_price,
-            aux_price: terms.aux_price,
-            tif: terms.tif,
-            outside_rth: req.outside_rth,
-            order_ref: req.order_ref.clone(),
-            parent_id: req.parent_id,
-            oca_group: req.oca_group.clone(),
-            model_code: req.model_code.clone(),
-            transmit: req.transmit,
-            status: OrderStatus::Submitted,
-            filled: 0.0,
-            avg_fill_price: 0.0,
-            last_fill_price: 0.0,
-            why_held: String::new(),
-            mkt_cap_price: 0.0,
-            placed_at: now,
-            accepted_at: now,
-            expires_at: (terms.tif == Tif::Day).then(|| day_expiry(&instrument, req.outside_rth, now)),
-            triggered: false,
-            taking: None,
-            last_fill_step: None,
-            notional_filled: 0.0,
-            completed_at: None,
-            completed_status: String::new(),
-            instrument,
-        };
+        let mut order = Order::new(perm_id, account, OrderOrigin::Api, req, instrument, terms, now);
         order.status = self.initial_status(&order);
         self.high_water.insert(req.client_id, req.order_id);
         self.by_id.insert((req.client_id, req.order_id), perm_id);
@@ -325,41 +291,7 @@ impl OrderBook {
             terms.quantity,
             terms.order_type.as_str(),
         );
-        let mut order = Order {
-            perm_id,
-            client_id: 0,
-            order_id: 0,
-            account: account.to_owned(),
-            origin: OrderOrigin::Tws,
-            action: terms.action,
-            total_quantity: terms.quantity,
-            order_type: terms.order_type,
-            limit_price: terms.limit_price,
-            aux_price: terms.aux_price,
-            tif: terms.tif,
-            outside_rth: false,
-            order_ref: String::new(),
-            parent_id: 0,
-            oca_group: String::new(),
-            model_code: String::new(),
-            transmit: req.transmit,
-            status: OrderStatus::Submitted,
-            filled: 0.0,
-            avg_fill_price: 0.0,
-            last_fill_price: 0.0,
-            why_held: String::new(),
-            mkt_cap_price: 0.0,
-            placed_at: now,
-            accepted_at: now,
-            expires_at: (terms.tif == Tif::Day).then(|| day_expiry(&instrument, false, now)),
-            triggered: false,
-            taking: None,
-            last_fill_step: None,
-            notional_filled: 0.0,
-            completed_at: None,
-            completed_status: String::new(),
-            instrument,
-        };
+        let mut order = Order::new(perm_id, account, OrderOrigin::Tws, &req, instrument, terms, now);
         order.status = self.initial_status(&order);
         self.orders.insert(perm_id, order);
         let mut events = vec![MarketEvent::status(&self.orders[&perm_id])];

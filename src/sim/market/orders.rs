@@ -276,6 +276,54 @@ pub struct Order {
 }
 
 impl Order {
+    /// A new order of `origin`, accepted at `now`, from `req`'s ids and options and the
+    /// validated `terms`; its status is for the book to set.
+    pub fn new(
+        perm_id: i64,
+        account: &str,
+        origin: OrderOrigin,
+        req: &OrderRequest,
+        instrument: Instrument,
+        terms: Terms,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            perm_id,
+            client_id: req.client_id,
+            order_id: req.order_id,
+            account: account.to_owned(),
+            origin,
+            action: terms.action,
+            total_quantity: terms.quantity,
+            order_type: terms.order_type,
+            limit_price: terms.limit_price,
+            aux_price: terms.aux_price,
+            tif: terms.tif,
+            outside_rth: req.outside_rth,
+            order_ref: req.order_ref.clone(),
+            parent_id: req.parent_id,
+            oca_group: req.oca_group.clone(),
+            model_code: req.model_code.clone(),
+            transmit: req.transmit,
+            status: OrderStatus::Submitted,
+            filled: 0.0,
+            avg_fill_price: 0.0,
+            last_fill_price: 0.0,
+            why_held: String::new(),
+            mkt_cap_price: 0.0,
+            placed_at: now,
+            accepted_at: now,
+            expires_at: (terms.tif == Tif::Day).then(|| day_expiry(&instrument, req.outside_rth, now)),
+            triggered: false,
+            taking: None,
+            last_fill_step: None,
+            notional_filled: 0.0,
+            completed_at: None,
+            completed_status: String::new(),
+            instrument,
+        }
+    }
+
     pub fn remaining(&self) -> f64 {
         (self.total_quantity - self.filled).max(0.0)
     }
