@@ -20,7 +20,7 @@
 //! - An empty end means now: the last bar is the one in progress and ends at the live price.
 //! - keepUpToDate: "updates of the most recent partial … bar will continue to be returned"
 //!   roughly every 1–2 s, the same timestamp repeating until the bar completes.
-//! - Real-time bars: one bar every five seconds (time = bar start, Unix seconds), OHLC over
+//! - Real-time bars (as [`Bar`]s): one bar every five seconds (time = bar start), OHLC over
 //!   the period; volume, WAP and count only for TRADES. If a subscriber falls behind by more
 //!   than an hour, older bars are skipped (the simulator's bound).
 //! - TRADES has no data for forex ("Supported Products" lists no Forex for TRADES); the
@@ -385,19 +385,6 @@ impl BarUpdates {
     }
 }
 
-/// A 5-second real-time bar (`realtimeBar`): `time` is the bar's start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RealTimeBar {
-    pub time: DateTime<Utc>,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: f64,
-    pub wap: f64,
-    pub count: i64,
-}
-
 /// A `reqRealTimeBars` subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RealTimeBars {
@@ -420,8 +407,8 @@ impl RealTimeBars {
         Ok(Self { con_id, what, use_rth, next: (now.timestamp() + 4).div_euclid(5) * 5 })
     }
 
-    /// Bars completed by `now` since the last poll.
-    pub fn poll(&mut self, path: &PricePath, now: DateTime<Utc>) -> Vec<RealTimeBar> {
+    /// Bars completed by `now` since the last poll (`realtimeBar`: time = the bar's start).
+    pub fn poll(&mut self, path: &PricePath, now: DateTime<Utc>) -> Vec<Bar> {
         let now_s = now.timestamp();
         self.next = self.next.max((now_s - 3600).div_euclid(5) * 5);
         let mut out = Vec::new();
@@ -432,17 +419,7 @@ impl RealTimeBars {
             if self.use_rth && path.instrument().schedule.session_at(a, Hours::Liquid).is_none() {
                 continue;
             }
-            let bar = bar_over(path, self.what, BarTime::Time(a), a, b);
-            out.push(RealTimeBar {
-                time: a,
-                open: bar.open,
-                high: bar.high,
-                low: bar.low,
-                close: bar.close,
-                volume: bar.volume,
-                wap: bar.wap,
-                count: bar.count,
-            });
+            out.push(bar_over(path, self.what, BarTime::Time(a), a, b));
         }
         out
     }
@@ -453,7 +430,7 @@ mod tests {
     use super::*;
     use crate::sim::market::instruments::InstrumentTable;
     use crate::sim::market::prices::PriceBook;
-    use chrono::{TimeZone, Timelike};
+    use chrono::TimeZone;
 
     const NY: Tz = chrono_tz::America::New_York;
 
@@ -699,7 +676,10 @@ mod tests {
             book.step(&inst, now() + Duration::seconds(i));
         }
         let got = rt.poll(&PricePath::new(5, book.walk(inst.con_id).unwrap()), now() + Duration::seconds(12));
-        assert_eq!(got.iter().map(|b| b.time.second()).collect::<Vec<_>>(), [0, 5]);
+        assert_eq!(
+            got.iter().map(|b| b.time).collect::<Vec<_>>(),
+            [BarTime::Time(now()), BarTime::Time(now() + Duration::seconds(5))]
+        );
         assert!(got.iter().all(|b| b.volume > 0.0 && b.count > 0 && b.low <= b.high));
         assert!(rt.poll(&PricePath::new(5, book.walk(inst.con_id).unwrap()), now() + Duration::seconds(12)).is_empty());
         assert_eq!(RealTimeBars::new(inst.con_id, "BID_ASK", true, now()).unwrap_err().code(), 321);

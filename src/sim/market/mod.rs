@@ -104,8 +104,8 @@ use rand::rngs::StdRng;
 
 pub use bar_spec::{BarSize, DurationSpec, DurationUnit, WhatToShow};
 pub use bars::{
-    Bar, BarTime, BarUpdates, HistoricalAnswer, HistoricalBars, HistoricalRequest, HistoricalSchedule, RealTimeBar,
-    RealTimeBars, ScheduleSession,
+    Bar, BarTime, BarUpdates, HistoricalAnswer, HistoricalBars, HistoricalRequest, HistoricalSchedule, RealTimeBars,
+    ScheduleSession,
 };
 pub use book::OpenScope;
 pub use details::ContractDetails;
@@ -378,7 +378,7 @@ impl Market {
     }
 
     /// The 5-second bars completed since the subscription's last poll.
-    pub fn poll_real_time_bars(&mut self, bars: &mut RealTimeBars, now: DateTime<Utc>) -> Vec<RealTimeBar> {
+    pub fn poll_real_time_bars(&mut self, bars: &mut RealTimeBars, now: DateTime<Utc>) -> Vec<Bar> {
         match self.path(bars.con_id, now) {
             Ok(path) => bars.poll(&path, now),
             Err(_) => Vec::new(),
