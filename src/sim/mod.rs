@@ -26,6 +26,7 @@ mod control;
 mod fault;
 mod gateway;
 mod handlers;
+mod market;
 mod msg;
 mod outbox;
 mod session;
