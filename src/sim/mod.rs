@@ -41,7 +41,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use fault::{Fault, FaultError, FaultRequest};
-pub use gateway::{ClientInfo, Conditions, OrderLogEntry};
+pub use gateway::{ClientInfo, Conditions, OrderLogEntry, PortfolioState, PositionState, PriceError};
 pub use version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 
 use gateway::Gateway;
@@ -71,6 +71,12 @@ pub struct SimOptions {
     /// Bytes of replies a session may have queued for a client that is not reading; one more
     /// closes the connection (see `outbox.rs`).
     pub outbox_limit_bytes: usize,
+    /// Most an order fills per price step; larger orders fill in parts.
+    pub display_size: f64,
+    /// Cash each account starts with (USD).
+    pub starting_cash: f64,
+    /// TWS's "Master API client ID" setting: that client sees every client's orders and fills.
+    pub master_client_id: Option<i32>,
 }
 
 impl Default for SimOptions {
@@ -83,6 +89,9 @@ impl Default for SimOptions {
             first_order_id: 1,
             seed: None,
             outbox_limit_bytes: 8 * 1024 * 1024,
+            display_size: 1000.0,
+            starting_cash: 1_000_000.0,
+            master_client_id: None,
         }
     }
 }
@@ -141,6 +150,8 @@ pub struct ListenerState {
     /// reqMktData requests received since start.
     pub market_data_requests: u64,
     pub clients: Vec<ClientInfo>,
+    /// The account's portfolio: positions, cash, values.
+    pub portfolio: PortfolioState,
 }
 
 /// Everything `GET /sim/state` shows.
@@ -240,10 +251,25 @@ impl Simulator {
                 market_data_subscriptions: gateway.market_data_subscriptions(),
                 market_data_requests: gateway.market_data_requests(),
                 clients,
+                portfolio: gateway.portfolio_state(),
             });
         }
         state.orders.sort_by_key(|o| o.received_at);
         state
+    }
+
+    /// Move `symbol` (`AAPL`, `ES`, `EUR.USD` or a conId) to `price` at once on one listener
+    /// (`port`) or all (`None`), then let the market react: resting orders the move crosses
+    /// fill, stops trigger, subscribers see the new quote. Returns the ports it applied to.
+    pub fn set_price(&self, symbol: &str, price: f64, port: Option<u16>) -> Result<Vec<u16>, PriceError> {
+        let targets: Vec<&Arc<Gateway>> = self.gateways.iter().filter(|g| port.is_none_or(|p| g.port() == p)).collect();
+        if targets.is_empty() {
+            return Err(PriceError::UnknownPort(port.unwrap_or(0)));
+        }
+        for gateway in &targets {
+            gateway.set_price(symbol, price)?;
+        }
+        Ok(targets.iter().map(|g| g.port()).collect())
     }
 
     /// Every order received so far, oldest first.

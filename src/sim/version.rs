@@ -15,6 +15,7 @@ pub const MIN_SERVER_VERSION: i32 = 157;
 pub const MAX_SERVER_VERSION: i32 = 226;
 
 pub const DURATION: i32 = 158;
+pub const MARKET_DATA_IN_SHARES: i32 = 159;
 pub const POST_TO_ATS: i32 = 160;
 pub const AUTO_CANCEL_PARENT: i32 = 162;
 pub const FRACTIONAL_SIZE_SUPPORT: i32 = 163;
@@ -22,6 +23,7 @@ pub const SIZE_RULES: i32 = 164;
 pub const ADVANCED_ORDER_REJECT: i32 = 166;
 pub const MANUAL_ORDER_TIME: i32 = 169;
 pub const PEGBEST_PEGMID_OFFSETS: i32 = 170;
+pub const HMDS_MARKET_DATA_IN_SHARES: i32 = 175;
 pub const BOND_ISSUERID: i32 = 176;
 pub const FA_PROFILE_DESUPPORT: i32 = 177;
 pub const PENDING_PRICE_REVISION: i32 = 178;
@@ -54,6 +56,7 @@ pub const PROTOBUF_SCAN_DATA: i32 = 210;
 pub const PROTOBUF_REST_MESSAGES_1: i32 = 211;
 pub const PROTOBUF_REST_MESSAGES_2: i32 = 212;
 pub const PROTOBUF_REST_MESSAGES_3: i32 = 213;
+pub const MARKET_DATA_VOLUMES_IN_SHARES: i32 = 220;
 
 /// Never: a message with no protobuf form.
 const NEVER: i32 = i32::MAX;
@@ -183,6 +186,7 @@ pub fn proto_reply_from(msg_id: i32) -> i32 {
         | inc::HISTORICAL_DATA_UPDATE
         | inc::REAL_TIME_BARS
         | inc::HEAD_TIMESTAMP
+        | inc::HISTORICAL_SCHEDULE
         | inc::TICK_BY_TICK => PROTOBUF_HISTORICAL_DATA,
         inc::PNL | inc::PNL_SINGLE => PROTOBUF_SCAN_DATA,
         inc::SYMBOL_SAMPLES | inc::USER_INFO => PROTOBUF_REST_MESSAGES_2,

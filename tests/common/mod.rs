@@ -3,6 +3,7 @@
 //! and `eventually` for waiting on a condition with a deadline.
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod python;
 
 use std::future::Future;

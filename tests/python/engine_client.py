@@ -23,7 +23,8 @@ Steps, each bounded by --step-timeout seconds (the name is what a failure report
   faults         (--faults) over the control API, each seen as ib_async sees a real gateway:
                  upstream_lost -> errorEvent 1100, upstream_restored -> 1102; hang -> a request
                  times out (RequestTimeout), clear -> it answers again; a second connect with
-                 the same client id -> 326 and a failed connect; drop -> disconnectedEvent
+                 the same client id -> 326 and a failed connect; drop -> the blocking call in
+                 progress raises ConnectionError and disconnectedEvent fires
 
 Every library error logged during the run is reported (library_errors); the test decides which
 are expected. On success prints one JSON line with what was observed and exits 0; on failure
@@ -225,8 +226,13 @@ def main():
         step[0] = "executions"
         fills = ib.reqExecutions()
         mine = [f for f in fills if f.execution.orderId == trade.order.orderId]
-        observed["executions"] = [{"order_id": f.execution.orderId, "shares": f.execution.shares,
-                                   "price": f.execution.price, "commission": f.commissionReport.commission}
+        # The library keeps one Fill per execId: the commission of an execution it saw live is
+        # on that Fill (ib.fills()), not on the copy reqExecutions returns.
+        known = {f.execution.execId: f for f in ib.fills()}
+        observed["executions"] = [{"order_id": f.execution.orderId, "exec_id": f.execution.execId,
+                                   "shares": f.execution.shares, "price": f.execution.price,
+                                   "commission": known[f.execution.execId].commissionReport.commission
+                                   if f.execution.execId in known else None}
                                   for f in mine]
         if sum(f.execution.shares for f in mine) != 10:
             raise StepFailed(f"step 'executions' failed: {observed['executions']}")
@@ -257,7 +263,7 @@ def main():
             other_errors = []
             other.errorEvent += lambda reqId, code, msg, *rest: other_errors.append(code)
             try:
-                other.connect(args.host, args.port, clientId=args.client_id, timeout=4)
+                other.connect(args.host, args.port, clientId=args.client_id, timeout=2)
                 raise StepFailed("step 'duplicate_client_id' failed: a second client with the same id connected")
             except StepFailed:
                 raise
@@ -271,7 +277,13 @@ def main():
 
             step[0] = "drop"
             fault("drop")
-            wait_until("disconnectedEvent", lambda: bool(disconnected))
+            # The library fails the blocking call in progress with ConnectionError("Socket
+            # disconnect") (wrapper.connectionClosed) and emits disconnectedEvent.
+            try:
+                wait_until("disconnectedEvent", lambda: bool(disconnected))
+            except ConnectionError as e:
+                observed["drop_raised"] = str(e)
+            observed["disconnected_event"] = bool(disconnected)
             observed["connected_after_drop"] = ib.isConnected()
 
         observed["error_codes"] = codes()

@@ -17,8 +17,9 @@ Steps, each bounded by --step-timeout seconds:
   current_time       reqCurrentTime -> currentTime, within --clock-skew s of now
   current_time_ms    reqCurrentTimeInMillis -> currentTimeInMillis, within --clock-skew s of now
                      (server version 197 and up; the client refuses it below)
-  place_order        BUY 10 AAPL LMT 150.0 -> openOrder, orderStatus Submitted, execDetails,
-                     commissionAndFeesReport, orderStatus Filled
+  place_order        BUY 10 AAPL LMT 150.0 (the test puts the market below it) -> openOrder,
+                     orderStatus Submitted, execDetails, commissionAndFeesReport, orderStatus
+                     Filled at the limit or better
   market_data        reqMktData -> >= 3 tickPrice with price > 0 and >= 1 tickSize
   cancel_market_data cancelMktData -> no tick in a quiet window after a round trip
   disconnect         disconnect, the message loop thread ends

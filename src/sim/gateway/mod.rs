@@ -1,12 +1,16 @@
 //! One simulated gateway: a listener for one account, its connected clients, the fault
-//! conditions its sessions obey (`faults`), and its orders and prices (`book`).
+//! conditions its sessions obey (`faults`), its market (`market` module: instruments, prices,
+//! orders, executions, the account's portfolio) and the clock that moves it (`clock`), and the
+//! log of orders received (`order_log`).
 //!
 //! Lock discipline: `inner` is a std `Mutex` held only for short, non-async sections (never
 //! across `.await`). Conditions that sessions wait on (hang, stall, latency, upstream) live in
 //! a `watch` channel so a session can sleep until they change.
 
-mod book;
+mod clock;
 mod faults;
+mod order_log;
+mod portfolio;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,10 +26,12 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use book::OrderLogEntry;
-pub(crate) use book::{Book, BookOrder, OrderStatusKind};
+pub(crate) use clock::Watching;
+pub use order_log::OrderLogEntry;
+pub use portfolio::{PortfolioState, PositionState, PriceError};
 
 use super::fault::Fault;
+use super::market::{Market, MarketOptions};
 use super::msg::Reply;
 use super::outbox::Outbox;
 use super::session::{self, SessionControl};
@@ -91,7 +97,9 @@ pub(crate) struct Inner {
     /// Bumped on every refuse/clear so a stale timed restore does nothing.
     refuse_epoch: u64,
     last_fault: Option<Fault>,
-    pub(crate) book: Book,
+    order_log: order_log::OrderLog,
+    /// NextValidId: above every order id a client used.
+    next_order_id: i32,
 }
 
 /// One simulated gateway (one listener, one account).
@@ -101,6 +109,15 @@ pub(crate) struct Gateway {
     pub options: Arc<SimOptions>,
     conditions: watch::Sender<Conditions>,
     inner: Mutex<Inner>,
+    /// Held for short, non-async sections only, like `inner`; never both at once.
+    market: Mutex<Market>,
+    /// The gateway's zone (the handshake's), for times on the wire and "today".
+    pub tz: chrono_tz::Tz,
+    /// Bumped after every clock round (prices moved); streaming subscriptions wait on it.
+    round: watch::Sender<u64>,
+    /// Bumped after a fill; account subscriptions wait on it.
+    portfolio: watch::Sender<u64>,
+    interest: clock::Interest,
     /// Live market-data subscriptions over all sessions.
     subscriptions: AtomicI64,
     /// reqMktData requests received, ever.
@@ -120,6 +137,18 @@ impl Gateway {
         let addr = listener.local_addr()?;
         let (conditions, _) = watch::channel(Conditions::default());
         let seed = options.seed.unwrap_or_else(rand::random) ^ u64::from(addr.port());
+        let tz = zone(&options.time_zone);
+        let mut market = Market::new(
+            seed,
+            MarketOptions {
+                fill_delay: options.fill_delay,
+                display_size: options.display_size,
+                starting_cash: options.starting_cash,
+                time_zone: tz,
+                master_client_id: options.master_client_id,
+            },
+        );
+        market.open_account(&account, Utc::now());
         let gateway = Arc::new(Gateway {
             addr,
             account,
@@ -131,15 +160,48 @@ impl Gateway {
                 accept_task: None,
                 refuse_epoch: 0,
                 last_fault: None,
-                book: Book::new(&options, addr.port(), seed),
+                order_log: order_log::OrderLog::default(),
+                next_order_id: options.first_order_id,
             }),
+            market: Mutex::new(market),
+            tz,
+            round: watch::channel(0).0,
+            portfolio: watch::channel(0).0,
+            interest: clock::Interest::default(),
             options,
             subscriptions: AtomicI64::new(0),
             market_data_requests: AtomicU64::new(0),
             shutdown,
         });
         gateway.spawn_accept_loop(listener);
+        gateway.spawn_clock();
         Ok(gateway)
+    }
+
+    /// The market; held only for short, non-async sections.
+    pub(crate) fn market(&self) -> MutexGuard<'_, Market> {
+        self.market.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Announces every clock round.
+    pub(crate) fn rounds(&self) -> watch::Receiver<u64> {
+        self.round.subscribe()
+    }
+
+    /// Announces every fill.
+    pub(crate) fn portfolio_changes(&self) -> watch::Receiver<u64> {
+        self.portfolio.subscribe()
+    }
+
+    /// The next order id a client may use (NextValidId).
+    pub(crate) fn next_valid_id(&self) -> i32 {
+        self.lock().next_order_id
+    }
+
+    /// A client used `order_id`: NextValidId moves past it.
+    pub(crate) fn note_order_id(&self, order_id: i32) {
+        let mut inner = self.lock();
+        inner.next_order_id = inner.next_order_id.max(order_id.saturating_add(1));
     }
 
     pub fn port(&self) -> u16 {
@@ -218,14 +280,6 @@ impl Gateway {
         }
     }
 
-    /// The outbox of the session that holds `client_id`, if connected.
-    pub(crate) fn outbox_of(&self, client_id: i32) -> Option<Outbox> {
-        self.lock()
-            .sessions
-            .values()
-            .find_map(|s| s.client.as_ref().filter(|(id, ..)| *id == client_id).map(|(.., o)| o.clone()))
-    }
-
     /// Every connected client's outbox, with its client id.
     pub(crate) fn outboxes(&self) -> Vec<(i32, Outbox)> {
         self.lock().sessions.values().filter_map(|s| s.client.as_ref().map(|(id, _, o)| (*id, o.clone()))).collect()
@@ -288,6 +342,16 @@ impl Gateway {
 
     pub fn last_fault(&self) -> Option<Fault> {
         self.lock().last_fault.clone()
+    }
+}
+
+/// The zone named in the handshake (`UTC`, `EST`, an IANA name), for the market's "today".
+fn zone(name: &str) -> chrono_tz::Tz {
+    match name {
+        "EST" | "EDT" | "US/Eastern" => chrono_tz::America::New_York,
+        "CST" | "CDT" | "US/Central" => chrono_tz::America::Chicago,
+        "PST" | "PDT" | "US/Pacific" => chrono_tz::America::Los_Angeles,
+        other => other.parse().unwrap_or(chrono_tz::UTC),
     }
 }
 

@@ -1,9 +1,17 @@
-//! What the gateway does with each request, by family: `orders`, `market_data`, `account`.
-//! Handlers see [`Request`]s and answer [`Reply`]s; the session's codec encodes them.
+//! What the gateway does with each request, by family: `orders`, `market_data`
+//! (reqMktData, tick-by-tick), `historical` (bars, head timestamp, real-time bars), `reference`
+//! (contract details, matching symbols, user info) and `account` (positions, account values,
+//! summaries, PnL). Handlers see [`Request`]s, ask the gateway's market, and answer
+//! [`Reply`]s; the session's codec encodes them. `convert` maps the market's types to the
+//! wire's; `feed` runs streaming subscriptions; `subscriptions` caps them.
 
 mod account;
+pub(crate) mod convert;
+mod feed;
+mod historical;
 mod market_data;
 mod orders;
+mod reference;
 pub(crate) mod subscriptions;
 
 use std::sync::Arc;
@@ -12,6 +20,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::gateway::{Conditions, Gateway};
+use super::market::MarketError;
 use super::msg::ids::request_info;
 use super::msg::{Reply, Request};
 use super::outbox::Outbox;
@@ -35,6 +44,20 @@ impl Ctx {
         self.send(&Reply::error(id, code, message));
     }
 
+    /// A market error on `id`, with TWS's code and text.
+    pub fn market_error(&self, id: i32, e: &MarketError) {
+        self.error(id, e.code(), e.to_string());
+    }
+
+    /// The account a request names, or the gateway's when it names none.
+    pub fn account(&self, requested: &str) -> String {
+        if requested.is_empty() {
+            self.gateway.account.clone()
+        } else {
+            requested.to_owned()
+        }
+    }
+
     /// Admit subscription `(kind, req_id)`, or answer why not (duplicate id, over the cap).
     pub fn admit(&self, kind: Kind, req_id: i32) -> bool {
         match self.subs.admit(kind, req_id) {
@@ -56,10 +79,14 @@ impl Ctx {
         self.gateway.subscriptions_changed(-(lines as i64));
     }
 
-    /// Upstream came back with data lost: market-data lines end, as TWS drops them.
+    /// Upstream came back with data lost (1101): market-data streams end, as TWS drops them;
+    /// clients must re-request.
     pub fn market_data_lost(&mut self) {
         let lines = self.subs.stop_kind(Kind::MarketData);
         self.gateway.subscriptions_changed(-(lines as i64));
+        for kind in [Kind::TickByTick, Kind::RealTimeBars, Kind::HistoricalKeepUp] {
+            self.subs.stop_kind(kind);
+        }
     }
 }
 
@@ -71,21 +98,42 @@ pub(crate) fn handle(ctx: &mut Ctx, request: Request) {
         Request::CurrentTimeInMillis => ctx.send(&Reply::CurrentTimeInMillis(Utc::now().timestamp_millis())),
         Request::Ids { .. } => ctx.send(&Reply::NextValidId(ctx.gateway.next_valid_id())),
         Request::ManagedAccounts => ctx.send(&Reply::ManagedAccounts(ctx.gateway.account.clone())),
-        Request::MarketDataType { .. } | Request::AutoOpenOrders { .. } => {}
-        request @ (Request::MarketData { .. } | Request::CancelMarketData { .. }) => market_data::handle(ctx, request),
+        Request::MarketDataType { .. } => {}
+        request @ (Request::MarketData { .. }
+        | Request::CancelMarketData { .. }
+        | Request::TickByTick { .. }
+        | Request::CancelTickByTick { .. }) => market_data::handle(ctx, request),
         request @ (Request::PlaceOrder { .. }
         | Request::CancelOrder { .. }
         | Request::GlobalCancel
         | Request::OpenOrders
         | Request::AllOpenOrders
+        | Request::AutoOpenOrders { .. }
         | Request::Executions { .. }
         | Request::CompletedOrders { .. }) => orders::handle(ctx, request),
+        request @ (Request::ContractDetails { .. } | Request::MatchingSymbols { .. } | Request::UserInfo { .. }) => {
+            reference::handle(ctx, request)
+        }
+        request @ (Request::HistoricalData(_)
+        | Request::CancelHistoricalData { .. }
+        | Request::HeadTimestamp { .. }
+        | Request::CancelHeadTimestamp { .. }
+        | Request::RealTimeBars { .. }
+        | Request::CancelRealTimeBars { .. }) => historical::handle(ctx, request),
         request @ (Request::Positions
         | Request::CancelPositions
         | Request::AccountUpdates { .. }
+        | Request::AccountSummary { .. }
+        | Request::CancelAccountSummary { .. }
+        | Request::PositionsMulti { .. }
+        | Request::CancelPositionsMulti { .. }
         | Request::AccountUpdatesMulti { .. }
-        | Request::CancelAccountUpdatesMulti { .. }) => account::handle(ctx, request),
-        other => unsupported(ctx, &other),
+        | Request::CancelAccountUpdatesMulti { .. }
+        | Request::PnL { .. }
+        | Request::CancelPnL { .. }
+        | Request::PnLSingle { .. }
+        | Request::CancelPnLSingle { .. }) => account::handle(ctx, request),
+        request @ Request::Unsupported { .. } => unsupported(ctx, &request),
     }
 }
 

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use tokio::task::AbortHandle;
 
 /// Kinds of streaming request.
-#[allow(dead_code)] // the streams beyond market data arrive with the market model
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     MarketData,
@@ -22,6 +21,10 @@ pub enum Kind {
     PnLSingle,
     PositionsMulti,
     AccountUpdatesMulti,
+    /// reqPositions (no request id: keyed 0, one per session).
+    Positions,
+    /// reqAccountUpdates (no request id: keyed 0, one per session).
+    AccountUpdates,
 }
 
 impl Kind {
@@ -46,6 +49,7 @@ impl Kind {
             Kind::PnL | Kind::PnLSingle | Kind::PositionsMulti | Kind::AccountUpdatesMulti => {
                 (50, 322, "Error processing request: maximum number of subscriptions exceeded")
             }
+            Kind::Positions | Kind::AccountUpdates => (1, 322, "Error processing request: already subscribed"),
         }
     }
 }

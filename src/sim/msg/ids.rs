@@ -44,6 +44,7 @@ pub mod incoming {
     pub const ORDER_BOUND: i32 = 100;
     pub const COMPLETED_ORDER: i32 = 101;
     pub const COMPLETED_ORDERS_END: i32 = 102;
+    pub const HISTORICAL_SCHEDULE: i32 = 106;
     pub const USER_INFO: i32 = 107;
     pub const HISTORICAL_DATA_END: i32 = 108;
     pub const CURRENT_TIME_IN_MILLIS: i32 = 109;

@@ -256,7 +256,6 @@ pub struct HistoricalDataRequest {
 }
 
 /// A message to one client, encoded per its session's version.
-#[allow(dead_code)] // the replies beyond orders and level-1 data arrive with the market model
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     NextValidId(i32),
@@ -269,17 +268,21 @@ pub enum Reply {
         message: String,
         time_ms: i64,
     },
+    /// `us_stock`: a US stock, whose sizes TWS counts in lots of 100 at older versions (the
+    /// codec scales; sizes here are always shares).
     TickPrice {
         req_id: i32,
         tick_type: i32,
         price: f64,
         size: Option<f64>,
         attr_mask: i32,
+        us_stock: bool,
     },
     TickSize {
         req_id: i32,
         tick_type: i32,
         size: f64,
+        us_stock: bool,
     },
     TickGeneric {
         req_id: i32,
@@ -311,6 +314,12 @@ pub enum Reply {
         state: OrderState,
     },
     OpenOrderEnd,
+    /// A TWS order now known to the API as `client_id` / `order_id`.
+    OrderBound {
+        perm_id: i64,
+        client_id: i32,
+        order_id: i32,
+    },
     CompletedOrder {
         contract: Contract,
         order: Box<Order>,
@@ -405,10 +414,21 @@ pub enum Reply {
         start: String,
         end: String,
         bars: Vec<Bar>,
+        us_stock: bool,
     },
     HistoricalDataUpdate {
         req_id: i32,
         bar: Bar,
+        us_stock: bool,
+    },
+    /// reqHistoricalData with whatToShow SCHEDULE: the trading sessions, times as
+    /// `yyyymmdd-hh:mm:ss` in `time_zone`, each with its reference date `yyyymmdd`.
+    HistoricalSchedule {
+        req_id: i32,
+        start: String,
+        end: String,
+        time_zone: String,
+        sessions: Vec<(String, String, String)>,
     },
     HeadTimestamp {
         req_id: i32,
@@ -418,6 +438,7 @@ pub enum Reply {
         req_id: i32,
         time: i64,
         bar: Bar,
+        us_stock: bool,
     },
     TickByTick {
         req_id: i32,
@@ -477,6 +498,7 @@ impl Reply {
             Reply::OrderStatus(_) => inc::ORDER_STATUS,
             Reply::OpenOrder { .. } => inc::OPEN_ORDER,
             Reply::OpenOrderEnd => inc::OPEN_ORDER_END,
+            Reply::OrderBound { .. } => inc::ORDER_BOUND,
             Reply::CompletedOrder { .. } => inc::COMPLETED_ORDER,
             Reply::CompletedOrdersEnd => inc::COMPLETED_ORDERS_END,
             Reply::ExecutionData { .. } => inc::EXECUTION_DATA,
@@ -501,6 +523,7 @@ impl Reply {
             Reply::PnLSingle { .. } => inc::PNL_SINGLE,
             Reply::HistoricalData { .. } => inc::HISTORICAL_DATA,
             Reply::HistoricalDataUpdate { .. } => inc::HISTORICAL_DATA_UPDATE,
+            Reply::HistoricalSchedule { .. } => inc::HISTORICAL_SCHEDULE,
             Reply::HeadTimestamp { .. } => inc::HEAD_TIMESTAMP,
             Reply::RealTimeBar { .. } => inc::REAL_TIME_BARS,
             Reply::TickByTick { .. } => inc::TICK_BY_TICK,

@@ -198,7 +198,6 @@ pub struct Bar {
 }
 
 /// One tick-by-tick event.
-#[allow(dead_code)] // produced once the market model is merged
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum TickByTick {
     /// tickType 1 (`Last`) or 2 (`AllLast`).

@@ -29,7 +29,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
                 advanced_order_reject_json: None,
             },
         ),
-        Reply::TickPrice { req_id, tick_type, price, size, attr_mask } => proto_frame(
+        Reply::TickPrice { req_id, tick_type, price, size, attr_mask, .. } => proto_frame(
             id,
             &pb::TickPrice {
                 req_id: Some(*req_id),
@@ -39,7 +39,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
                 attr_mask: Some(*attr_mask),
             },
         ),
-        Reply::TickSize { req_id, tick_type, size } => proto_frame(
+        Reply::TickSize { req_id, tick_type, size, .. } => proto_frame(
             id,
             &pb::TickSize { req_id: Some(*req_id), tick_type: Some(*tick_type), size: Some(format_qty(*size)) },
         ),
@@ -92,6 +92,10 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             },
         ),
         Reply::OpenOrderEnd | Reply::CompletedOrdersEnd | Reply::PositionEnd => proto_frame(id, &pb::Empty {}),
+        Reply::OrderBound { perm_id, client_id, order_id } => proto_frame(
+            id,
+            &pb::OrderBound { perm_id: Some(*perm_id), client_id: Some(*client_id), order_id: Some(*order_id) },
+        ),
         Reply::CompletedOrder { contract: c, order: o, state } => proto_frame(
             id,
             &pb::CompletedOrder {
@@ -281,7 +285,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
                 value: Some(*value),
             },
         ),
-        Reply::HistoricalData { req_id, start, end, bars } => {
+        Reply::HistoricalData { req_id, start, end, bars, .. } => {
             let mut frames = proto_frame(
                 id,
                 &pb::HistoricalData { req_id: Some(*req_id), historical_data_bars: bars.iter().map(bar).collect() },
@@ -296,13 +300,30 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             ));
             frames
         }
-        Reply::HistoricalDataUpdate { req_id, bar: b } => {
+        Reply::HistoricalDataUpdate { req_id, bar: b, .. } => {
             proto_frame(id, &pb::HistoricalDataUpdate { req_id: Some(*req_id), historical_data_bar: Some(bar(b)) })
         }
+        Reply::HistoricalSchedule { req_id, start, end, time_zone, sessions } => proto_frame(
+            id,
+            &pb::HistoricalSchedule {
+                req_id: Some(*req_id),
+                start_date_time: Some(start.clone()),
+                end_date_time: Some(end.clone()),
+                time_zone: Some(time_zone.clone()),
+                historical_sessions: sessions
+                    .iter()
+                    .map(|(start, end, ref_date)| pb::HistoricalSession {
+                        start_date_time: Some(start.clone()),
+                        end_date_time: Some(end.clone()),
+                        ref_date: Some(ref_date.clone()),
+                    })
+                    .collect(),
+            },
+        ),
         Reply::HeadTimestamp { req_id, timestamp } => {
             proto_frame(id, &pb::HeadTimestamp { req_id: Some(*req_id), head_timestamp: Some(timestamp.clone()) })
         }
-        Reply::RealTimeBar { req_id, time, bar: b } => proto_frame(
+        Reply::RealTimeBar { req_id, time, bar: b, .. } => proto_frame(
             id,
             &pb::RealTimeBarTick {
                 req_id: Some(*req_id),

@@ -38,7 +38,7 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
                 w.long(*time_ms);
             }
         }
-        Reply::TickPrice { req_id, tick_type, price, size, attr_mask } => {
+        Reply::TickPrice { req_id, tick_type, price, size, attr_mask, .. } => {
             w.version(6).int(*req_id).int(*tick_type).double(*price);
             match size {
                 Some(size) => w.decimal(*size),
@@ -46,7 +46,7 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
             };
             w.int(*attr_mask);
         }
-        Reply::TickSize { req_id, tick_type, size } => {
+        Reply::TickSize { req_id, tick_type, size, .. } => {
             w.version(6).int(*req_id).int(*tick_type).decimal(*size);
         }
         Reply::TickGeneric { req_id, tick_type, value } => {
@@ -73,6 +73,9 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
         Reply::OpenOrder { contract, order, state } => encode_open_order(&mut w, contract, order, state, version),
         Reply::OpenOrderEnd => {
             w.version(1);
+        }
+        Reply::OrderBound { perm_id, client_id, order_id } => {
+            w.long(*perm_id).int(*client_id).int(*order_id);
         }
         Reply::CompletedOrder { contract, order, state } => {
             encode_completed_order(&mut w, contract, order, state, version)
@@ -224,7 +227,7 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
         Reply::PnLSingle { req_id, position, daily, unrealized, realized, value } => {
             w.int(*req_id).decimal(*position).double(*daily).double(*unrealized).double(*realized).double(*value);
         }
-        Reply::HistoricalData { req_id, start, end, bars } => {
+        Reply::HistoricalData { req_id, start, end, bars, .. } => {
             // py:decoder.py:905-936: start/end in the message below 196, a separate end after.
             w.int(*req_id);
             if version < v::HISTORICAL_DATA_END {
@@ -243,14 +246,21 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
             }
             return frames;
         }
-        Reply::HistoricalDataUpdate { req_id, bar } => {
+        Reply::HistoricalDataUpdate { req_id, bar, .. } => {
             w.int(*req_id).int(bar.count).str(&bar.date).double(bar.open).double(bar.close);
             w.double(bar.high).double(bar.low).decimal(bar.wap).decimal(bar.volume);
+        }
+        Reply::HistoricalSchedule { req_id, start, end, time_zone, sessions } => {
+            // py:decoder.py:2308-2326.
+            w.int(*req_id).str(start).str(end).str(time_zone).int(sessions.len() as i32);
+            for (start, end, ref_date) in sessions {
+                w.str(start).str(end).str(ref_date);
+            }
         }
         Reply::HeadTimestamp { req_id, timestamp } => {
             w.int(*req_id).str(timestamp);
         }
-        Reply::RealTimeBar { req_id, time, bar } => {
+        Reply::RealTimeBar { req_id, time, bar, .. } => {
             realtime_bar(&mut w, *req_id, *time, bar);
         }
         Reply::TickByTick { req_id, tick } => {

@@ -311,3 +311,27 @@ pub struct TickAttribLast {
     #[prost(bool, optional, tag = "2")]
     pub unreported: Option<bool>,
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistoricalSchedule {
+    #[prost(int32, optional, tag = "1")]
+    pub req_id: Option<i32>,
+    #[prost(string, optional, tag = "2")]
+    pub start_date_time: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    pub end_date_time: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub time_zone: Option<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub historical_sessions: Vec<HistoricalSession>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistoricalSession {
+    #[prost(string, optional, tag = "1")]
+    pub start_date_time: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    pub end_date_time: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    pub ref_date: Option<String>,
+}

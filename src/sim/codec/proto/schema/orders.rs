@@ -299,3 +299,12 @@ pub struct CommissionAndFeesReport {
     #[prost(string, optional, tag = "6")]
     pub yield_redemption_date: Option<String>,
 }
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OrderBound {
+    #[prost(int64, optional, tag = "1")]
+    pub perm_id: Option<i64>,
+    #[prost(int32, optional, tag = "2")]
+    pub client_id: Option<i32>,
+    #[prost(int32, optional, tag = "3")]
+    pub order_id: Option<i32>,
+}
