@@ -128,10 +128,8 @@ fn real_time_bars(ctx: &mut Ctx, req_id: i32, contract: &Contract, bar_size: i32
     if !ctx.admit(Kind::RealTimeBars, req_id) {
         return;
     }
-    if bar_size != 5 {
-        // "The only supported value for barSize is 5" (API 9.2 release notes).
-        return ctx.error(req_id, 321, format!("Error validating request.-'bK' : cause - Invalid bar size: {bar_size}. Only 5 second bars are supported"));
-    }
+    // barSize is "currently being ignored" (IBKR Campus, reqRealTimeBars): ibapi sends 0.
+    let _ = bar_size;
     let now = Utc::now();
     let result = {
         let mut market = ctx.gateway.market();

@@ -28,13 +28,6 @@ pub struct Contract {
     pub combo_legs_descrip: String,
 }
 
-impl Contract {
-    /// Whether the request names anything a security definition could be found for.
-    pub fn names_a_security(&self) -> bool {
-        self.con_id > 0 || !self.symbol.is_empty() || !self.local_symbol.is_empty()
-    }
-}
-
 /// The order fields the simulator reads, books and echoes in openOrder / completedOrder.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Order {
