@@ -101,11 +101,12 @@ async fn answers_an_undecodable_request_with_320_and_carries_on() {
 async fn answers_an_unsupported_request_on_its_own_id() {
     let sim = sim().await;
     let mut raw = RawClient::start(sim.addr(0), 3).await;
-    // reqContractData (9) with reqId 1_500_000_000 in field 1.
-    raw.send_frame(209, &[0x08, 0x80, 0xde, 0xa0, 0xcb, 0x05]).await;
+    // reqMktDepth (10) with reqId 1_500_000_000 in field 1: not served, answered on its id.
+    raw.send_frame(210, &[0x08, 0x80, 0xde, 0xa0, 0xcb, 0x05]).await;
     let (_, payload) = next_error(&mut raw).await;
     let (req, code, message) = error_fields(&payload);
     assert_eq!((req, code), (1_500_000_000, 321), "{message}");
+    assert!(message.contains("reqMktDepth"), "names the request: {message}");
     // An unknown message id is refused the same way, and the session goes on.
     raw.send_frame(400, &[0x08, 0x05]).await;
     let (_, payload) = next_error(&mut raw).await;
