@@ -55,21 +55,10 @@ async fn run_official(max_version: Option<i32>) -> (Value, Simulator, i64, i64) 
     if let Some(max) = &max {
         args.extend(["--max-version", max]);
     }
-    if std::env::var_os("IBKR_SIM_PYTHON_DEBUG").is_some_and(|v| v == "1") {
-        args.push("--debug");
-    }
     let started = chrono::Utc::now().timestamp_millis();
-    let stdout = match python::run(&python, &args, SCRIPT_TIMEOUT).await {
-        Ok((stdout, stderr)) => {
-            if !stderr.trim().is_empty() {
-                eprintln!("official_client.py stderr:\n{stderr}");
-            }
-            stdout
-        }
-        Err(e) => panic!("the official Python client (max version {max_version:?}) failed against the simulator:\n{e}"),
-    };
+    let what = format!("the official Python client (max version {max_version:?})");
+    let stdout = python::run_script(&python, args, SCRIPT_TIMEOUT, &what).await;
     let finished = chrono::Utc::now().timestamp_millis();
-    eprintln!("official_client.py: {}", stdout.trim());
     (python::observed(&stdout), sim, started, finished)
 }
 

@@ -11,6 +11,12 @@ use ibkr_supervisor::sim::{Fault, SimOptions};
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// reqMktData as ib_async sends it at 178 (`ib_async/client.py` reqMktData): version 11, the
+/// request id, the twelve contract fields, no delta-neutral contract, no generic ticks, streaming.
+fn market_data_request<'a>(req_id: &'a str, symbol: &'a str) -> [&'a str; 20] {
+    ["1", "11", req_id, "0", symbol, "STK", "", "0", "", "", "SMART", "", "USD", "", "", "0", "", "0", "0", ""]
+}
+
 #[tokio::test]
 async fn a_text_client_gets_text_frames_with_the_fields_of_its_version() {
     let sim = sim().await;
@@ -149,11 +155,7 @@ async fn market_data_lines_are_capped_at_100_per_session() {
     let (mut client, _) = TextClient::start(sim.addr(0), "v157..178", 10).await;
     for req_id in 1..=101 {
         let id = req_id.to_string();
-        client
-            .send(&[
-                "1", "11", &id, "0", "AAPL", "STK", "", "0", "", "", "SMART", "", "USD", "", "", "0", "", "0", "0", "",
-            ])
-            .await;
+        client.send(&market_data_request(&id, "AAPL")).await;
     }
     let capped = client.error_with(101).await;
     assert_eq!(capped[2], "101", "{capped:?}");
@@ -174,11 +176,7 @@ async fn a_client_that_does_not_read_is_cut_off_and_others_carry_on() {
     let (mut silent, _) = TextClient::start(sim.addr(0), "v157..178", 2).await;
     for req_id in 1..=50 {
         let id = req_id.to_string();
-        silent
-            .send(&[
-                "1", "11", &id, "0", "SPY", "STK", "", "0", "", "", "SMART", "", "USD", "", "", "0", "", "0", "0", "",
-            ])
-            .await;
+        silent.send(&market_data_request(&id, "SPY")).await;
     }
     // It never reads: its TCP window fills, then its outbox; the gateway resets it.
     eventually(Duration::from_secs(20), "the silent client is cut off", || async {

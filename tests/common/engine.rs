@@ -51,19 +51,7 @@ pub async fn run_engine(client: &PythonClient, lib: &str, faults: bool) -> Engin
     if faults {
         args.push("--faults");
     }
-    if std::env::var_os("IBKR_SIM_PYTHON_DEBUG").is_some_and(|v| v == "1") {
-        args.push("--debug");
-    }
-    let stdout = match python::run(&python, &args, SCRIPT_TIMEOUT).await {
-        Ok((stdout, stderr)) => {
-            if !stderr.trim().is_empty() {
-                eprintln!("engine_client.py stderr:\n{stderr}");
-            }
-            stdout
-        }
-        Err(e) => panic!("{lib} failed against the simulator:\n{e}"),
-    };
-    eprintln!("engine_client.py: {}", stdout.trim());
+    let stdout = python::run_script(&python, args, SCRIPT_TIMEOUT, lib).await;
     EngineRun { seen: python::observed(&stdout), sim }
 }
 

@@ -177,6 +177,25 @@ pub async fn python_for(client: &PythonClient) -> PathBuf {
     panic!("cannot set up {}:\n{}\n\n{}", venv.display(), failures.join("\n"), how_to_install(client));
 }
 
+/// Run a test script: `args` plus `--debug` when `IBKR_SIM_PYTHON_DEBUG=1`; echoes its stderr
+/// and stdout to the test's output and panics with all of it (`what` failed) if it fails.
+pub async fn run_script(python: &Path, mut args: Vec<&str>, limit: Duration, what: &str) -> String {
+    if std::env::var_os("IBKR_SIM_PYTHON_DEBUG").is_some_and(|v| v == "1") {
+        args.push("--debug");
+    }
+    let script = args.first().copied().unwrap_or("the script");
+    match run(python, &args, limit).await {
+        Ok((stdout, stderr)) => {
+            if !stderr.trim().is_empty() {
+                eprintln!("{script} stderr:\n{stderr}");
+            }
+            eprintln!("{script}: {}", stdout.trim());
+            stdout
+        }
+        Err(e) => panic!("{what} failed against the simulator:\n{e}"),
+    }
+}
+
 /// The last line of `stdout` that is a JSON object: what a test script observed.
 pub fn observed(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).expect("a JSON line on stdout");

@@ -290,15 +290,9 @@ def main():
         observed["library_errors"] = [r for r in records.records if r["level"] in ("ERROR", "CRITICAL")]
         if ib.isConnected():
             ib.disconnect()
-    except StepFailed as e:
-        print(f"engine_client: {e}", file=sys.stderr)
-        print(f"engine_client: observed so far: {json.dumps(observed, default=str)}", file=sys.stderr)
-        print(f"engine_client: errors: {errors}", file=sys.stderr)
-        print(f"engine_client: library records: {records.records}", file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(1)
     except Exception as e:  # noqa: BLE001 (any library exception fails the step it happened in)
-        print(f"engine_client: step '{step[0]}' failed: {type(e).__name__}: {e}", file=sys.stderr)
+        why = str(e) if isinstance(e, StepFailed) else f"step '{step[0]}' failed: {type(e).__name__}: {e}"
+        print(f"engine_client: {why}", file=sys.stderr)
         print(f"engine_client: observed so far: {json.dumps(observed, default=str)}", file=sys.stderr)
         print(f"engine_client: errors: {errors}", file=sys.stderr)
         print(f"engine_client: library records: {records.records}", file=sys.stderr)

@@ -32,16 +32,12 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
         Request::Positions => {
             ctx.subs.remove(Kind::Positions, NO_ID);
             let account = ctx.account("");
-            let mut sent = HashMap::new();
-            let mut first = true;
-            feed::start(ctx, Kind::Positions, NO_ID, portfolio_wake(), None, move |gateway, outbox| {
-                let Ok(positions) = gateway.market().positions(&account, Utc::now()) else { return };
-                for p in changed_positions(&mut sent, &positions) {
-                    outbox.send(&position_reply(&account, p));
-                }
-                if std::mem::take(&mut first) {
-                    outbox.send(&Reply::PositionEnd);
-                }
+            let reply_account = account.clone();
+            positions_feed(ctx, Kind::Positions, NO_ID, account, Reply::PositionEnd, move |p| Reply::Position {
+                account: reply_account.clone(),
+                contract: convert::position_contract(&p.instrument),
+                position: p.position,
+                avg_cost: p.avg_cost,
             });
         }
         Request::CancelPositions => {
@@ -75,22 +71,15 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
         Request::PositionsMulti { req_id, account, model_code } => {
             if ctx.admit(Kind::PositionsMulti, req_id) {
                 let account = ctx.account(&account);
-                let (mut sent, mut first) = (HashMap::new(), true);
-                feed::start(ctx, Kind::PositionsMulti, req_id, portfolio_wake(), None, move |gateway, outbox| {
-                    let Ok(positions) = gateway.market().positions(&account, Utc::now()) else { return };
-                    for p in changed_positions(&mut sent, &positions) {
-                        outbox.send(&Reply::PositionMulti {
-                            req_id,
-                            account: account.clone(),
-                            model_code: model_code.clone(),
-                            contract: convert::position_contract(&p.instrument),
-                            position: p.position,
-                            avg_cost: p.avg_cost,
-                        });
-                    }
-                    if std::mem::take(&mut first) {
-                        outbox.send(&Reply::PositionMultiEnd { req_id });
-                    }
+                let reply_account = account.clone();
+                let end = Reply::PositionMultiEnd { req_id };
+                positions_feed(ctx, Kind::PositionsMulti, req_id, account, end, move |p| Reply::PositionMulti {
+                    req_id,
+                    account: reply_account.clone(),
+                    model_code: model_code.clone(),
+                    contract: convert::position_contract(&p.instrument),
+                    position: p.position,
+                    avg_cost: p.avg_cost,
                 });
             }
         }
@@ -164,6 +153,28 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
     }
 }
 
+/// reqPositions / reqPositionsMulti: every position, `end`, then each position that a fill
+/// changed.
+fn positions_feed(
+    ctx: &mut Ctx,
+    kind: Kind,
+    req_id: i32,
+    account: String,
+    end: Reply,
+    reply: impl Fn(&Position) -> Reply + Send + 'static,
+) {
+    let (mut sent, mut first) = (HashMap::new(), true);
+    feed::start(ctx, kind, req_id, portfolio_wake(), None, move |gateway, outbox| {
+        let Ok(positions) = gateway.market().positions(&account, Utc::now()) else { return };
+        for p in changed_positions(&mut sent, &positions) {
+            outbox.send(&reply(p));
+        }
+        if std::mem::take(&mut first) {
+            outbox.send(&end);
+        }
+    });
+}
+
 fn portfolio_wake() -> Wake {
     Wake::Portfolio { period: ACCOUNT_REFRESH }
 }
@@ -206,15 +217,6 @@ fn changed_positions<'a>(sent: &mut HashMap<i32, (f64, f64)>, positions: &'a [Po
             sent.insert(p.instrument.con_id, now) != Some(now)
         })
         .collect()
-}
-
-fn position_reply(account: &str, p: &Position) -> Reply {
-    Reply::Position {
-        account: account.to_owned(),
-        contract: convert::position_contract(&p.instrument),
-        position: p.position,
-        avg_cost: p.avg_cost,
-    }
 }
 
 fn send_if_changed(outbox: &Outbox, last: &mut Option<Reply>, reply: Reply) {
