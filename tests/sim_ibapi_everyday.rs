@@ -330,6 +330,17 @@ async fn a_limit_order_away_from_the_market_rests_until_the_price_crosses_it() {
     assert!(price <= 190.0, "filled at the limit or better: {price}");
     eventually(WAIT, "Filled at the gateway", || async { sim.orders()[0].status == Some("Filled") }).await;
 
+    // The account's portfolio shows the fill.
+    let (status, body) = http(control, "GET", "/sim/state", None).await;
+    assert_eq!(status, 200);
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let portfolio = &state["listeners"][0]["portfolio"];
+    assert_eq!(portfolio["account"], ACCOUNT, "{portfolio}");
+    assert_eq!(portfolio["positions"][0]["symbol"], "AAPL", "{portfolio}");
+    assert_eq!(portfolio["positions"][0]["position"], 10.0, "{portfolio}");
+    let cash: f64 = portfolio["values"]["TotalCashValue"].as_str().unwrap().parse().unwrap();
+    assert!(cash < 1_000_000.0 - 1_800.0, "cash spent on 10 shares near 190: {cash}");
+
     // Bad requests are refused with the reason.
     let (status, body) = http(control, "POST", "/sim/price", Some(br#"{"symbol":"NOSUCH","price":1}"#)).await;
     assert_eq!(status, 400, "{body}");
