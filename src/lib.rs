@@ -1,8 +1,9 @@
 //! `ibkr-supervisor`: keeps automated-trading connections to IB Gateway / TWS alive, and never
 //! lets the trading engine act on a dead one.
 //!
-//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol, with fault injection;
-//!   the tests, benchmarks and demo run the real `ibapi` client against it.
+//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol (server versions
+//!   157..226, text and protobuf) over a simulated market, with fault injection; the tests,
+//!   benchmarks and demo run real clients against it (`ibapi`, IB's Python client, ib_async).
 //! - [`settings`]: the validated configuration (from the actors crate).
 //! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.

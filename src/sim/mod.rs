@@ -4,22 +4,23 @@
 //! Real TWS API clients (ibapi, IB's official Python client, ib_async, ib_insync) connect to
 //! it over TCP and cannot tell it from a gateway for what it covers, at any server version from
 //! [`MIN_SERVER_VERSION`] (157) to [`MAX_SERVER_VERSION`] (226): the classic text protocol
-//! below 201, protobuf per message above. It covers handshake and version negotiation,
-//! StartApi, managed accounts and next valid id, farm notices, current time, request ids,
-//! orders (place, cancel, fills with executions and commissions, open orders, executions),
-//! and level-1 market data on a random walk. Faults ([`Fault`]) are injected in process or
-//! over HTTP ([`Simulator::serve_control`]). `docs/simulator.md` and `docs/tws-protocol.md`
-//! say what is covered and where each wire fact came from.
+//! below 201, protobuf per message above. Behind each listener is a simulated market
+//! (`market`): instruments and contract details, a seeded walk with ticks and bars, orders that
+//! trade like a market, executions with TWS's client-id visibility, and a portfolio. Faults
+//! ([`Fault`]) are injected in process or over HTTP ([`Simulator::serve_control`]), where
+//! `POST /sim/price` moves a symbol too. `docs/simulator.md` says what is covered and
+//! `docs/tws-protocol.md` where each wire fact came from.
 //!
 //! - `wire`: framing (text or binary message ids), handshake, cancel-safe frame reader.
 //! - `version`: the served range, the `MIN_SERVER_VER_*` thresholds, protobuf per message.
 //! - `msg`: version-independent requests and replies.
 //! - `codec`: one codec per encoding (`text`, `proto`), chosen per message and version.
 //! - `handlers`: what the gateway does with each request, by family.
-//! - `gateway`: one listener's state (clients, order book, prices, fault conditions).
+//! - `market`: the simulated market (pure: no I/O, time passed in).
+//! - `gateway`: one listener: clients, fault conditions, its market and the clock moving it.
 //! - `session`: one client connection; `outbox`: its bounded reply queue and writer.
 //! - `fault`: the fault model and its JSON form.
-//! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`).
+//! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`, `POST /sim/price`).
 
 mod codec;
 mod control;
@@ -347,7 +348,7 @@ pub async fn run_standalone(
     for (addr, account) in sim.addrs().iter().zip(&args.account) {
         println!("simulated IB Gateway for {account} on {addr}");
     }
-    println!("control API on http://{control}/sim/state (POST /sim/fault)");
+    println!("control API on http://{control}/sim/state (POST /sim/fault, POST /sim/price)");
     shutdown.await;
     sim.shutdown();
     ExitCode::SUCCESS
