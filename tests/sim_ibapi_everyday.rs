@@ -380,3 +380,23 @@ async fn a_working_limit_order_is_cancelled_as_tws_cancels_it() {
     .expect("Cancelled and 202");
     assert_eq!(sim.orders()[0].status, Some("Cancelled"));
 }
+
+#[tokio::test]
+async fn while_upstream_is_lost_a_crossing_price_fills_nothing_until_it_returns() {
+    let sim = market().await;
+    let (client, _n) = connect(sim.addr(0), 9).await;
+    sim.set_price("AAPL", 200.0, None).unwrap();
+    let order_id = client.next_valid_order_id().await.unwrap();
+    let mut events =
+        client.place_order(order_id, &aapl(), &order_builder::limit_order(Action::Buy, 10.0, 190.0)).await.unwrap();
+    next_data(&mut events, WAIT, |e| {
+        matches!(e, PlaceOrder::OrderStatus(ref s) if s.status == OrderStatusKind::Submitted).then_some(())
+    })
+    .await;
+    sim.inject_all(ibkr_supervisor::sim::Fault::UpstreamLost { message: None });
+    sim.set_price("AAPL", 185.0, None).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await; // twenty clock rounds: only waiting shows nothing fills
+    assert_eq!(sim.orders()[0].status, Some("Submitted"), "fills wait while upstream is lost");
+    sim.inject_all(ibkr_supervisor::sim::Fault::UpstreamRestored { data_lost: false });
+    eventually(WAIT, "filled once upstream is back", || async { sim.orders()[0].status == Some("Filled") }).await;
+}

@@ -77,12 +77,17 @@ impl Gateway {
         PortfolioState { account: self.account.clone(), positions, values }
     }
 
-    /// Move `symbol` to `price` now; the market reacts at once (fills, triggers, ticks).
+    /// Move `symbol` to `price` now; the market reacts at once (fills, triggers, ticks) —
+    /// unless upstream is lost, when fills wait for it to come back, like every fill.
     pub(crate) fn set_price(&self, symbol: &str, price: f64) -> Result<(), MarketError> {
         let now = Utc::now();
+        let upstream_lost = self.publish_conditions().upstream_lost;
         let events = {
             let mut market = self.market();
             market.set_symbol_price(symbol, price, now)?;
+            if upstream_lost {
+                return Ok(());
+            }
             market.poll(now)
         };
         self.deliver(&events);
