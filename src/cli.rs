@@ -70,7 +70,7 @@ pub struct SimArgs {
     #[arg(long = "account", value_name = "ID", required = true)]
     pub account: Vec<String>,
 
-    /// Address of the HTTP control API (GET /sim/state, POST /sim/fault).
+    /// Address of the HTTP control API (GET /sim/state, POST /sim/fault, POST /sim/price).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7462")]
     pub control: SocketAddr,
 

@@ -15,9 +15,10 @@
 //! - [`http`]: JSON status, the actor tree, health, metrics, history, switches, the dashboard;
 //!   it does not know the simulator: the demo hands it a [`http::FaultPanel`].
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
-//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol, with fault injection;
-//!   the tests, benchmarks and demo run the real `ibapi` client against it
-//!   (`docs/tws-protocol.md`).
+//! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol (server versions
+//!   157..226, text and protobuf) over a simulated market, with fault injection; the tests,
+//!   benchmarks and demo run real clients against it (`ibapi`, IB's Python client, ib_async,
+//!   ib_insync). `docs/tws-protocol.md`, `docs/simulator.md`.
 //! - [`settings`]: the validated configuration (from the actors crate).
 //! - [`logging`], `shutdown.rs`, `notify.rs`: log output, the SIGINT/SIGTERM future, systemd
 //!   notifications.

@@ -47,7 +47,8 @@ fn order(account: &str, symbol: &str, quantity: f64) -> (OrderRequest, Unbounded
         account: account.to_owned(),
         order_id: None,
         contract: Contract::stock(symbol).build(),
-        order: order_builder::limit_order(Action::Buy, quantity, 100.0),
+        // A market order: it fills after the simulator's fill delay, which the tests stage around.
+        order: order_builder::market_order(Action::Buy, quantity),
         sink: Arc::new(move |event| tx.send(event).is_ok()),
     };
     (request, rx)

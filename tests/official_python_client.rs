@@ -1,5 +1,7 @@
 //! IB's official Python TWS API client (PyPI `ibapi-latest` 10.51.1, import name `ibapi`) against
-//! the simulated gateway: connect, current time, an order through to its fill, and market data.
+//! the simulated gateway: connect, current time, an order through to its fill, and market data,
+//! at its newest range (226, protobuf) and pinned to older ranges: the classic text protocol
+//! (157, 178, 200) and the mixed one (205: binary ids, protobuf for some families only).
 //!
 //! The client runs as `tests/python/official_client.py` in a Python that has it:
 //! - `IBKR_SIM_PYTHON`, if set (used as is, never installed into);
@@ -11,152 +13,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::python::{self, OFFICIAL};
 use ibkr_supervisor::sim::{SimConfig, SimOptions, Simulator};
 use serde_json::Value;
-use tokio::process::Command;
 
-const PACKAGE: &str = "ibapi-latest==10.51.1";
-const VENV: &str = "target/py-official";
 const ACCOUNT: &str = "DU1234567";
 const CLIENT_ID: i32 = 11;
 /// The whole script: seven steps of at most 10 s each, in practice about 2 s.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Creating the venv and installing the client from PyPI.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Succeeds, printing the version, only in a Python with the official, protobuf-era client.
-const PROBE: &str = r#"
-import ibapi, ibapi.client, ibapi.wrapper
-from ibapi.server_versions import MAX_CLIENT_VER
-assert MAX_CLIENT_VER >= 226, f"ibapi {ibapi.__version__} speaks server versions up to {MAX_CLIENT_VER}, not 226: not ibapi-latest 10.51.1"
-print(ibapi.__version__)
-"#;
-
-/// Creates the venv under an exclusive lock (`<venv>.lock`, released when the process ends,
-/// however it ends), so test processes running at once neither race nor install twice. A venv
-/// is ready once `<venv>/.installed` names the package and the probe passes in it.
-/// argv: venv, package, probe.
-const BOOTSTRAP: &str = r#"
-import fcntl, os, subprocess, sys
-venv, package, probe = sys.argv[1:4]
-python = os.path.join(venv, "bin", "python")
-marker = os.path.join(venv, ".installed")
-
-def ready():
-    try:
-        with open(marker) as f:
-            if f.read() != package:
-                return False
-    except OSError:
-        return False
-    return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-
-os.makedirs(os.path.dirname(os.path.abspath(venv)), exist_ok=True)
-with open(venv + ".lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if ready():
-        print("found ready (made by another test process)")
-        sys.exit(0)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", package], check=True)
-    subprocess.run([python, "-c", probe], check=True, stdout=subprocess.DEVNULL)
-    with open(marker, "w") as f:
-        f.write(package)
-    print("created")
-"#;
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn how_to_install() -> String {
-    format!(
-        "IB's official Python client is needed: either let this test create the venv (needs python3 with the \
-         venv module, e.g. `apt-get install python3-venv`, and access to PyPI), or create it yourself:\n    \
-         cd {ws} && python3 -m venv {VENV} && {VENV}/bin/pip install {PACKAGE}\nor point IBKR_SIM_PYTHON at a \
-         python that has `{PACKAGE}` installed.",
-        ws = workspace().display()
-    )
-}
-
-/// Runs `program args`, killing it after `limit`: its stdout, or what went wrong with its output.
-async fn run(program: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
-    run_with_stderr(program, args, limit).await.map(|(stdout, _)| stdout)
-}
-
-/// [`run`], also returning stderr on success.
-async fn run_with_stderr(program: &Path, args: &[&str], limit: Duration) -> Result<(String, String), String> {
-    let child = Command::new(program)
-        .args(args)
-        .current_dir(workspace())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    let output = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .map_err(|_| format!("{} did not finish within {limit:?}", program.display()))?
-        .map_err(|e| format!("waiting for {}: {e}", program.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if output.status.success() {
-        Ok((stdout, stderr))
-    } else {
-        Err(format!("{} exited with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", program.display(), output.status))
-    }
-}
-
-/// A Python in which the official client imports: see the module doc.
-async fn official_python() -> PathBuf {
-    if let Some(python) = std::env::var_os("IBKR_SIM_PYTHON") {
-        let python = PathBuf::from(python);
-        match run(&python, &["-c", PROBE], Duration::from_secs(60)).await {
-            Ok(version) => eprintln!("IBKR_SIM_PYTHON={} has ibapi {}", python.display(), version.trim()),
-            Err(e) => panic!(
-                "IBKR_SIM_PYTHON={} cannot import the official client:\n{e}\n{}",
-                python.display(),
-                how_to_install()
-            ),
-        }
-        return python;
-    }
-
-    let venv = workspace().join(VENV);
-    let python = venv.join("bin").join("python");
-    let marker_ok = std::fs::read_to_string(venv.join(".installed")).is_ok_and(|m| m == PACKAGE);
-    if marker_ok && run(&python, &["-c", PROBE], Duration::from_secs(60)).await.is_ok() {
-        return python;
-    }
-
-    let mut failures = vec![];
-    for base in ["python3", "python"] {
-        let args = ["-c", BOOTSTRAP, venv.to_str().expect("workspace path is UTF-8"), PACKAGE, PROBE];
-        match run(Path::new(base), &args, INSTALL_TIMEOUT).await {
-            Ok(how) => match run(&python, &["-c", PROBE], Duration::from_secs(60)).await {
-                Ok(version) => {
-                    eprintln!("{}: {} with ibapi {}", venv.display(), how.trim(), version.trim());
-                    return python;
-                }
-                Err(e) => failures.push(e),
-            },
-            Err(e) => failures.push(e),
-        }
-    }
-    panic!("cannot set up {}:\n{}\n\n{}", venv.display(), failures.join("\n"), how_to_install());
-}
-
-#[tokio::test]
-async fn official_python_client_connects_orders_and_streams_market_data() {
-    let python = official_python().await;
-    let script = workspace().join("tests/python/official_client.py");
-
+/// Run the script against a fresh simulator, announcing `v100..max_version` (or the client's
+/// newest range); returns what it observed, the simulator, and the run's time bounds.
+async fn run_official(max_version: Option<i32>) -> (Value, Simulator, i64, i64) {
+    let python = python::python_for(&OFFICIAL).await;
+    let script = python::workspace().join("tests/python/official_client.py");
     let sim = Simulator::start(SimConfig::default().loopback(ACCOUNT).options(SimOptions {
         fill_delay: Duration::from_millis(50),
         tick_interval: Duration::from_millis(20),
@@ -164,11 +36,11 @@ async fn official_python_client_connects_orders_and_streams_market_data() {
     }))
     .await
     .unwrap();
+    // The script's BUY LMT 150 is marketable: AAPL trades at 149, the ask a cent above.
+    sim.set_price("AAPL", 149.0, None).unwrap();
     let addr = sim.addr(0);
-
-    let port = addr.port().to_string();
-    let client_id = CLIENT_ID.to_string();
-    let host = addr.ip().to_string();
+    let (port, client_id, host) = (addr.port().to_string(), CLIENT_ID.to_string(), addr.ip().to_string());
+    let max = max_version.map(|v| v.to_string());
     let mut args = vec![
         script.to_str().unwrap(),
         "--host",
@@ -180,37 +52,33 @@ async fn official_python_client_connects_orders_and_streams_market_data() {
         "--account",
         ACCOUNT,
     ];
-    if std::env::var_os("IBKR_SIM_PYTHON_DEBUG").is_some_and(|v| v == "1") {
-        args.push("--debug");
+    if let Some(max) = &max {
+        args.extend(["--max-version", max]);
     }
-    let started = chrono::Utc::now();
-    let stdout = match run_with_stderr(&python, &args, SCRIPT_TIMEOUT).await {
-        Ok((stdout, stderr)) => {
-            if !stderr.trim().is_empty() {
-                eprintln!("official_client.py stderr:\n{stderr}");
-            }
-            stdout
-        }
-        Err(e) => panic!("the official Python client failed against the simulator:\n{e}"),
-    };
-    let finished = chrono::Utc::now();
-    eprintln!("official_client.py: {}", stdout.trim());
+    let started = chrono::Utc::now().timestamp_millis();
+    let what = format!("the official Python client (max version {max_version:?})");
+    let stdout = python::run_script(&python, args, SCRIPT_TIMEOUT, &what).await;
+    let finished = chrono::Utc::now().timestamp_millis();
+    (python::observed(&stdout), sim, started, finished)
+}
 
-    // What the client saw.
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).expect("a JSON line on stdout");
-    let seen: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"));
-    assert_eq!(seen["server_version"], 226, "{seen}");
+/// What every run must have seen, whatever the encoding.
+async fn check(max_version: Option<i32>, expected_version: i64) {
+    let (seen, sim, started, finished) = run_official(max_version).await;
+    assert_eq!(seen["server_version"], expected_version, "{seen}");
     let order_id = seen["next_valid_id"].as_i64().unwrap_or_else(|| panic!("next_valid_id in {seen}"));
     assert!(order_id >= 1, "{seen}");
     assert_eq!(seen["order_id"], order_id, "the order used nextValidId: {seen}");
     assert_eq!(seen["accounts"], ACCOUNT, "{seen}");
     assert_eq!(seen["farm_notices"], serde_json::json!([2104, 2106, 2158]), "{seen}");
 
-    let in_run = |ms: i64| (started.timestamp_millis() - 1000..=finished.timestamp_millis() + 1000).contains(&ms);
+    let in_run = |ms: i64| (started - 1000..=finished + 1000).contains(&ms);
     let secs = seen["current_time"].as_i64().unwrap_or_else(|| panic!("current_time in {seen}"));
     assert!(in_run(secs * 1000), "currentTime {secs} not within the run ({started} .. {finished})");
-    let millis = seen["current_time_millis"].as_i64().unwrap_or_else(|| panic!("current_time_millis in {seen}"));
-    assert!(in_run(millis), "currentTimeInMillis {millis} not within the run ({started} .. {finished})");
+    if expected_version >= 197 {
+        let millis = seen["current_time_millis"].as_i64().unwrap_or_else(|| panic!("current_time_millis in {seen}"));
+        assert!(in_run(millis), "currentTimeInMillis {millis} not within the run ({started} .. {finished})");
+    }
 
     let statuses: Vec<&str> = seen["order_statuses"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert_eq!(statuses, ["Submitted", "Filled"], "{seen}");
@@ -221,7 +89,8 @@ async fn official_python_client_connects_orders_and_streams_market_data() {
     }
     assert_eq!(seen["exec_shares"].as_str().unwrap().parse::<f64>().unwrap(), 10.0, "{seen}");
     assert_eq!(seen["exec_side"], "BOT", "{seen}");
-    assert_eq!(seen["exec_price"], 150.0, "a BUY LMT 150 fills at its limit in the simulator: {seen}");
+    let price = seen["exec_price"].as_f64().unwrap();
+    assert!(price <= 150.0 && price > 147.0, "a BUY LMT 150 with the market at 149 fills near the ask: {seen}");
     assert_eq!(seen["open_order"]["account"], ACCOUNT, "{seen}");
     assert_eq!(seen["open_order"]["client_id"], CLIENT_ID, "{seen}");
 
@@ -251,6 +120,64 @@ async fn official_python_client_connects_orders_and_streams_market_data() {
     })
     .await;
     assert_eq!(sim.state().listeners[0].market_data_subscriptions, 0);
+    sim.shutdown();
+}
 
+#[tokio::test]
+async fn official_python_client_connects_orders_and_streams_market_data() {
+    check(None, 226).await;
+}
+
+/// Below 201 every frame is text with a text message id; the oldest range served is 157.
+#[tokio::test]
+async fn official_python_client_pinned_to_the_text_protocol() {
+    for version in [157, 178, 200] {
+        check(Some(version), i64::from(version)).await;
+    }
+}
+
+/// 201..213: binary message ids, executions as protobuf (201+), orders (203+), and the
+/// completed-orders family (204+), with market data and the session messages still text.
+#[tokio::test]
+async fn official_python_client_pinned_between_text_and_protobuf() {
+    check(Some(205), 205).await;
+}
+
+/// Every version at which some layout the simulator reads or writes changes (`src/sim/
+/// version.rs`), plus the floor and the top: every distinct text layout, in IB's own decoder.
+const LAYOUT_VERSIONS: [i32; 44] = [
+    157, 158, 159, 160, 162, 163, 164, 166, 167, 169, 170, 175, 176, 177, 178, 179, 182, 183, 184, 185, 186, 189, 192,
+    193, 194, 195, 196, 197, 198, 199, 200, 201, 203, 204, 205, 206, 207, 208, 210, 212, 213, 215, 220, 226,
+];
+
+/// `tests/python/official_coverage.py`: every request the simulator serves — reference data,
+/// market data with generic ticks and snapshots, bars, real-time bars, tick-by-tick, orders to a
+/// fill and a cancel, what-if, executions, completed orders, positions, account updates and
+/// summaries, PnL, the multi-account requests — at each of those versions, each answer read by
+/// IB's decoder made strict. Between two listed versions no layout changes.
+#[tokio::test]
+async fn official_python_client_reads_every_request_at_every_layout() {
+    let python = python::python_for(&OFFICIAL).await;
+    let script = python::workspace().join("tests/python/official_coverage.py");
+    let sim = Simulator::start(SimConfig::default().loopback(ACCOUNT).options(SimOptions {
+        fill_delay: Duration::from_millis(20),
+        tick_interval: Duration::from_millis(20),
+        seed: Some(3),
+        ..SimOptions::default()
+    }))
+    .await
+    .unwrap();
+    let port = sim.addr(0).port().to_string();
+    let versions: Vec<String> = LAYOUT_VERSIONS.iter().map(i32::to_string).collect();
+    let versions = versions.join(",");
+    let args = vec![script.to_str().unwrap(), "--port", &port, "--account", ACCOUNT, "--versions", &versions];
+    let stdout = python::run_script(&python, args, Duration::from_secs(300), "official_coverage.py").await;
+    let results = python::observed(&stdout);
+    for version in LAYOUT_VERSIONS {
+        let result = &results[version.to_string()];
+        assert_eq!(result["ok"], true, "v{version}: {result}");
+        assert!(result["seen"].as_u64().unwrap() >= 55, "v{version} saw every kind of answer: {result}");
+    }
+    common::eventually(Duration::from_secs(2), "every session closed", || async { sim.clients().is_empty() }).await;
     sim.shutdown();
 }

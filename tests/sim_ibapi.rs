@@ -58,7 +58,10 @@ async fn placed_order_is_submitted_then_filled_with_execution_and_commission() {
     let (client, _notices) = connect(sim.addr(0), 3).await;
     let order_id = client.next_valid_order_id().await.unwrap();
     let contract = Contract::stock("AAPL").build();
-    let order = order_builder::limit_order(Action::Buy, 10.0, 150.0);
+    // A marketable limit: AAPL is moved to 150, so the ask is a cent above and a BUY LMT 151
+    // fills at once, at the ask (the limit or better).
+    sim.set_price("AAPL", 150.0, None).unwrap();
+    let order = order_builder::limit_order(Action::Buy, 10.0, 151.0);
 
     let mut events = client.place_order(order_id, &contract, &order).await.unwrap();
     let mut seen = vec![];
@@ -79,13 +82,17 @@ async fn placed_order_is_submitted_then_filled_with_execution_and_commission() {
                     if status.status == OrderStatusKind::Filled {
                         assert_eq!(status.filled, 10.0);
                         assert_eq!(status.remaining, 0.0);
-                        assert_eq!(status.average_fill_price, Some(150.0));
+                        let price = status.average_fill_price.expect("an average fill price");
+                        assert!(
+                            price <= 151.0 && (price - 150.0).abs() < 1.5,
+                            "filled at {price}, limit 151, market 150"
+                        );
                     }
                 }
                 PlaceOrder::ExecutionData(exec) => {
                     assert_eq!(exec.execution.order_id, order_id);
                     assert_eq!(exec.execution.shares, 10.0);
-                    assert_eq!(exec.execution.price, 150.0);
+                    assert!(exec.execution.price <= 151.0, "at the limit or better: {}", exec.execution.price);
                     seen.push("execution".into());
                 }
                 PlaceOrder::CommissionReport(report) => {
@@ -109,7 +116,7 @@ async fn placed_order_is_submitted_then_filled_with_execution_and_commission() {
     let logged = &orders[0];
     assert_eq!((logged.order_id, logged.client_id), (order_id, 3));
     assert_eq!((logged.action.as_str(), logged.quantity.as_str(), logged.order_type.as_str()), ("BUY", "10", "LMT"));
-    assert_eq!(logged.limit_price, Some(150.0));
+    assert_eq!(logged.limit_price, Some(151.0));
     assert_eq!(logged.account, ACCOUNT);
 }
 
@@ -166,7 +173,7 @@ async fn cancel_answers_cancelled_and_202() {
 async fn open_orders_and_executions_are_listed() {
     let sim = sim_with(SimOptions { fill_delay: Duration::from_millis(20), ..SimOptions::default() }).await;
     let (client, _notices) = connect(sim.addr(0), 4).await;
-    let contract = Contract::stock("IBM").build();
+    let contract = Contract::stock("SPY").build();
     let filled_id = client.next_valid_order_id().await.unwrap();
     let mut filled =
         client.place_order(filled_id, &contract, &order_builder::market_order(Action::Buy, 2.0)).await.unwrap();

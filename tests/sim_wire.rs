@@ -1,5 +1,6 @@
 //! The simulated gateway at the byte level, and its HTTP control API: version negotiation,
-//! silence before StartApi, bad input answered as TWS answers it and never a crash.
+//! silence before StartApi, bad input answered as TWS answers it and never a crash, for both
+//! the protobuf-era framing (binary message ids) and the classic text protocol.
 
 mod common;
 
@@ -13,7 +14,16 @@ const WAIT: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn negotiates_the_highest_common_version() {
     let sim = sim().await;
-    for (range, expected) in [("v213..226", 226), ("v100..226", 226), ("v213..220", 220), ("v100..230 +PACEAPI", 226)] {
+    let ranges = [
+        ("v213..226", 226),
+        ("v100..226", 226),
+        ("v213..220", 220),
+        ("v100..230 +PACEAPI", 226),
+        ("v157..178", 178),
+        ("v157..176", 176),
+        ("v100..157", 157),
+    ];
+    for (range, expected) in ranges {
         let mut raw = RawClient::connect(sim.addr(0)).await;
         raw.send_prefix(range).await;
         let (version, time) = raw.read_handshake().await.unwrap();
@@ -27,7 +37,7 @@ async fn negotiates_the_highest_common_version() {
 #[tokio::test]
 async fn refuses_a_range_it_cannot_serve_by_closing() {
     let sim = sim().await;
-    for range in ["v100..212", "v227..230", "v226..213", "nonsense"] {
+    for range in ["v100..156", "v227..230", "v226..213", "nonsense"] {
         let mut raw = RawClient::connect(sim.addr(0)).await;
         raw.send_prefix(range).await;
         let reply = tokio::time::timeout(WAIT, raw.read_handshake()).await.expect("closed, not hung");
@@ -91,16 +101,19 @@ async fn answers_an_undecodable_request_with_320_and_carries_on() {
 async fn answers_an_unsupported_request_on_its_own_id() {
     let sim = sim().await;
     let mut raw = RawClient::start(sim.addr(0), 3).await;
-    // reqContractData (9) with reqId 1_500_000_000 in field 1.
-    raw.send_frame(209, &[0x08, 0x80, 0xde, 0xa0, 0xcb, 0x05]).await;
+    // reqMktDepth (10) with reqId 1_500_000_000 in field 1: not served, answered on its id.
+    raw.send_frame(210, &[0x08, 0x80, 0xde, 0xa0, 0xcb, 0x05]).await;
     let (_, payload) = next_error(&mut raw).await;
     let (req, code, message) = error_fields(&payload);
     assert_eq!((req, code), (1_500_000_000, 321), "{message}");
-    // A text-encoded request is refused the same way, and the session goes on.
-    raw.send_frame(49, b"1\0").await;
+    assert!(message.contains("reqMktDepth"), "names the request: {message}");
+    // An unknown message id is refused the same way, and the session goes on.
+    raw.send_frame(400, &[0x08, 0x05]).await;
     let (_, payload) = next_error(&mut raw).await;
-    assert_eq!(error_fields(&payload).1, 321);
-    raw.send_frame(249, &[]).await;
+    let (req, code, message) = error_fields(&payload);
+    assert_eq!((req, code), (-1, 321), "{message}");
+    // A text-encoded request (binary id below 201) is read as text, as TWS reads it.
+    raw.send_frame(49, b"1\0").await;
     next_frame_with(&mut raw, 249).await;
 }
 

@@ -48,20 +48,25 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The `kind` string, as in the JSON form.
+    /// Every kind, in declaration order, as the JSON form spells it.
+    pub const KINDS: [&'static str; 10] = [
+        "drop",
+        "reset",
+        "hang",
+        "refuse",
+        "stall_handshake",
+        "upstream_lost",
+        "upstream_restored",
+        "latency",
+        "hold_client_id",
+        "clear",
+    ];
+
+    /// The `kind` string, as in the JSON form: serde's own tag, so the two cannot disagree.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Drop => "drop",
-            Fault::Reset => "reset",
-            Fault::Hang => "hang",
-            Fault::Refuse { .. } => "refuse",
-            Fault::StallHandshake => "stall_handshake",
-            Fault::UpstreamLost { .. } => "upstream_lost",
-            Fault::UpstreamRestored { .. } => "upstream_restored",
-            Fault::Latency { .. } => "latency",
-            Fault::HoldClientId { .. } => "hold_client_id",
-            Fault::Clear => "clear",
-        }
+        let tagged = serde_json::to_value(self).expect("a fault serialises");
+        let kind = tagged["kind"].as_str().expect("every fault has a kind tag");
+        Self::KINDS.into_iter().find(|k| *k == kind).expect("Fault::KINDS lists every variant")
     }
 }
 
@@ -79,9 +84,9 @@ pub enum FaultError {
     BadJson(String),
     #[error("request body must be a JSON object such as {{\"kind\": \"drop\"}}")]
     NotAnObject,
-    #[error("missing \"kind\"; expected one of: {KINDS}")]
+    #[error("missing \"kind\"; expected one of: {Kinds}")]
     MissingKind,
-    #[error("unknown fault kind {0:?}; expected one of: {KINDS}")]
+    #[error("unknown fault kind {0:?}; expected one of: {Kinds}")]
     UnknownKind(String),
     #[error("\"port\" must be a TCP port number 1-65535, got {0}")]
     BadPort(String),
@@ -91,8 +96,14 @@ pub enum FaultError {
     UnknownPort(u16),
 }
 
-const KINDS: &str =
-    "drop, reset, hang, refuse, stall_handshake, upstream_lost, upstream_restored, latency, hold_client_id, clear";
+/// The kinds, comma-separated, for error messages.
+struct Kinds;
+
+impl std::fmt::Display for Kinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&Fault::KINDS.join(", "))
+    }
+}
 
 impl FaultRequest {
     /// Parse `{"kind": K, "port"?: P, ...fields of K}` with an error that says what is wrong.
@@ -115,7 +126,7 @@ impl FaultRequest {
             Some(serde_json::Value::String(k)) => k.clone(),
             Some(other) => return Err(FaultError::UnknownKind(other.to_string())),
         };
-        if !KINDS.split(", ").any(|k| k == kind) {
+        if !Fault::KINDS.contains(&kind.as_str()) {
             return Err(FaultError::UnknownKind(kind));
         }
         let given: Vec<String> = map.keys().cloned().collect();
@@ -156,10 +167,15 @@ mod tests {
             (r#"{"kind":"hold_client_id","duration_ms":300}"#, Fault::HoldClientId { duration_ms: 300 }),
             (r#"{"kind":"clear"}"#, Fault::Clear),
         ];
-        for (json, fault) in cases {
+        for (json, fault) in cases.clone() {
             let req = FaultRequest::from_json(json.as_bytes()).unwrap();
             assert_eq!(req, FaultRequest { fault: fault.clone(), port: None }, "{json}");
             assert!(json.contains(fault.kind()));
+        }
+        // Every listed kind names a variant, and every variant above is listed.
+        let kinds: Vec<&str> = cases.iter().map(|(_, f)| f.kind()).collect();
+        for kind in Fault::KINDS {
+            assert!(kinds.contains(&kind), "{kind} has a case");
         }
         let targeted = FaultRequest::from_json(br#"{"kind":"drop","port":4002}"#).unwrap();
         assert_eq!(targeted.port, Some(4002));

@@ -1,25 +1,40 @@
 //! A simulated IB Gateway speaking the real TWS wire protocol, with fault injection.
 //!
 //! One [`Simulator`] serves any number of listeners, each acting as the gateway of one account.
-//! Real TWS API clients (ibapi, IB's official Python client) connect to it over TCP and cannot
-//! tell it from a gateway for what it covers: handshake and version negotiation, StartApi,
-//! managed accounts and next valid id, farm notices, current time, request ids, orders (place,
-//! cancel, fills with executions and commissions, open orders, executions), and level-1 market
-//! data on a random walk. Faults ([`Fault`]) are injected in process or over HTTP
-//! ([`Simulator::serve_control`]).
+//! Real TWS API clients (ibapi, IB's official Python client, ib_async, ib_insync) connect to
+//! it over TCP and cannot tell it from a gateway for what it covers, at any server version from
+//! [`MIN_SERVER_VERSION`] (157) to [`MAX_SERVER_VERSION`] (226): the classic text protocol
+//! below 201, protobuf per message above. Behind each listener is a simulated market
+//! (`market`): instruments and contract details, a seeded walk with ticks and bars, orders that
+//! trade like a market, executions with TWS's client-id visibility, and a portfolio. Faults
+//! ([`Fault`]) are injected in process or over HTTP ([`Simulator::serve_control`]), where
+//! `POST /sim/price` moves a symbol too. `docs/simulator.md` says what is covered and
+//! `docs/tws-protocol.md` where each wire fact came from.
 //!
-//! - `wire`: framing, handshake, cancel-safe frame reader.
-//! - `proto`: the protobuf messages, declared by hand.
-//! - `gateway`: one listener's state (clients, order book, prices, fault conditions).
-//! - `session`: one client connection.
+//! - `wire`: framing (text or binary message ids), handshake, cancel-safe frame reader.
+//! - `version`: the served range, the `MIN_SERVER_VER_*` thresholds, protobuf per message.
+//! - `msg`: version-independent requests and replies.
+//! - `codec`: one codec per encoding (`text`, `proto`), chosen per message and version.
+//! - `handlers`: what the gateway does with each request, by family.
+//! - `market`: the simulated market (pure: no I/O, time passed in).
+//! - `gateway`: one listener: clients, fault conditions, its market and the clock moving it.
+//! - `session`: one client connection; `outbox`: its bounded reply queue and writer.
 //! - `fault`: the fault model and its JSON form.
-//! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`).
+//! - `control`: the HTTP control API (`GET /sim/state`, `POST /sim/fault`, `POST /sim/price`).
 
+mod codec;
 mod control;
 mod fault;
 mod gateway;
-mod proto;
+mod handlers;
+// The market model's API is wider than the gateway uses (TWS-entered orders, the master
+// client id at run time, accessors its own tests use); those parts are kept, not dead.
+#[allow(dead_code, unused_imports)]
+mod market;
+mod msg;
+mod outbox;
 mod session;
+mod version;
 mod wire;
 
 use std::net::SocketAddr;
@@ -30,8 +45,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use fault::{Fault, FaultError, FaultRequest};
-pub use gateway::{ClientInfo, Conditions, OrderLogEntry};
-pub use wire::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
+pub use gateway::{ClientInfo, Conditions, OrderLogEntry, PortfolioState, PositionState, PriceError};
+pub use version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 
 use gateway::Gateway;
 
@@ -49,7 +64,7 @@ pub struct SimOptions {
     pub fill_delay: Duration,
     /// Interval between market-data quote rounds per subscription.
     pub tick_interval: Duration,
-    /// Highest server version offered (213..=226).
+    /// Highest server version offered (157..=226); a client gets `min(its max, this)`.
     pub server_version: i32,
     /// Zone name in the handshake's connection time (`UTC`, or `EST` for TWS realism).
     pub time_zone: String,
@@ -57,6 +72,15 @@ pub struct SimOptions {
     pub first_order_id: i32,
     /// Seed for prices and sizes (random when `None`).
     pub seed: Option<u64>,
+    /// Bytes of replies a session may have queued for a client that is not reading; one more
+    /// closes the connection (see `outbox.rs`).
+    pub outbox_limit_bytes: usize,
+    /// Most an order fills per price step; larger orders fill in parts.
+    pub display_size: f64,
+    /// Cash each account starts with (USD).
+    pub starting_cash: f64,
+    /// TWS's "Master API client ID" setting: that client sees every client's orders and fills.
+    pub master_client_id: Option<i32>,
 }
 
 impl Default for SimOptions {
@@ -68,6 +92,10 @@ impl Default for SimOptions {
             time_zone: "UTC".into(),
             first_order_id: 1,
             seed: None,
+            outbox_limit_bytes: 8 * 1024 * 1024,
+            display_size: 1000.0,
+            starting_cash: 1_000_000.0,
+            master_client_id: None,
         }
     }
 }
@@ -103,7 +131,9 @@ impl SimConfig {
 pub enum SimError {
     #[error("no listener configured; add at least one --listen ADDR --account ID")]
     NoListener,
-    #[error("server_version {0} is outside 213..=226, the versions the simulator speaks")]
+    #[error(
+        "server_version {0} is outside {MIN_SERVER_VERSION}..={MAX_SERVER_VERSION}, the versions the simulator speaks"
+    )]
     BadServerVersion(i32),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -124,6 +154,8 @@ pub struct ListenerState {
     /// reqMktData requests received since start.
     pub market_data_requests: u64,
     pub clients: Vec<ClientInfo>,
+    /// The account's portfolio: positions, cash, values.
+    pub portfolio: PortfolioState,
 }
 
 /// Everything `GET /sim/state` shows.
@@ -223,10 +255,25 @@ impl Simulator {
                 market_data_subscriptions: gateway.market_data_subscriptions(),
                 market_data_requests: gateway.market_data_requests(),
                 clients,
+                portfolio: gateway.portfolio_state(),
             });
         }
         state.orders.sort_by_key(|o| o.received_at);
         state
+    }
+
+    /// Move `symbol` (`AAPL`, `ES`, `EUR.USD` or a conId) to `price` at once on one listener
+    /// (`port`) or all (`None`), then let the market react: resting orders the move crosses
+    /// fill, stops trigger, subscribers see the new quote. Returns the ports it applied to.
+    pub fn set_price(&self, symbol: &str, price: f64, port: Option<u16>) -> Result<Vec<u16>, PriceError> {
+        let targets: Vec<&Arc<Gateway>> = self.gateways.iter().filter(|g| port.is_none_or(|p| g.port() == p)).collect();
+        if targets.is_empty() {
+            return Err(PriceError::UnknownPort(port.unwrap_or(0)));
+        }
+        for gateway in &targets {
+            gateway.set_price(symbol, price)?;
+        }
+        Ok(targets.iter().map(|g| g.port()).collect())
     }
 
     /// Every order received so far, oldest first.
@@ -301,7 +348,7 @@ pub async fn run_standalone(
     for (addr, account) in sim.addrs().iter().zip(&args.account) {
         println!("simulated IB Gateway for {account} on {addr}");
     }
-    println!("control API on http://{control}/sim/state (POST /sim/fault)");
+    println!("control API on http://{control}/sim/state (POST /sim/fault, POST /sim/price)");
     shutdown.await;
     sim.shutdown();
     ExitCode::SUCCESS

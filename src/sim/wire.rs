@@ -1,21 +1,27 @@
-//! TWS API framing: the `API\0` connection prefix, the handshake reply, and the length-prefixed
-//! frames that follow (`[u32 len][i32 msgId][payload]`, protobuf when `msgId > 200`).
+//! TWS API framing, apart from what the frames mean: the `API\0` connection prefix, the
+//! handshake reply, and the length-prefixed frames that follow, whose message id is
+//!
+//! - below version 201, the first NUL-terminated text field (`"71\0" "2\0" "7\0" …`);
+//! - from 201 (`MIN_SERVER_VER_PROTOBUF`), a 4-byte big-endian integer, where ids above 200
+//!   mean a protobuf payload for id − 200 (`py:client.py:607-621`, `py:comm.py:37-44`).
 //!
 //! Reads are bounded: a prefix longer than [`MAX_PREFIX_LEN`] or a frame outside
-//! `4..=0xFFFFFF` bytes is an error, and the caller closes the connection as TWS does.
+//! `1..=0xFFFFFF` bytes is an error, and the caller closes the connection as TWS does. Bytes
+//! are buffered only as they arrive, so a length prefix alone never allocates what it
+//! announces, and a buffer that grew for one large frame shrinks back after it.
 
-use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::proto::PROTOBUF_MSG_ID;
+use super::version::{ClientVersions, PROTOBUF};
 
-/// Largest frame body both clients accept (`0xFFFFFF`).
+/// Largest frame body both clients accept (`0xFFFFFF`, `py:const.py:25`).
 pub const MAX_FRAME_LEN: u32 = 0x00FF_FFFF;
 /// Longest version string accepted after `API\0` (real ones are ~10 bytes plus options).
 pub const MAX_PREFIX_LEN: u32 = 1024;
-/// Server versions the simulator can speak: the protobuf era that ibapi requires.
-pub const MIN_SERVER_VERSION: i32 = 213;
-pub const MAX_SERVER_VERSION: i32 = 226;
+/// Offset added to a logical message id when its payload is protobuf.
+pub const PROTOBUF_MSG_ID: i32 = 200;
+/// Read buffer kept between frames; a larger one is shrunk back once drained.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// What went wrong on the wire; every variant ends the connection.
 #[derive(Debug, thiserror::Error)]
@@ -26,48 +32,47 @@ pub enum WireError {
     PrefixTooLong(u32),
     #[error("version string {0:?} is not of the form v<min>..<max>")]
     BadVersionString(String),
-    #[error("frame length {0} outside 4..=16777215")]
+    #[error("frame length {0} outside {min}..=16777215", min = 1)]
     BadFrameLength(u32),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-/// The version range a client announced in its connection prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientVersions {
-    pub min: i32,
-    pub max: i32,
-    /// Text after the first space (`+PACEAPI` and the like), if any.
-    pub connect_options: Option<String>,
+/// How a session's frames carry their message id, fixed by the negotiated version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Below 201: the id is the first text field.
+    TextId,
+    /// From 201: a 4-byte binary id.
+    BinaryId,
 }
 
-impl ClientVersions {
-    /// Parse `v<min>..<max>[ <options>]`; a bare `v<n>` means min = max = n.
-    pub fn parse(text: &str) -> Result<Self, WireError> {
-        let bad = || WireError::BadVersionString(text.to_owned());
-        let (range, options) = match text.split_once(' ') {
-            Some((range, rest)) => (range, Some(rest.to_owned()).filter(|o| !o.is_empty())),
-            None => (text, None),
-        };
-        let range = range.strip_prefix('v').ok_or_else(bad)?;
-        let (min, max) = match range.split_once("..") {
-            Some((min, max)) => (min.parse().map_err(|_| bad())?, max.parse().map_err(|_| bad())?),
-            None => {
-                let v = range.parse().map_err(|_| bad())?;
-                (v, v)
-            }
-        };
-        if min > max {
-            return Err(bad());
+impl Framing {
+    pub fn for_version(version: i32) -> Framing {
+        if version >= PROTOBUF {
+            Framing::BinaryId
+        } else {
+            Framing::TextId
         }
-        Ok(Self { min, max, connect_options: options })
     }
+}
 
-    /// The highest version both sides speak, or `None` when the ranges do not meet.
-    pub fn negotiate(&self, server_max: i32) -> Option<i32> {
-        let chosen = self.max.min(server_max);
-        (chosen >= self.min.max(MIN_SERVER_VERSION)).then_some(chosen)
-    }
+/// How a frame's payload is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// NUL-terminated text fields.
+    Text,
+    Protobuf,
+}
+
+/// One frame from the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `id` is the logical id; `payload` the fields (text) or message bytes (protobuf), without
+    /// the id.
+    Message { id: i32, encoding: Encoding, payload: Vec<u8> },
+    /// A text-framed body whose first field is not a message id.
+    BadId { text: String },
 }
 
 /// The handshake reply: one frame `"<version>\0<YYYYMMDD HH:MM:SS TZ>\0"`, with no message id.
@@ -79,22 +84,34 @@ pub fn handshake_reply(version: i32, connection_time: &str) -> Vec<u8> {
     out
 }
 
-/// One frame from the client.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    /// `msgId > 200`: `id` is the logical id, `payload` the protobuf bytes.
-    Proto { id: i32, payload: Vec<u8> },
-    /// `msgId <= 200`: NUL-separated text fields.
-    Text { id: i32, fields: Vec<String> },
+/// A complete frame of text `fields` (each already NUL-terminated) with id `msg_id`.
+pub fn text_frame(framing: Framing, msg_id: i32, fields: &[u8]) -> Vec<u8> {
+    let id_text = msg_id.to_string();
+    let id_len = match framing {
+        Framing::TextId => id_text.len() + 1,
+        Framing::BinaryId => 4,
+    };
+    let mut out = Vec::with_capacity(4 + id_len + fields.len());
+    out.extend_from_slice(&((id_len + fields.len()) as u32).to_be_bytes());
+    match framing {
+        Framing::TextId => {
+            out.extend_from_slice(id_text.as_bytes());
+            out.push(0);
+        }
+        Framing::BinaryId => out.extend_from_slice(&msg_id.to_be_bytes()),
+    }
+    out.extend_from_slice(fields);
+    out
 }
 
-impl Frame {
-    /// The logical message id.
-    pub fn id(&self) -> i32 {
-        match self {
-            Frame::Proto { id, .. } | Frame::Text { id, .. } => *id,
-        }
-    }
+/// A complete protobuf frame: wire id `logical_id + 200`, then the message bytes.
+pub fn proto_frame(logical_id: i32, message: &impl prost::Message) -> Vec<u8> {
+    let body_len = 4 + message.encoded_len();
+    let mut out = Vec::with_capacity(4 + body_len);
+    out.extend_from_slice(&(body_len as u32).to_be_bytes());
+    out.extend_from_slice(&(logical_id + PROTOBUF_MSG_ID).to_be_bytes());
+    message.encode(&mut out).expect("a Vec grows as needed");
+    out
 }
 
 /// A cancel-safe reader of the connection prefix and frames: bytes are buffered in `self`, so
@@ -102,11 +119,12 @@ impl Frame {
 pub struct FrameReader<R> {
     inner: R,
     buf: Vec<u8>,
+    framing: Framing,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, buf: Vec::with_capacity(4096) }
+        Self { inner, buf: Vec::with_capacity(READ_BUFFER), framing: Framing::BinaryId }
     }
 
     /// Give back the reader.
@@ -114,11 +132,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.inner
     }
 
+    /// Set once the version is negotiated.
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
+    }
+
     /// Read `API\0` and the version string. `Ok(None)` if the peer closed first.
     pub async fn read_prefix(&mut self) -> Result<Option<ClientVersions>, WireError> {
         loop {
             if let Some((versions, used)) = parse_prefix(&self.buf)? {
-                self.buf.drain(..used);
+                self.consume(used);
                 return Ok(Some(versions));
             }
             if self.fill().await? == 0 {
@@ -130,8 +153,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Read one frame. `Ok(None)` on end of stream.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, WireError> {
         loop {
-            if let Some((frame, used)) = parse_frame(&self.buf)? {
-                self.buf.drain(..used);
+            if let Some((frame, used)) = parse_frame(&self.buf, self.framing)? {
+                self.consume(used);
                 return Ok(Some(frame));
             }
             if self.fill().await? == 0 {
@@ -150,8 +173,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    fn consume(&mut self, used: usize) {
+        self.buf.drain(..used);
+        if self.buf.capacity() > 8 * READ_BUFFER && self.buf.len() <= READ_BUFFER {
+            self.buf.shrink_to(READ_BUFFER);
+        }
+    }
+
     async fn fill(&mut self) -> Result<usize, WireError> {
-        self.buf.reserve(4096);
+        self.buf.reserve(READ_BUFFER);
         Ok(self.inner.read_buf(&mut self.buf).await?)
     }
 }
@@ -172,102 +202,118 @@ pub fn parse_prefix(buf: &[u8]) -> Result<Option<(ClientVersions, usize)>, WireE
     if buf.len() < end {
         return Ok(None);
     }
-    let versions = ClientVersions::parse(&String::from_utf8_lossy(&buf[8..end]))?;
+    let text = String::from_utf8_lossy(&buf[8..end]);
+    let versions = ClientVersions::parse(&text).ok_or_else(|| WireError::BadVersionString(text.into_owned()))?;
     Ok(Some((versions, end)))
 }
 
 /// Parse one frame from the front of `buf`: `Ok(None)` until it is complete.
-pub fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
+pub fn parse_frame(buf: &[u8], framing: Framing) -> Result<Option<(Frame, usize)>, WireError> {
     if buf.len() < 4 {
         return Ok(None);
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if !(4..=MAX_FRAME_LEN).contains(&len) {
+    let min_len = match framing {
+        Framing::TextId => 1,
+        Framing::BinaryId => 4,
+    };
+    if !(min_len..=MAX_FRAME_LEN).contains(&len) {
         return Err(WireError::BadFrameLength(len));
     }
     let end = 4 + len as usize;
     if buf.len() < end {
         return Ok(None);
     }
-    let msg_id = i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    let payload = &buf[8..end];
-    let frame = if msg_id > PROTOBUF_MSG_ID {
-        Frame::Proto { id: msg_id - PROTOBUF_MSG_ID, payload: payload.to_vec() }
-    } else {
-        let text = String::from_utf8_lossy(payload);
-        let mut fields: Vec<String> = text.split('\0').map(str::to_owned).collect();
-        if fields.last().is_some_and(String::is_empty) {
-            fields.pop();
+    let body = &buf[4..end];
+    let frame = match framing {
+        Framing::BinaryId => {
+            let msg_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+            let payload = body[4..].to_vec();
+            if msg_id > PROTOBUF_MSG_ID {
+                Frame::Message { id: msg_id - PROTOBUF_MSG_ID, encoding: Encoding::Protobuf, payload }
+            } else {
+                Frame::Message { id: msg_id, encoding: Encoding::Text, payload }
+            }
         }
-        Frame::Text { id: msg_id, fields }
+        Framing::TextId => {
+            let split = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+            let id_text = String::from_utf8_lossy(&body[..split]);
+            match id_text.parse::<i32>() {
+                Ok(id) => Frame::Message {
+                    id,
+                    encoding: Encoding::Text,
+                    payload: body.get(split + 1..).unwrap_or_default().to_vec(),
+                },
+                Err(_) => Frame::BadId { text: id_text.into_owned() },
+            }
+        }
     };
     Ok(Some((frame, end)))
-}
-
-/// Encode a protobuf message as a complete frame with wire id `logical_id + 200`.
-pub fn encode_proto<M: Message>(logical_id: i32, message: &M) -> Vec<u8> {
-    let payload_len = message.encoded_len();
-    let body_len = 4 + payload_len;
-    let mut out = Vec::with_capacity(4 + body_len);
-    out.extend_from_slice(&(body_len as u32).to_be_bytes());
-    out.extend_from_slice(&(logical_id + PROTOBUF_MSG_ID).to_be_bytes());
-    message.encode(&mut out).expect("a Vec grows as needed");
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::proto::{incoming, NextValidId};
 
-    #[test]
-    fn parses_client_ranges() {
-        let ibapi = ClientVersions::parse("v213..226").unwrap();
-        assert_eq!((ibapi.min, ibapi.max, ibapi.connect_options), (213, 226, None));
-        let py = ClientVersions::parse("v100..226 +PACEAPI").unwrap();
-        assert_eq!(py.connect_options.as_deref(), Some("+PACEAPI"));
-        assert_eq!(ClientVersions::parse("v220").unwrap().max, 220);
-        assert!(ClientVersions::parse("213..226").is_err());
-        assert!(ClientVersions::parse("v226..213").is_err());
-        assert!(ClientVersions::parse("vx..y").is_err());
-    }
-
-    #[test]
-    fn negotiates_within_both_ranges() {
-        let v = |min, max| ClientVersions { min, max, connect_options: None };
-        assert_eq!(v(213, 226).negotiate(226), Some(226));
-        assert_eq!(v(100, 226).negotiate(226), Some(226));
-        assert_eq!(v(100, 230).negotiate(226), Some(226));
-        assert_eq!(v(213, 220).negotiate(226), Some(220));
-        assert_eq!(v(100, 212).negotiate(226), None, "below the protobuf era");
-        assert_eq!(v(227, 230).negotiate(226), None, "newer than we speak");
+    fn message(id: i32, encoding: Encoding, payload: &[u8]) -> Frame {
+        Frame::Message { id, encoding, payload: payload.to_vec() }
     }
 
     #[test]
     fn frames_match_captured_bytes() {
         // NextValidId(1) as captured from a real exchange (tws-protocol.md, Appendix A).
-        let frame = encode_proto(incoming::NEXT_VALID_ID, &NextValidId { order_id: Some(1) });
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct NextValidId {
+            #[prost(int32, optional, tag = "1")]
+            order_id: Option<i32>,
+        }
+        let frame = proto_frame(9, &NextValidId { order_id: Some(1) });
         assert_eq!(frame, [0, 0, 0, 6, 0, 0, 0, 0xd1, 0x08, 0x01]);
         let reply = handshake_reply(226, "20261122 04:58:03 UTC");
         assert_eq!(&reply[..4], &[0, 0, 0, 0x1a]);
         assert!(reply.ends_with(b"UTC\0"));
+        // Python's StartApi at v212 and v200 (tws-protocol.md, Appendix A).
+        let fields = [b'2', 0, b'7', 0, 0];
+        assert_eq!(text_frame(Framing::BinaryId, 71, &fields), [&[0, 0, 0, 9, 0, 0, 0, 0x47][..], &fields].concat());
+        assert_eq!(text_frame(Framing::TextId, 71, &fields), [&[0, 0, 0, 8, b'7', b'1', 0][..], &fields].concat());
     }
 
     #[tokio::test]
     async fn reads_frames_and_rejects_bad_lengths() {
         let bytes: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0xf9];
         let mut reader = FrameReader::new(bytes);
-        assert_eq!(reader.read_frame().await.unwrap(), Some(Frame::Proto { id: 49, payload: vec![] }));
+        assert_eq!(reader.read_frame().await.unwrap(), Some(message(49, Encoding::Protobuf, &[])));
         assert_eq!(reader.read_frame().await.unwrap(), None);
         let text: &[u8] = &[0, 0, 0, 8, 0, 0, 0, 0x47, b'2', 0, b'7', 0];
         assert_eq!(
             FrameReader::new(text).read_frame().await.unwrap(),
-            Some(Frame::Text { id: 71, fields: vec!["2".into(), "7".into()] })
+            Some(message(71, Encoding::Text, b"2\x007\x00"))
         );
         let huge: &[u8] = &[0xff, 0xff, 0xff, 0xff];
         assert!(matches!(FrameReader::new(huge).read_frame().await, Err(WireError::BadFrameLength(_))));
         let tiny: &[u8] = &[0, 0, 0, 2, 1, 2];
         assert!(matches!(FrameReader::new(tiny).read_frame().await, Err(WireError::BadFrameLength(2))));
+    }
+
+    #[tokio::test]
+    async fn reads_text_ids_below_201() {
+        let bytes =
+            [&[0, 0, 0, 8][..], b"71\x002\x007\x00\x00", &[0, 0, 0, 3], b"49\x00", &[0, 0, 0, 3], b"ab\x00"].concat();
+        let mut reader = FrameReader::new(bytes.as_slice());
+        reader.set_framing(Framing::for_version(176));
+        assert_eq!(reader.read_frame().await.unwrap(), Some(message(71, Encoding::Text, b"2\x007\x00\x00")));
+        assert_eq!(reader.read_frame().await.unwrap(), Some(message(49, Encoding::Text, b"")));
+        assert_eq!(reader.read_frame().await.unwrap(), Some(Frame::BadId { text: "ab".into() }));
+        assert_eq!(reader.read_frame().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_huge_length_prefix_allocates_only_what_arrives() {
+        let mut bytes = (MAX_FRAME_LEN).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 1, 2, 3]);
+        let mut reader = FrameReader::new(bytes.as_slice());
+        assert_eq!(reader.read_frame().await.unwrap(), None, "end of stream before the frame completed");
+        assert!(reader.buf.capacity() < 64 * 1024, "buffer {} bytes", reader.buf.capacity());
     }
 
     #[test]
@@ -281,8 +327,9 @@ mod tests {
         assert!(matches!(parse_prefix(b"GET / HTTP/1.1"), Err(WireError::BadPrefix(_))));
         let frame = [0, 0, 0, 6, 0, 0, 1, 0x0f, 0x08, 0x07];
         for cut in 0..frame.len() {
-            assert!(parse_frame(&frame[..cut]).unwrap().is_none());
+            assert!(parse_frame(&frame[..cut], Framing::BinaryId).unwrap().is_none());
         }
-        assert_eq!(parse_frame(&frame).unwrap().unwrap().0, Frame::Proto { id: 71, payload: vec![8, 7] });
+        let parsed = parse_frame(&frame, Framing::BinaryId).unwrap().unwrap().0;
+        assert_eq!(parsed, message(71, Encoding::Protobuf, &[8, 7]));
     }
 }

@@ -3,6 +3,9 @@
 //! and `eventually` for waiting on a condition with a deadline.
 #![allow(dead_code)]
 
+pub mod engine;
+pub mod python;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -370,5 +373,70 @@ impl Events {
 
     pub fn count(&self, account: &str, matches: impl Fn(&EventKind) -> bool) -> usize {
         self.of(account).iter().filter(|e| matches(&e.kind)).count()
+    }
+}
+
+// ---- the classic text protocol ---------------------------------------------------------------
+
+/// A TWS socket speaking the text protocol (server versions below 201: text message ids).
+pub struct TextClient {
+    pub raw: RawClient,
+}
+
+impl TextClient {
+    /// Connect announcing `range` (e.g. `v157..178`), read the handshake, send a text StartApi
+    /// for `client_id`; returns once NextValidId arrived, with the server version.
+    pub async fn start(addr: SocketAddr, range: &str, client_id: i32) -> (Self, i32) {
+        let mut raw = RawClient::connect(addr).await;
+        raw.send_prefix(range).await;
+        let (version, _) = raw.read_handshake().await.expect("handshake reply");
+        let mut client = Self { raw };
+        client.send(&["71", "2", &client_id.to_string(), ""]).await;
+        client.until(|f| f[0] == "9").await;
+        (client, version)
+    }
+
+    /// Send one message: `fields[0]` is the message id, every field NUL-terminated.
+    pub async fn send(&mut self, fields: &[&str]) {
+        let body: Vec<u8> = fields.iter().flat_map(|f| f.bytes().chain([0])).collect();
+        self.raw.send_raw(&((body.len() as u32).to_be_bytes())).await;
+        self.raw.send_raw(&body).await;
+    }
+
+    /// Send an already-built body behind a length prefix.
+    pub async fn send_body(&mut self, body: &[u8]) {
+        self.raw.send_raw(&((body.len() as u32).to_be_bytes())).await;
+        self.raw.send_raw(body).await;
+    }
+
+    /// The next message's fields, the message id first.
+    pub async fn read(&mut self) -> std::io::Result<Vec<String>> {
+        let len = self.raw.stream.read_u32().await? as usize;
+        let mut body = vec![0; len];
+        self.raw.stream.read_exact(&mut body).await?;
+        let text = String::from_utf8(body).expect("text frames are UTF-8");
+        let mut fields: Vec<String> = text.split('\0').map(str::to_owned).collect();
+        assert_eq!(fields.pop().as_deref(), Some(""), "every field is NUL-terminated: {text:?}");
+        Ok(fields)
+    }
+
+    /// The next message matching `wanted`, skipping others, within 5 s.
+    pub async fn until(&mut self, wanted: impl Fn(&[String]) -> bool) -> Vec<String> {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let fields = self.read().await.expect("a frame");
+                if wanted(&fields) {
+                    return fields;
+                }
+            }
+        })
+        .await
+        .expect("the expected message within 5 s")
+    }
+
+    /// The next error message (id 4) with `code`: its fields.
+    pub async fn error_with(&mut self, code: i32) -> Vec<String> {
+        let code = code.to_string();
+        self.until(|f| f[0] == "4" && f.iter().skip(2).take(2).any(|c| *c == code)).await
     }
 }

@@ -5,14 +5,21 @@ Run by tests/official_python_client.rs against the in-process simulator, or by h
 
     python official_client.py --host 127.0.0.1 --port 4002 --client-id 11 --account DU1234567
 
+--max-version N pins the client's range to v100..N (the client's own MAX_CLIENT_VER is patched),
+so the same steps run over the classic text protocol (N < 201) or a mix of text and protobuf
+(201 <= N < 213). Every text message is decoded strictly: a message with fields left over
+after IB's decoder read it, or one it could not read, fails the run (step 'decode').
+
 Steps, each bounded by --step-timeout seconds:
 
   connect            nextValidId, managedAccounts (== --account), farm notices 2104/2106/2158
                      through error() with reqId -1
   current_time       reqCurrentTime -> currentTime, within --clock-skew s of now
   current_time_ms    reqCurrentTimeInMillis -> currentTimeInMillis, within --clock-skew s of now
-  place_order        BUY 10 AAPL LMT 150.0 -> openOrder, orderStatus Submitted, execDetails,
-                     commissionAndFeesReport, orderStatus Filled
+                     (server version 197 and up; the client refuses it below)
+  place_order        BUY 10 AAPL LMT 150.0 (the test puts the market below it) -> openOrder,
+                     orderStatus Submitted, execDetails, commissionAndFeesReport, orderStatus
+                     Filled at the limit or better
   market_data        reqMktData -> >= 3 tickPrice with price > 0 and >= 1 tickSize
   cancel_market_data cancelMktData -> no tick in a quiet window after a round trip
   disconnect         disconnect, the message loop thread ends
@@ -30,6 +37,8 @@ import sys
 import threading
 import time
 
+import ibapi.client
+from ibapi import decoder as ibapi_decoder
 from ibapi.client import EClient
 from ibapi.contract import Contract
 from ibapi.order import Order
@@ -187,6 +196,38 @@ class App(EWrapper, EClient):
         self._record(lambda: setattr(self, "closed", True))
 
 
+DECODE_PROBLEMS = []
+
+
+def strict_decoding():
+    """Make IB's text decoder report what it would silently skip: fields it did not read, and
+    messages it could not read (BadMessage, or a wrap= handler's length mismatch)."""
+    original = ibapi_decoder.Decoder.interpret
+
+    def interpret(self, fields, msgId):
+        handleInfo = self.msgId2handleInfo.get(msgId, None)
+        if handleInfo is None or handleInfo.processMeth is None:
+            return original(self, fields, msgId)
+        it = iter(fields)
+        try:
+            handleInfo.processMeth(self, it)
+        except Exception as e:  # noqa: BLE001 (recorded, then the run fails on it)
+            DECODE_PROBLEMS.append(f"msgId {msgId}: {type(e).__name__} {getattr(e, 'text', e)} in {list(fields)}")
+            return
+        rest = list(it)
+        if rest:
+            DECODE_PROBLEMS.append(f"msgId {msgId}: {len(rest)} fields left over: {rest} of {list(fields)}")
+
+    ibapi_decoder.Decoder.interpret = interpret
+
+    class Problems(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.ERROR:
+                DECODE_PROBLEMS.append(record.getMessage())
+
+    logging.getLogger("ibapi.decoder").addHandler(Problems())
+
+
 def is_notice(code):
     """Informational codes a gateway sends on its own (farm status and other 21xx warnings)."""
     return 2100 <= code <= 2199
@@ -203,7 +244,11 @@ def main():
     parser.add_argument("--quiet-window", type=float, default=0.5,
                         help="seconds without ticks expected after cancelMktData")
     parser.add_argument("--debug", action="store_true", help="log the client's frames at DEBUG to stderr")
+    parser.add_argument("--max-version", type=int, help="announce v100..N instead of the client's newest range")
     args = parser.parse_args()
+    if args.max_version:
+        ibapi.client.MAX_CLIENT_VER = args.max_version
+    strict_decoding()
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -275,12 +320,14 @@ def main():
                              f"{args.clock_skew:g} s from now ({time.time():.0f})")
 
         step[0] = "current_time_ms"
-        app.reqCurrentTimeInMillis()
-        app.wait_for("current_time_ms", "currentTimeInMillis", lambda: app.current_time_millis is not None, timeout)
-        observed["current_time_millis"] = app.current_time_millis
-        if abs(app.current_time_millis - time.time() * 1000) > args.clock_skew * 1000:
-            raise StepFailed(f"step 'current_time_ms' failed: currentTimeInMillis {app.current_time_millis} "
-                             f"is more than {args.clock_skew:g} s from now")
+        if app.serverVersion() >= 197:
+            app.reqCurrentTimeInMillis()
+            app.wait_for("current_time_ms", "currentTimeInMillis", lambda: app.current_time_millis is not None,
+                         timeout)
+            observed["current_time_millis"] = app.current_time_millis
+            if abs(app.current_time_millis - time.time() * 1000) > args.clock_skew * 1000:
+                raise StepFailed(f"step 'current_time_ms' failed: currentTimeInMillis {app.current_time_millis} "
+                                 f"is more than {args.clock_skew:g} s from now")
 
         # ---- place order ------------------------------------------------------------------
         step[0] = "place_order"
@@ -421,6 +468,11 @@ def main():
         observed["notices"] = sorted({c for _, c, _ in app.errors})
         if unexpected:
             raise StepFailed(f"step 'errors' failed: unexpected error callbacks: {unexpected}")
+
+        # ---- decode -----------------------------------------------------------------------
+        step[0] = "decode"
+        if DECODE_PROBLEMS:
+            raise StepFailed("step 'decode' failed: " + "; ".join(DECODE_PROBLEMS[:5]))
 
         # ---- disconnect -------------------------------------------------------------------
         step[0] = "disconnect"
