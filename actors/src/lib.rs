@@ -34,6 +34,7 @@ pub mod gateway;
 pub mod guard;
 pub mod pacing;
 pub mod persistence;
+pub mod reauth;
 pub mod reconnect;
 pub mod settings;
 mod smtp;
