@@ -32,6 +32,7 @@ pub mod engine;
 pub mod farms;
 pub mod gateway;
 pub mod guard;
+pub mod ibc;
 pub mod pacing;
 pub mod persistence;
 pub mod reauth;
