@@ -29,6 +29,7 @@ pub mod clock;
 pub mod conditions;
 pub mod directory;
 pub mod engine;
+pub mod escalation;
 pub mod farms;
 pub mod gateway;
 pub mod guard;
