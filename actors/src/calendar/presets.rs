@@ -11,7 +11,8 @@
 //!
 //! # The built-in presets (facts and sources)
 //!
-//! IB's current page (read 2026; daily resets Sunday–Friday, weekend for all regions):
+//! IB's page as currently published (daily resets Sunday–Friday, the weekend window for all
+//! regions):
 //!
 //! | preset | daily | weekend |
 //! |---|---|---|
@@ -23,9 +24,10 @@
 //! `IBAutomater.cs`, `IsWithinScheduledServerResetTimes` / `IsWithinWeekendServerResetTimes`),
 //! is kept as `ib-north-america-2019` (Saturday–Thursday 23:45–00:45 ET), `ib-europe-2019`
 //! (05:45–06:45 CET) and `ib-asia-2019` (16:30–17:00 ET and 20:15–21:00 HKT), each with the
-//! Friday 23:00–03:00 ET window, so the data shows that the schedule moved. Lean pads every
-//! window by 15 minutes and treats all of Saturday as reset time; that is Lean's safety margin,
-//! not IB's schedule, and is not in the data.
+//! Friday 23:00–03:00 ET window, so the data shows that the schedule moved. The names carry the
+//! year of that IBAutomater version; when exactly IB changed its schedule is not known here.
+//! Lean pads every window by 15 minutes and treats all of Saturday and Sunday before 02:00 ET
+//! as reset time; that is Lean's safety margin, not IB's schedule, and is not in the data.
 //!
 //! IB writes "CET" all year; like Lean, the data reads it as the Zurich wall clock (CET in
 //! winter, CEST in summer). A user who reads it as fixed UTC+1 writes `"Etc/GMT-1"`.
@@ -322,15 +324,29 @@ struct RawWindow {
     timezone: Zone,
 }
 
+/// A string value parsed by `parse`; `hint` says what was expected when it does not parse.
+fn parsed<'de, D, T>(
+    deserializer: D,
+    parse: impl FnOnce(&str) -> Option<T>,
+    hint: impl FnOnce(&str) -> String,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse(&text).ok_or_else(|| de::Error::custom(hint(&text)))
+}
+
 /// A local `"HH:MM"` time.
 struct Clock(NaiveTime);
 
 impl<'de> Deserialize<'de> for Clock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        NaiveTime::parse_from_str(&text, "%H:%M")
-            .map(Clock)
-            .map_err(|_| de::Error::custom(format!("{text:?} is not a local time; write \"HH:MM\", e.g. \"00:15\"")))
+        parsed(
+            deserializer,
+            |text| NaiveTime::parse_from_str(text, "%H:%M").ok().map(Clock),
+            |text| format!("{text:?} is not a local time; write \"HH:MM\", e.g. \"00:15\""),
+        )
     }
 }
 
@@ -339,10 +355,11 @@ struct Zone(Tz);
 
 impl<'de> Deserialize<'de> for Zone {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Tz::from_str(&text)
-            .map(Zone)
-            .map_err(|_| de::Error::custom(format!("{text:?} is not an IANA time zone; use e.g. \"America/New_York\"")))
+        parsed(
+            deserializer,
+            |text| Tz::from_str(text).ok().map(Zone),
+            |text| format!("{text:?} is not an IANA time zone; use e.g. \"America/New_York\""),
+        )
     }
 }
 
@@ -351,10 +368,11 @@ struct Day(Weekday);
 
 impl<'de> Deserialize<'de> for Day {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Weekday::from_str(&text)
-            .map(Day)
-            .map_err(|_| de::Error::custom(format!("{text:?} is not a weekday; use \"mon\" … \"sun\"")))
+        parsed(
+            deserializer,
+            |text| Weekday::from_str(text).ok().map(Day),
+            |text| format!("{text:?} is not a weekday; use \"mon\" … \"sun\""),
+        )
     }
 }
 
