@@ -33,6 +33,20 @@
 //! for longer than that (e.g. a daily window lasting 24 hours, which never ends) is a
 //! configuration mistake that the settings layer should reject; here it yields windows
 //! that are cut at the edge of the search horizon instead of looping forever.
+//!
+//! # Parts
+//!
+//! - [`presets`]: IB's published reset schedules per region as data
+//!   (`config/reset-presets.json`), expanded to [`WindowSpec`]s and combined with a daily
+//!   `reset_time` and extra windows into a [`ResetCalendar`].
+//! - [`quiesce`]: "the next window starts within `lead`", the refusal text new orders get in
+//!   the seconds before a window.
+
+pub mod presets;
+pub mod quiesce;
+
+pub use presets::{PresetCatalog, PresetError, PresetNext, PresetWindow, PresetWindows, ScheduleConfig};
+pub use quiesce::{Quiesce, QuiesceConfig};
 
 use std::time::Duration;
 
@@ -203,6 +217,13 @@ fn windows_starting_between(spec: &WindowSpec, from: DateTime<Utc>, to: DateTime
         .filter_map(|date| spec.window_on(date))
         .filter(|window| from <= window.start && window.start < to)
         .collect()
+}
+
+/// The instant the local wall-clock time `local` denotes in `tz`, resolved as window starts
+/// are (see the module docs): the earlier occurrence when it is ambiguous (fall-back
+/// overlap), the end of the gap when it does not exist (spring-forward gap).
+pub fn local_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    resolve_local(tz, local)
 }
 
 /// The instant a local wall-clock time denotes in `tz`: the earlier occurrence when it is
