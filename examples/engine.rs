@@ -65,6 +65,8 @@ struct Engine {
     sent: u64,
     refused: u64,
     filled: u64,
+    /// The latest ask seen, the price the strategy buys at.
+    ask: Option<f64>,
 }
 
 impl Actor for EngineActor {
@@ -77,7 +79,19 @@ impl Actor for EngineActor {
         myself: ActorRef<EngineMessage>,
         (guard, account, symbol, every): Self::Arguments,
     ) -> Result<Engine, ActorProcessingErr> {
-        Ok(Engine { guard, account, symbol, every, myself, ticks: 0, placed: 0, sent: 0, refused: 0, filled: 0 })
+        Ok(Engine {
+            guard,
+            account,
+            symbol,
+            every,
+            myself,
+            ticks: 0,
+            placed: 0,
+            sent: 0,
+            refused: 0,
+            filled: 0,
+            ask: None,
+        })
     }
 
     async fn handle(
@@ -89,9 +103,15 @@ impl Actor for EngineActor {
         match message {
             EngineMessage::Tick(Tick { event: MarketEvent::Price { price, tick_type, .. }, .. }) => {
                 engine.ticks += 1;
-                // The "strategy": every N prices, buy one share at the last price.
-                if tick_type == "Last" && engine.ticks.is_multiple_of(engine.every) {
-                    engine.place(price);
+                if tick_type == "Ask" {
+                    engine.ask = Some(price);
+                }
+                // The "strategy": every N prices, buy one share at the ask (a marketable limit:
+                // it fills at the touch, and never pays more than the ask it saw).
+                if engine.ticks.is_multiple_of(engine.every) {
+                    if let Some(ask) = engine.ask {
+                        engine.place(ask);
+                    }
                 }
             }
             EngineMessage::Tick(Tick { event: MarketEvent::Gap { reason, .. }, .. }) => {
