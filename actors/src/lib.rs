@@ -21,7 +21,12 @@
 //!
 //! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
 //!   `scalars`, `validate`, `error`).
-//! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct (*pure*).
+//! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
+//!   presets per region from `config/reset-presets.json`; quiesce before a window (*pure*).
+//! - IB's operating facts, each *pure* (wired by issue 14): [`farms`] (data-farm notices per
+//!   farm), [`conditions`] (10197 competing session, 100 pacing violations), [`pacing`] (the
+//!   outgoing message budget, orders first), [`reauth`] (the weekly login), [`escalation`] (the
+//!   IBC ladder), [`ibc`] (IBC's command-server line protocol).
 //! - [`status`]: [`ConnectionState`] and its [`transition`] (*pure*), [`StatusEvent`]s, the
 //!   [`AccountStatus`] record, the uptime ledger, the [`StatusBoard`].
 //! - [`engine`]: what engines exchange with the supervisor: orders, ticks, market events,
