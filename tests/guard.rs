@@ -300,7 +300,7 @@ async fn an_order_filled_during_an_outage_is_reported_after_the_reconnect() {
         .await;
 
     let (before, after, filled) = until(&mut rx, |e| match e {
-        OrderEvent::Reconciled { order_id: id, before, after, filled, .. } if *id == order_id => {
+        OrderEvent::Reconciled { order_id: id, before, after, filled, .. } if *id == Some(order_id) => {
             Some((before.clone(), after.clone(), *filled))
         }
         _ => None,

@@ -27,5 +27,3 @@ mod reconcile;
 pub use actor::{Drill, GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
 #[doc(hidden)]
 pub use connection::ConnectOutcome;
-#[doc(hidden)]
-pub use reconcile::Reconciliation;

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-
 use super::Gateway;
 use crate::sim::handlers::convert;
 use crate::sim::market::{EventKind, MarketEvent};

@@ -4,7 +4,6 @@
 //! which order and fill). Order events go out through [`Gateway::deliver`], so the placing
 //! client and the master client get them the same way, now or when a fill comes later.
 
-
 use super::{convert, Ctx};
 use crate::sim::gateway::OrderLogEntry;
 use crate::sim::market::{ExecFilter, OpenScope};
