@@ -113,6 +113,7 @@ impl GatewayState {
                 return;
             }
         };
+        tracing::debug!(account = %self.name(), ?found, "reconcile snapshots");
         for report in self.args.registry.reconcile(&found) {
             let account = self.name().to_owned();
             let (order_id, client_id) = (report.order_id, report.client_id);
