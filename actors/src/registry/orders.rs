@@ -431,3 +431,128 @@ fn process_tag() -> &'static str {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TAG.get_or_init(|| format!("{:x}", Utc::now().timestamp_millis()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ibapi::contracts::Contract;
+    use ibapi::orders::{order_builder, Action};
+
+    use super::*;
+
+    fn entry(stage: Stage, status: &str) -> (AccountRegistry, u64) {
+        let registry = AccountRegistry::default();
+        let mut request = OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::market_order(Action::Buy, 5.0),
+            sink: Arc::new(|_| true),
+        };
+        let ticket = registry.track(&mut request, Utc::now());
+        if stage == Stage::Written {
+            registry.written(ticket, 1, 7);
+        }
+        registry.lock().orders.get_mut(&ticket).unwrap().status = status.into();
+        (registry, ticket)
+    }
+
+    fn decision(registry: &AccountRegistry, ticket: u64, found: &Found) -> Decision {
+        decide(&registry.lock().orders[&ticket], found)
+    }
+
+    fn fill(exec_id: &str, shares: f64, price: f64) -> GatewayFill {
+        GatewayFill { client_id: 1, order_id: 7, exec_id: exec_id.into(), shares, price, ..GatewayFill::default() }
+    }
+
+    #[test]
+    fn fills_alone_settle_an_order_no_snapshot_lists_any_more() {
+        let (registry, ticket) = entry(Stage::Written, "Submitted");
+        // A fill before the gateway's midnight: not among today's completed orders.
+        let found = Found {
+            fills: vec![fill("a.01", 2.0, 10.0), fill("b.01", 3.0, 20.0), fill("b.01", 3.0, 20.0)],
+            ..Found::default()
+        };
+        assert_eq!(
+            decision(&registry, ticket, &found),
+            Decision::Now { status: "Filled".into(), filled: 5.0, avg_fill_price: Some(16.0) },
+            "a repeated execution id counts once"
+        );
+    }
+
+    #[test]
+    fn an_order_seen_nowhere_is_unknown_unless_it_was_never_written() {
+        let (written, ticket) = entry(Stage::Written, "PendingSubmit");
+        assert_eq!(
+            decision(&written, ticket, &Found::default()),
+            Decision::Unknown { filled: 0.0, avg_fill_price: None }
+        );
+        let partial = Found { fills: vec![fill("a.01", 2.0, 10.0)], ..Found::default() };
+        assert_eq!(decision(&written, ticket, &partial), Decision::Unknown { filled: 2.0, avg_fill_price: Some(10.0) });
+        let (queued, ticket) = entry(Stage::Queued, "Queued");
+        assert_eq!(
+            decision(&queued, ticket, &Found::default()),
+            Decision::Now { status: "NotSent".into(), filled: 0.0, avg_fill_price: None }
+        );
+    }
+
+    #[test]
+    fn a_cancel_has_no_price_and_a_terminal_status_never_goes_back() {
+        let (registry, ticket) = entry(Stage::Written, "Submitted");
+        let order_ref = registry.lock().orders[&ticket].order_ref.clone();
+        let cancelled = GatewayOrder {
+            order_ref,
+            status: "Cancelled".into(),
+            avg_fill_price: Some(0.0),
+            ..GatewayOrder::default()
+        };
+        let found = Found { completed: vec![cancelled.clone()], ..Found::default() };
+        assert_eq!(
+            decision(&registry, ticket, &found),
+            Decision::Now { status: "Cancelled".into(), filled: 0.0, avg_fill_price: None },
+            "found by orderRef under any client id; no price without a fill"
+        );
+        registry.lock().orders.get_mut(&ticket).unwrap().status = "Filled".into();
+        let open = Found { open: vec![GatewayOrder { status: "Submitted".into(), ..cancelled }], ..Found::default() };
+        assert_eq!(decision(&registry, ticket, &open), Decision::Unchanged);
+    }
+
+    #[test]
+    fn delivery_is_idempotent_and_a_dropped_ticket_is_answered_once() {
+        let registry = AccountRegistry::default();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut request = OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::market_order(Action::Buy, 1.0),
+            sink: {
+                let seen = Arc::clone(&seen);
+                Arc::new(move |e| {
+                    seen.lock().unwrap().push(e);
+                    true
+                })
+            },
+        };
+        let ticket = registry.track(&mut request, Utc::now());
+        let status = |s: &str, f: f64| OrderEvent::Status {
+            order_id: 1,
+            status: s.into(),
+            filled: f,
+            remaining: 1.0 - f,
+            avg_fill_price: None,
+        };
+        assert!(registry.deliver(ticket, status("Submitted", 0.0)));
+        assert!(!registry.deliver(ticket, status("Submitted", 0.0)));
+        let exec = || OrderEvent::Execution { order_id: 1, exec_id: "x.01".into(), shares: 1.0, price: 5.0 };
+        assert!(registry.deliver(ticket, exec()));
+        assert!(!registry.deliver(ticket, exec()));
+        registry.ticket_dropped(ticket);
+        registry.ticket_dropped(ticket);
+        let failed = seen.lock().unwrap().iter().filter(|e| matches!(e, OrderEvent::Failed { .. })).count();
+        assert_eq!(failed, 1);
+        assert!(registry.deliver(ticket, status("Filled", 1.0)));
+        assert!(!registry.deliver(ticket, status("Submitted", 0.0)), "never back from Filled");
+    }
+}
