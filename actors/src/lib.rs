@@ -33,6 +33,9 @@
 //!   order events, refusals.
 //! - [`backoff`]: the reconnect policy and its state machine (*pure*).
 //! - [`directory`]: the current ref of every gateway, the guard and the reconnect actor.
+//! - [`registry`]: each account's durable facts beside the directory — subscriptions, orders in
+//!   flight behind a [`Ticket`](registry::Ticket), the connection lease — outliving any one
+//!   gateway incarnation; the reconcile decision (*pure*).
 //! - [`gateway`]: the GatewayActor (`actor`, `connection`, `market_data`, `orders`, `reconcile`).
 //! - [`guard`]: the GuardActor, its gates and counters, the tick pump, the engine's [`Guard`].
 //! - [`reconnect`], [`watchdog`], [`alert`]: one actor per file (`smtp` sends the e-mails).
@@ -56,6 +59,7 @@ pub mod pacing;
 pub mod persistence;
 pub mod reauth;
 pub mod reconnect;
+pub mod registry;
 pub mod settings;
 mod smtp;
 pub mod status;

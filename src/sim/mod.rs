@@ -319,6 +319,20 @@ impl Simulator {
         Ok(targets.iter().map(|g| g.port()).collect())
     }
 
+    /// Move every listener's time forward by `by`: fills, execution times, completed orders,
+    /// "today" (executions and completed orders since the gateway's midnight) and
+    /// reqCurrentTime follow. Stages an outage that spans midnight without waiting for one.
+    pub fn advance_clock(&self, by: Duration) {
+        for gateway in &self.gateways {
+            gateway.advance_clock(by);
+        }
+    }
+
+    /// The gateway's time on listener `index` (the wall clock plus what was advanced).
+    pub fn now(&self, index: usize) -> chrono::DateTime<chrono::Utc> {
+        self.gateways[index].now()
+    }
+
     /// Every order received so far, oldest first.
     pub fn orders(&self) -> Vec<OrderLogEntry> {
         self.state().orders

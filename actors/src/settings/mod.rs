@@ -66,7 +66,7 @@ mod validate;
 pub use error::SettingsError;
 pub use model::{
     AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LogFormat, LoggingSettings,
-    ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+    OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
 };
 
 use error::{check_top_level_object, from_serde};
@@ -342,7 +342,10 @@ mod tests {
         let e = err(&doc(r#""colour": "red""#));
         assert_eq!(e.field(), Some("colour"));
         let text = e.to_string();
-        assert!(text.starts_with("colour: unknown key at top level; expected one of: accounts, heartbeat,"), "{text}");
+        assert!(
+            text.starts_with("colour: unknown key at top level; expected one of: accounts, heartbeat, orders,"),
+            "{text}"
+        );
 
         rejects(
             &account(&format!(r#"{ACCOUNT}, "colour": "red""#)),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::error::SettingsError;
 use super::model::{
-    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings,
+    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings, OrderSettings,
     ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
 };
 use super::raw::{RawAccount, RawSettings};
@@ -72,6 +72,7 @@ impl RawSettings {
                 probe_timeout: self.heartbeat.probe_timeout.value,
                 connect_timeout: self.heartbeat.connect_timeout.value,
             },
+            orders: OrderSettings { max_silence: self.orders.max_silence.value },
             reconnect: ReconnectSettings {
                 auto: reconnect.auto,
                 schedule: reconnect.schedule.into_iter().map(|d| d.value).collect(),

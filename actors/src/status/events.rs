@@ -126,6 +126,18 @@ pub enum EventKind {
         /// Shares filled.
         filled: f64,
     },
+    /// After a reconnect: an order that was written is seen nowhere at the gateway (not open,
+    /// not completed, not fully filled); it stays followed and is looked for again.
+    OrderUnknown {
+        /// The order's id (0 if it never had one).
+        order_id: i32,
+        /// The client id it was placed with.
+        client_id: i32,
+        /// Its orderRef.
+        order_ref: String,
+        /// Its last known status.
+        last_status: String,
+    },
     /// Open orders and executions could not be fetched after a reconnect.
     ReconcileFailed {
         /// What went wrong.
@@ -149,6 +161,7 @@ impl EventKind {
             Self::Meltdown { .. } => "meltdown",
             Self::TradingSwitched { .. } => "trading_switched",
             Self::OrderReconciled { .. } => "order_reconciled",
+            Self::OrderUnknown { .. } => "order_unknown",
             Self::ReconcileFailed { .. } => "reconcile_failed",
         }
     }
@@ -179,6 +192,7 @@ mod tests {
             EventKind::Meltdown { actor: text(), reason: text() },
             EventKind::TradingSwitched { active: true },
             EventKind::OrderReconciled { order_id: 1, client_id: 1, before: text(), after: text(), filled: 0.0 },
+            EventKind::OrderUnknown { order_id: 1, client_id: 1, order_ref: text(), last_status: text() },
             EventKind::ReconcileFailed { error: text() },
         ];
         for kind in kinds {

@@ -19,6 +19,7 @@ use crate::gateway::{GatewayActor, GatewayArgs};
 use crate::guard::{GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
 use crate::persistence::{PersistenceActor, PersistenceArgs};
 use crate::reconnect::{gateway_actor_name, ReconnectActor, ReconnectArgs};
+use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
 use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
@@ -114,6 +115,9 @@ pub struct SupervisorArgs {
     pub events: EventPort,
     /// The current ref of every gateway, the guard and the reconnect actor.
     pub directory: Directory,
+    /// Each account's durable facts (subscriptions, orders in flight, the connection lease),
+    /// read by every new gateway incarnation.
+    pub registry: Registry,
     /// IB's reset windows, from the settings.
     pub calendar: ResetCalendar,
     /// The guard's gates (outlive a guard restart).
@@ -258,6 +262,8 @@ impl SupervisorState {
                     clock: args.clock.clone(),
                     events: args.events.clone(),
                     board: args.board.clone(),
+                    registry: args.registry.account(&account.name).ok_or("unknown account")?,
+                    orders: settings.orders,
                 };
                 let (gateway, _) = Actor::spawn_linked(None, GatewayActor, gateway_args, supervisor).await?;
                 args.directory.set_gateway(&account.name, gateway.clone());
@@ -284,6 +290,7 @@ impl SupervisorState {
                     stats: Arc::clone(&args.guard_stats),
                     ticks: args.ticks.clone(),
                     directory: args.directory.clone(),
+                    registry: args.registry.clone(),
                     board: args.board.clone(),
                     events: args.events.clone(),
                     clock: args.clock.clone(),

@@ -17,6 +17,7 @@ use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
 use crate::guard::{tick_pump, Guard, GuardStats, SharedGates};
 use crate::reconnect::{ConnectNowError, ReconnectMessage};
+use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::status::{EventPort, Meltdown, StatusBoard};
 use crate::watchdog::RoundHook;
@@ -107,12 +108,19 @@ impl Supervision {
         let board = StatusBoard::new(&settings.accounts, clock.now());
         let events: EventPort = Arc::new(OutputPort::default());
         let directory = Directory::default();
+        let registry = Registry::new(settings.accounts.iter().map(|a| a.name.as_str()));
         let gates: SharedGates = Default::default();
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());
-        let guard =
-            Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
+        let guard = Guard::new(
+            directory.clone(),
+            Arc::clone(&gates),
+            Arc::clone(&guard_stats),
+            ticks.clone(),
+            clock.clone(),
+            registry.clone(),
+        );
         let args = SupervisorArgs {
             calendar: calendar_from(&settings),
             settings,
@@ -120,6 +128,7 @@ impl Supervision {
             board: board.clone(),
             events: events.clone(),
             directory: directory.clone(),
+            registry,
             gates,
             guard_stats,
             ticks,

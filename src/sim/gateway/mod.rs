@@ -137,6 +137,8 @@ pub(crate) struct Gateway {
     subscriptions: AtomicI64,
     /// reqMktData requests received, ever.
     market_data_requests: AtomicU64,
+    /// Milliseconds added to the wall clock for every market time (`Simulator::advance_clock`).
+    clock_offset_ms: AtomicI64,
     pub shutdown: CancellationToken,
 }
 
@@ -186,11 +188,23 @@ impl Gateway {
             options,
             subscriptions: AtomicI64::new(0),
             market_data_requests: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
             shutdown,
         });
         gateway.spawn_accept_loop(listener);
         gateway.spawn_clock();
         Ok(gateway)
+    }
+
+    /// The gateway's time: the wall clock plus what [`Gateway::advance_clock`] added. Fills,
+    /// executions, completed orders, "today" and reqCurrentTime all read it.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Move the gateway's time forward (e.g. past midnight, to stage an outage that spans it).
+    pub(crate) fn advance_clock(&self, by: Duration) {
+        self.clock_offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
     }
 
     /// The market; held only for short, non-async sections.
