@@ -19,6 +19,8 @@
 //! of current refs, which names the message types of the actors it holds. Pure logic (no actors,
 //! no I/O, time passed in) is marked *pure*.
 //!
+//! - [`wire`]: the TWS API framing, versions, message ids and `error` encoding, shared by the
+//!   simulator and the guarded port (*pure*, plus a cancel-safe frame reader).
 //! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
 //!   `scalars`, `validate`, `error`).
 //! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
@@ -61,6 +63,7 @@ mod smtp;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;
+pub mod wire;
 
 pub use engine::{MarketEvent, OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver, TickSink};
 pub use gateway::{Drill, GatewayActor, GatewayMessage};
