@@ -226,3 +226,43 @@ async fn ticks_keep_flowing_while_orders_are_refused() {
     refused_with(place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await, "paused by operator");
     assert!(g.port_stats().sessions[0].bytes_to_engine > 0);
 }
+
+/// `/status`, `/metrics`, `/actors` and the dashboard show the port's sessions and decisions.
+#[tokio::test]
+async fn status_metrics_actors_and_dashboard_show_each_session() {
+    use ibkr_supervisor::settings::ProxySettings;
+    use ibkr_supervisor::{RunOptions, Service};
+    let sim = sim().await;
+    let mut settings = settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" } }));
+    settings.accounts[0].proxy = Some(ProxySettings::new("127.0.0.1:0".parse().unwrap()));
+    let service = Service::start(settings, RunOptions::default()).await.unwrap();
+    let handle = service.handle();
+    handle.board().wait_for(WAIT, |b| b.account("Paper").is_some_and(|a| a.connected())).await.unwrap();
+    let port = handle.proxies().port("Paper").unwrap().local_addr().unwrap();
+    let (client, _notices) = connect(port, ENGINE).await;
+    handle.guard().set_paused("Paper", true).await.unwrap();
+    let order_id = client.next_valid_order_id().await.unwrap();
+    refused_with(place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await, "paused by operator");
+
+    let http_addr = service.http_addr();
+    eventually(WAIT, "/status shows the session and its refusal", || async {
+        let (code, body) = http(http_addr, "GET", "/status", None).await;
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let session = &status["proxies"][0]["sessions"][0];
+        code == 200
+            && status["proxies"][0]["listen"] == port.to_string()
+            && session["client_id"] == ENGINE
+            && session["orders_refused"] == 1
+            && session["last_refusal"].as_str().is_some_and(|r| r.starts_with("paused by operator"))
+            && session["bytes_to_engine"].as_u64() > Some(0)
+    })
+    .await;
+    let (_, metrics) = http(http_addr, "GET", "/metrics", None).await;
+    assert!(metrics.contains("ibkr_proxy_orders_total{account=\"Paper\",outcome=\"refused\"} 1"), "{metrics}");
+    assert!(metrics.contains("ibkr_proxy_sessions{account=\"Paper\"} 1"), "{metrics}");
+    let (_, actors) = http(http_addr, "GET", "/actors", None).await;
+    assert!(actors.contains("\"proxy:Paper\"") && actors.contains("ProxyActor"), "{actors}");
+    let (_, page) = http(http_addr, "GET", "/trades/status", None).await;
+    assert!(page.contains(&format!("Guarded port {port}")) && page.contains("paused by operator"), "{page}");
+    service.shutdown().await;
+}
