@@ -96,12 +96,16 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
 }
 
 /// `settings` pointed at the simulated gateways (account i → listener i), with a 1 s heartbeat
-/// so a newcomer sees the supervisor react quickly.
+/// so a newcomer sees the supervisor react quickly; a configured guarded port moves to a free
+/// loopback port, as the simulated gateways are.
 pub fn sim_settings(mut settings: Settings, sim: &Simulator) -> Settings {
     for (index, account) in settings.accounts.iter_mut().enumerate().take(sim.addrs().len()) {
         let addr = sim.addr(index);
         account.host = addr.ip().to_string();
         account.port = addr.port();
+        if let Some(proxy) = &mut account.proxy {
+            proxy.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
     }
     settings.heartbeat.interval = std::time::Duration::from_secs(1);
     settings.heartbeat.probe_timeout = std::time::Duration::from_millis(500);

@@ -239,6 +239,56 @@ mod tests {
         }
     }
 
+    fn with_proxies(proxies: &[&str]) -> Result<crate::settings::Settings, SettingsError> {
+        let accounts: Vec<String> = proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!(
+                    r#"{{"name": "A{i}", "paper_trading": true, "host": "127.0.0.1", "port": {}, "client_id": {i}, "proxy": {p}}}"#,
+                    4002 + i
+                )
+            })
+            .collect();
+        crate::settings::Settings::from_json_str(&format!(r#"{{"accounts": [{}]}}"#, accounts.join(",")))
+    }
+
+    #[track_caller]
+    fn rejects(proxies: &[&str], field: &str, words: &[&str]) {
+        let e = with_proxies(proxies).expect_err("invalid proxy settings");
+        assert_eq!(e.field(), Some(field), "{e}");
+        for w in words {
+            assert!(e.to_string().contains(w), "{e} should contain {w:?}");
+        }
+    }
+
+    #[test]
+    fn proxy_settings_are_checked_naming_the_field() {
+        let ok = with_proxies(&[r#"{"listen": "127.0.0.1:4102"}"#]).unwrap();
+        let proxy = ok.accounts[0].proxy.as_ref().unwrap();
+        assert_eq!((proxy.max_sessions, proxy.allowed_clients.clone()), (DEFAULT_MAX_SESSIONS, Cidr::loopback()));
+        rejects(&[r#"{"listen": "0.0.0.0:4102"}"#], "accounts[0].proxy.allowed_clients", &["not a loopback"]);
+        let open = with_proxies(&[r#"{"listen": "0.0.0.0:4102", "allowed_clients": ["10.0.0.0/8"]}"#]).unwrap();
+        assert!(open.accounts[0].proxy.as_ref().unwrap().allows("10.1.2.3".parse().unwrap()));
+        rejects(&[r#"{"listen": "127.0.0.1:4102", "allowed_clients": []}"#], "accounts[0].proxy.allowed_clients", &[
+            "at least one",
+        ]);
+        rejects(&[r#"{"listen": "127.0.0.1:4102", "allowed_clients": ["10.0.0.0/40"]}"#], "accounts[0].proxy.allowed_clients[0]", &[
+            "CIDR",
+        ]);
+        rejects(&[r#"{"listen": "localhost"}"#], "accounts[0].proxy.listen", &["IP:port"]);
+        rejects(&[r#"{"listen": "127.0.0.1:4102", "max_sessions": 0}"#], "accounts[0].proxy.max_sessions", &[]);
+        rejects(&[r#"{"listen": "127.0.0.1:4102", "buffer_bytes": 1000}"#], "accounts[0].proxy.buffer_bytes", &["65536"]);
+        rejects(&[r#"{"listen": "127.0.0.1:4102", "colour": 1}"#], "accounts[0].proxy.colour", &[]);
+        rejects(&[r#"{}"#], "accounts[0].proxy.listen", &["required"]);
+        rejects(
+            &[r#"{"listen": "127.0.0.1:4102"}"#, r#"{"listen": "127.0.0.1:4102"}"#],
+            "accounts[1].proxy.listen",
+            &["accounts[0]"],
+        );
+        assert!(with_proxies(&[r#"{"listen": "127.0.0.1:0"}"#, r#"{"listen": "127.0.0.1:0"}"#]).is_ok());
+    }
+
     #[test]
     fn loopback_is_the_default() {
         let proxy = ProxySettings::new("127.0.0.1:4102".parse().unwrap());
