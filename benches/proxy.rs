@@ -46,7 +46,8 @@ async fn tick_rate(client: &Client, subscriptions: usize, within: Duration) -> f
     let symbols = ["AAPL", "MSFT", "IBM", "SPY"];
     let mut streams = Vec::new();
     for i in 0..subscriptions {
-        streams.push(client.market_data(&Contract::stock(symbols[i % symbols.len()]).build()).subscribe().await.unwrap());
+        streams
+            .push(client.market_data(&Contract::stock(symbols[i % symbols.len()]).build()).subscribe().await.unwrap());
     }
     let deadline = tokio::time::Instant::now() + within;
     let counts = futures::future::join_all(streams.iter_mut().map(|s| async move {
@@ -87,7 +88,11 @@ async fn main() {
     settings.reset_time = None;
     settings.database.path = std::env::temp_dir().join(format!("proxy-bench-{}.db", std::process::id()));
     let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
-    supervision.board().wait_for(Duration::from_secs(10), |b| b.account("Paper").is_some_and(|a| a.connected())).await.unwrap();
+    supervision
+        .board()
+        .wait_for(Duration::from_secs(10), |b| b.account("Paper").is_some_and(|a| a.connected()))
+        .await
+        .unwrap();
     let port_stats = supervision.proxies().port("Paper").unwrap().clone();
     let port = port_stats.local_addr().unwrap();
 
@@ -151,12 +156,19 @@ async fn main() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (dr, gr) = (mean(&direct_rates), mean(&guarded_rates));
     let ratio = gr / dr;
-    println!("tick relay: direct {dr:.0} ticks/s, through the port {gr:.0} ticks/s: {:.1} % of direct (goal ≥ 90 %): {}",
-        ratio * 100.0, verdict(ratio >= 0.9));
+    println!(
+        "tick relay: direct {dr:.0} ticks/s, through the port {gr:.0} ticks/s: {:.1} % of direct (goal ≥ 90 %): {}",
+        ratio * 100.0,
+        verdict(ratio >= 0.9)
+    );
     let mb = relayed as f64 / 1e6;
     let extra = guarded_cpu.saturating_sub(direct_cpu).as_secs_f64() * 1e3;
-    println!("CPU: {:.0} ms in port rounds vs {:.0} ms direct; {mb:.2} MB relayed: {:.1} ms CPU per relayed MB",
-        guarded_cpu.as_secs_f64() * 1e3, direct_cpu.as_secs_f64() * 1e3, extra / mb.max(1e-9));
+    println!(
+        "CPU: {:.0} ms in port rounds vs {:.0} ms direct; {mb:.2} MB relayed: {:.1} ms CPU per relayed MB",
+        guarded_cpu.as_secs_f64() * 1e3,
+        direct_cpu.as_secs_f64() * 1e3,
+        extra / mb.max(1e-9)
+    );
     let _ = supervision.shutdown().await;
     sim.shutdown();
 }

@@ -36,10 +36,7 @@ async fn trades_through_the_port(client: &PythonClient, lib: &str, version: i64,
     let refused = engine(&python, lib, port, client_id).await;
     let order_id = refused["order_id"].as_i64().unwrap();
     let errors = refused["errors"].as_array().unwrap();
-    let rejection = errors
-        .iter()
-        .find(|e| e[1] == 201)
-        .unwrap_or_else(|| panic!("{lib}: no error 201 in {refused}"));
+    let rejection = errors.iter().find(|e| e[1] == 201).unwrap_or_else(|| panic!("{lib}: no error 201 in {refused}"));
     assert_eq!(rejection[0], order_id, "201 on the order id: {refused}");
     let message = rejection[2].as_str().unwrap();
     assert!(message.starts_with("Order rejected - reason: paused by operator since"), "{message}");

@@ -115,7 +115,8 @@ impl Actor for ProxyActor {
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(accept_loop(listener, myself.clone(), stopped));
         let account = args.account.name.clone();
-        args.events.subscribe(myself.clone(), move |event| (event.account == account).then_some(ProxyMessage::Event(event)));
+        args.events
+            .subscribe(myself.clone(), move |event| (event.account == account).then_some(ProxyMessage::Event(event)));
         let link_up = args.board.account(&args.account.name).is_some_and(|a| a.state.link().is_some());
         tracing::info!(account = %args.account.name, listen = %bound, upstream = %args.account.address(), "guarded port listening");
         let ctx = SessionCtx {

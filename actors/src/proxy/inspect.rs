@@ -57,7 +57,9 @@ pub fn inspect(head: &FrameHead, frame: &[u8], version: i32) -> Inspected {
             Some(order_id) => Inspected::PlaceOrder { order_id },
             None => Inspected::Malformed("protobuf placeOrder without an order id".into()),
         },
-        (START_API, Encoding::Text) => text_int(payload, 1).map_or(Inspected::Other, |client_id| Inspected::StartApi { client_id }),
+        (START_API, Encoding::Text) => {
+            text_int(payload, 1).map_or(Inspected::Other, |client_id| Inspected::StartApi { client_id })
+        }
         (START_API, Encoding::Protobuf) => {
             proto_int_field1(payload).map_or(Inspected::Other, |client_id| Inspected::StartApi { client_id })
         }

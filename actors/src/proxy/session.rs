@@ -76,7 +76,12 @@ impl std::fmt::Display for End {
 }
 
 /// Run one session to its end; `close` fires (or is dropped) when the port closes it.
-pub(super) async fn run(mut engine: TcpStream, session: Arc<SessionStats>, ctx: SessionCtx, close: oneshot::Receiver<()>) {
+pub(super) async fn run(
+    mut engine: TcpStream,
+    session: Arc<SessionStats>,
+    ctx: SessionCtx,
+    close: oneshot::Receiver<()>,
+) {
     let mut upstream = None;
     let end = tokio::select! {
         end = relay(&mut engine, &mut upstream, &session, &ctx) => end,
@@ -103,7 +108,12 @@ pub(super) async fn run(mut engine: TcpStream, session: Arc<SessionStats>, ctx: 
     let _ = tokio::time::timeout(Duration::from_millis(500), linger).await;
 }
 
-async fn relay(engine: &mut TcpStream, upstream_slot: &mut Option<TcpStream>, session: &SessionStats, ctx: &SessionCtx) -> End {
+async fn relay(
+    engine: &mut TcpStream,
+    upstream_slot: &mut Option<TcpStream>,
+    session: &SessionStats,
+    ctx: &SessionCtx,
+) -> End {
     // 1. The engine's `API\0` and version range, kept as sent.
     let mut from_engine = Vec::with_capacity(READ_CHUNK);
     let prefix_len = match tokio::time::timeout(ctx.connect_timeout, read_prefix(engine, &mut from_engine)).await {
@@ -194,7 +204,9 @@ async fn to_gateway(
             if rest.len() >= 4 {
                 let announced = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
                 if announced + 4 > limit {
-                    return End::Malformed(format!("a frame of {announced} bytes exceeds proxy.buffer_bytes ({limit})"));
+                    return End::Malformed(format!(
+                        "a frame of {announced} bytes exceeds proxy.buffer_bytes ({limit})"
+                    ));
                 }
             }
             let head = match frame_head(rest, framing) {
@@ -214,7 +226,10 @@ async fn to_gateway(
                         }
                         Some(reason) => {
                             let reason = reason.to_string();
-                            if write_bounded(&mut upstream, &buf[span_start..pos], ctx.settings.write_timeout).await.is_err() {
+                            if write_bounded(&mut upstream, &buf[span_start..pos], ctx.settings.write_timeout)
+                                .await
+                                .is_err()
+                            {
                                 return End::Slow("gateway");
                             }
                             session.bytes_to_gateway.fetch_add((pos - span_start) as u64, Ordering::Relaxed);

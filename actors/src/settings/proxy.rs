@@ -117,9 +117,12 @@ impl FromStr for Cidr {
         let width = if ip.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => width,
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(|| {
-                format!("prefix length {p:?} is not 0-{width}")
-            })?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| format!("prefix length {p:?} is not 0-{width}"))?,
         };
         let network = match ip {
             IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(mask(u32::from(v4).into(), 32, prefix) as u32)),
@@ -139,7 +142,9 @@ impl<'de> Deserialize<'de> for Cidr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(|e| {
-            de::Error::custom(format!("expected a CIDR block such as \"127.0.0.1/32\" or \"10.0.0.0/8\", got {text:?}: {e}"))
+            de::Error::custom(format!(
+                "expected a CIDR block such as \"127.0.0.1/32\" or \"10.0.0.0/8\", got {text:?}: {e}"
+            ))
         })
     }
 }
@@ -270,15 +275,23 @@ mod tests {
         rejects(&[r#"{"listen": "0.0.0.0:4102"}"#], "accounts[0].proxy.allowed_clients", &["not a loopback"]);
         let open = with_proxies(&[r#"{"listen": "0.0.0.0:4102", "allowed_clients": ["10.0.0.0/8"]}"#]).unwrap();
         assert!(open.accounts[0].proxy.as_ref().unwrap().allows("10.1.2.3".parse().unwrap()));
-        rejects(&[r#"{"listen": "127.0.0.1:4102", "allowed_clients": []}"#], "accounts[0].proxy.allowed_clients", &[
-            "at least one",
-        ]);
-        rejects(&[r#"{"listen": "127.0.0.1:4102", "allowed_clients": ["10.0.0.0/40"]}"#], "accounts[0].proxy.allowed_clients[0]", &[
-            "CIDR",
-        ]);
+        rejects(
+            &[r#"{"listen": "127.0.0.1:4102", "allowed_clients": []}"#],
+            "accounts[0].proxy.allowed_clients",
+            &["at least one"],
+        );
+        rejects(
+            &[r#"{"listen": "127.0.0.1:4102", "allowed_clients": ["10.0.0.0/40"]}"#],
+            "accounts[0].proxy.allowed_clients[0]",
+            &["CIDR"],
+        );
         rejects(&[r#"{"listen": "localhost"}"#], "accounts[0].proxy.listen", &["IP:port"]);
         rejects(&[r#"{"listen": "127.0.0.1:4102", "max_sessions": 0}"#], "accounts[0].proxy.max_sessions", &[]);
-        rejects(&[r#"{"listen": "127.0.0.1:4102", "buffer_bytes": 1000}"#], "accounts[0].proxy.buffer_bytes", &["65536"]);
+        rejects(
+            &[r#"{"listen": "127.0.0.1:4102", "buffer_bytes": 1000}"#],
+            "accounts[0].proxy.buffer_bytes",
+            &["65536"],
+        );
         rejects(&[r#"{"listen": "127.0.0.1:4102", "colour": 1}"#], "accounts[0].proxy.colour", &[]);
         rejects(&[r#"{}"#], "accounts[0].proxy.listen", &["required"]);
         rejects(
