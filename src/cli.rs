@@ -123,6 +123,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "PORT", default_value_t = 7462)]
     pub control_port: u16,
 
+    /// Guarded TWS API port of the paper account; the live account's is one below (IB's
+    /// 4002/4001 shifted by 100). 0 picks free ones.
+    #[arg(long, value_name = "PORT", default_value_t = 4102)]
+    pub proxy_port: u16,
+
     /// Database file for the demo (a temporary directory when absent).
     #[arg(long, value_name = "PATH")]
     pub database: Option<PathBuf>,

@@ -11,8 +11,8 @@
 //! `POST /sim/price` moves a symbol too. `docs/simulator.md` says what is covered and
 //! `docs/tws-protocol.md` where each wire fact came from.
 //!
-//! - `wire`: framing (text or binary message ids), handshake, cancel-safe frame reader.
-//! - `version`: the served range, the `MIN_SERVER_VER_*` thresholds, protobuf per message.
+//! - framing, versions, message ids and the `error` encoding are production code shared with
+//!   the guarded port: [`crate::actors::wire`].
 //! - `msg`: version-independent requests and replies.
 //! - `codec`: one codec per encoding (`text`, `proto`), chosen per message and version.
 //! - `handlers`: what the gateway does with each request, by family.
@@ -36,8 +36,6 @@ mod market;
 mod msg;
 mod outbox;
 mod session;
-mod version;
-mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,10 +44,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::actors::wire::version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 pub use fault::{Fault, FaultError, FaultRequest};
 pub use gateway::{ClientInfo, Conditions, OrderLogEntry, PortfolioState, PositionState, PriceError};
 pub use ibc::{IbcCommandLog, IbcState};
-pub use version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 
 use gateway::Gateway;
 

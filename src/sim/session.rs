@@ -23,7 +23,7 @@ use super::handlers::{self, subscriptions::Kind, subscriptions::Subscriptions, C
 use super::msg::ids::outgoing as out;
 use super::msg::{Reply, Request};
 use super::outbox::{self, Outbox};
-use super::wire::{handshake_reply, Frame, FrameReader};
+use crate::actors::wire::frame::{handshake_reply, Frame, FrameReader};
 
 /// How long a closing session waits for the client to close its side after our FIN.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -183,7 +183,7 @@ impl Session {
             // TWS closes the socket when it cannot serve the client's range.
             tracing::warn!(
                 port = self.gateway.port(), peer = %self.peer, client_min = versions.min, client_max = versions.max,
-                server_min = super::version::MIN_SERVER_VERSION, server_max,
+                server_min = crate::actors::wire::version::MIN_SERVER_VERSION, server_max,
                 "sim: client version range not supported, closing"
             );
             return Err(End::Fin);

@@ -30,7 +30,9 @@
 //! {
 //!   "accounts": [
 //!     { "name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": 4002,
-//!       "client_id": 1, "fallback_client_ids": [11, 21] }
+//!       "client_id": 1, "fallback_client_ids": [11, 21],
+//!       "proxy": { "listen": "127.0.0.1:4102", "allowed_clients": ["127.0.0.1/32"],
+//!                  "max_sessions": 8, "buffer_bytes": 4194304, "write_timeout": "2s" } }
 //!   ],
 //!   "heartbeat": { "interval": "5s", "probe_timeout": "2s", "connect_timeout": "5s" },
 //!   "reconnect": { "auto": true, "schedule": ["1s", "2s", "5s", "15s"], "jitter": 0.1,
@@ -51,7 +53,7 @@
 //! the rules of each key.
 //!
 //! The parts, one file each: `model.rs` (the public, typed settings and their defaults),
-//! `raw.rs` (the private serde layer), `scalars.rs` (the value types that check themselves while
+//! `raw.rs` (the private serde layer), `proxy.rs` (an account's guarded port), `scalars.rs` (the value types that check themselves while
 //! parsing), `validate.rs` (the rules across values), `error.rs` ([`SettingsError`]).
 
 use std::path::Path;
@@ -59,6 +61,7 @@ use std::time::Duration;
 
 mod error;
 mod model;
+mod proxy;
 mod raw;
 mod scalars;
 mod validate;
@@ -68,6 +71,7 @@ pub use model::{
     AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LogFormat, LoggingSettings,
     OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
 };
+pub use proxy::{Cidr, ProxySettings};
 
 use error::{check_top_level_object, from_serde};
 use raw::RawSettings;

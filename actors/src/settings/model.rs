@@ -9,6 +9,8 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use super::proxy::ProxySettings;
+
 /// The complete, validated configuration of the supervisor.
 ///
 /// Obtain it with [`Settings::load`] (a file) or [`Settings::from_json_str`] (a string); both
@@ -70,6 +72,8 @@ pub struct AccountSettings {
     /// (`fallback_client_ids`, default empty). Each >= 0, all distinct, none equal to
     /// `client_id`.
     pub fallback_client_ids: Vec<i32>,
+    /// The account's guarded TWS API port (`proxy`, default none): see [`ProxySettings`].
+    pub proxy: Option<ProxySettings>,
 }
 
 impl AccountSettings {
@@ -322,6 +326,7 @@ impl Default for Settings {
             port,
             client_id,
             fallback_client_ids: fallbacks.to_vec(),
+            proxy: None,
         };
         Settings {
             accounts: vec![account("Paper", true, 4002, 1, [11, 21]), account("Live", false, 4001, 2, [12, 22])],

@@ -59,6 +59,8 @@ pub(super) struct RawAccount {
     pub(super) client_id: ClientId,
     #[serde(default)]
     pub(super) fallback_client_ids: Vec<ClientId>,
+    #[serde(default)]
+    pub(super) proxy: Option<super::proxy::RawProxy>,
 }
 
 #[derive(Deserialize)]

@@ -192,6 +192,7 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
             fallback_client_ids.push(id);
         }
 
+        let proxy = a.proxy.map(|p| p.validate(i)).transpose()?;
         accounts.push(AccountSettings {
             name,
             paper_trading: a.paper_trading,
@@ -199,8 +200,12 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
             port: a.port.0,
             client_id,
             fallback_client_ids,
+            proxy,
         });
     }
+    let listens: Vec<_> =
+        accounts.iter().enumerate().filter_map(|(i, a)| a.proxy.as_ref().map(|p| (i, p.listen))).collect();
+    super::proxy::check_distinct(&listens)?;
     Ok(accounts)
 }
 

@@ -143,6 +143,17 @@ pub enum EventKind {
         /// What went wrong.
         error: String,
     },
+    /// The account's guarded port decided an engine's `placeOrder`.
+    ProxyOrder {
+        /// The port's listen address.
+        listen: String,
+        /// The engine session's client id (`None` before its startApi).
+        client_id: Option<i32>,
+        /// The order id.
+        order_id: i32,
+        /// `None`: passed upstream; else why it was refused (answered with error 201).
+        refused: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -163,6 +174,7 @@ impl EventKind {
             Self::OrderReconciled { .. } => "order_reconciled",
             Self::OrderUnknown { .. } => "order_unknown",
             Self::ReconcileFailed { .. } => "reconcile_failed",
+            Self::ProxyOrder { .. } => "proxy_order",
         }
     }
 }
@@ -194,6 +206,7 @@ mod tests {
             EventKind::OrderReconciled { order_id: 1, client_id: 1, before: text(), after: text(), filled: 0.0 },
             EventKind::OrderUnknown { order_id: 1, client_id: 1, order_ref: text(), last_status: text() },
             EventKind::ReconcileFailed { error: text() },
+            EventKind::ProxyOrder { listen: text(), client_id: Some(1), order_id: 1, refused: None },
         ];
         for kind in kinds {
             let json = serde_json::to_value(StatusEvent::new("Paper", t, kind.clone())).unwrap();

@@ -16,6 +16,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
 use crate::guard::{tick_pump, Guard, GuardStats, SharedGates};
+use crate::proxy::{PortStats, ProxyStats};
 use crate::reconnect::{ConnectNowError, ReconnectMessage};
 use crate::registry::Registry;
 use crate::settings::Settings;
@@ -90,6 +91,7 @@ pub struct Handle {
     pub(super) clock: SharedClock,
     pub(super) guard: Guard,
     pub(super) alerts: Arc<AlertCounters>,
+    pub(super) proxies: ProxyStats,
 }
 
 impl std::ops::Deref for Supervision {
@@ -113,6 +115,13 @@ impl Supervision {
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());
+        let proxies = ProxyStats::new(
+            settings
+                .accounts
+                .iter()
+                .filter_map(|a| a.proxy.as_ref().map(|p| Arc::new(PortStats::new(&a.name, p.listen))))
+                .collect(),
+        );
         let guard = Guard::new(
             directory.clone(),
             Arc::clone(&gates),
@@ -135,11 +144,12 @@ impl Supervision {
             paused: options.paused,
             on_round: options.on_heartbeat,
             alert_counters: Arc::clone(&alert_counters),
+            proxies: proxies.clone(),
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
         Ok(Supervision {
-            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters },
+            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters, proxies },
             join: Some(join),
         })
     }
@@ -195,6 +205,11 @@ impl Handle {
     /// Alert deliveries (sent, retried, given up, rate-limited).
     pub fn alerts(&self) -> &AlertCounters {
         &self.alerts
+    }
+
+    /// The guarded ports: where each listens, its counters and its engine sessions.
+    pub fn proxies(&self) -> &ProxyStats {
+        &self.proxies
     }
 
     /// The current GatewayActor of `account` (it changes when restarted).
