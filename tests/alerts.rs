@@ -79,6 +79,9 @@ async fn one_alert_per_episode_retried_until_the_receiver_takes_it() {
         supervision.board().snapshot().accounts[0].reconnect_attempts == 0,
         "reconnected; several attempts had failed meanwhile"
     );
+    // The receiver records a text before it answers; the sender counts it once the answer is in.
+    eventually(WAIT, "both deliveries counted", || async { supervision.alerts().sent.load(Ordering::Relaxed) >= 2 })
+        .await;
     assert_eq!(supervision.alerts().sent.load(Ordering::Relaxed), 2, "two alerts for one episode");
     assert_eq!(supervision.alerts().retried.load(Ordering::Relaxed), 2);
 

@@ -373,6 +373,12 @@ async fn orders_during_a_hang_never_reach_the_gateway_and_are_refused_within_the
     eventually(WAIT, "a live link passes orders after one probe", || async { sim.orders().len() == 1 }).await;
 
     sim.inject(Fault::Hang, Some(sim.port(0))).unwrap();
+    // Bytes already on their way still arrive: place the orders once the link has gone quiet.
+    eventually(WAIT, "the hung gateway has been silent for a while", || async {
+        let snapshot = supervision.gateway("Paper").unwrap().call(GatewayMessage::Snapshot, Some(WAIT)).await;
+        matches!(snapshot, Ok(ractor::rpc::CallResult::Success(s)) if s.silent_ms >= 50)
+    })
+    .await;
     let probe_timeout = Duration::from_millis(200);
     let mut pending = Vec::new();
     for _ in 0..5 {

@@ -108,6 +108,8 @@ pub struct GatewaySnapshot {
     pub tasks: usize,
     /// Messages handled by this incarnation (progress, for stuck detection by eye).
     pub messages_handled: u64,
+    /// Milliseconds since the gateway last said anything (what `orders.max_silence` judges).
+    pub silent_ms: u64,
 }
 
 /// Everything a GatewayActor is started with.
@@ -260,6 +262,7 @@ impl Actor for GatewayActor {
                     orders_in_flight: state.args.registry.orders_in_flight(),
                     tasks: state.tasks.len(),
                     messages_handled: state.handled,
+                    silent_ms: state.liveness.silent_for().as_millis() as u64,
                 });
             }
             GatewayMessage::Drill(Drill::Panic) => panic!("drill: GatewayActor {} panics", state.args.account.name),
