@@ -79,6 +79,7 @@ async fn pass(name: &str, n: usize, mirror: bool) {
     let database = DatabaseSettings {
         path: dir.path().join("status.db"),
         event_log: mirror.then(|| dir.path().join("connection_log.json")),
+        ..DatabaseSettings::default()
     };
     let settings = settings();
     let board = StatusBoard::new(&settings.accounts, Utc::now());
@@ -88,6 +89,7 @@ async fn pass(name: &str, n: usize, mirror: bool) {
         board: board.clone(),
         events: events.clone(),
         clock: Arc::new(SystemClock),
+        timezone: chrono_tz::Tz::UTC,
     };
     let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
     persistence::flush(&actor, Duration::from_secs(5)).await.expect("initial flush");

@@ -59,6 +59,7 @@ impl Recorder {
             board: board.clone(),
             events: events.clone(),
             clock: Arc::new(SystemClock),
+            timezone: settings.timezone,
         };
         let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
         Recorder { actor, join, board, events, db: db.to_owned() }

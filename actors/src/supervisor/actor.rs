@@ -299,6 +299,7 @@ impl SupervisorState {
                     board: args.board.clone(),
                     events: args.events.clone(),
                     clock: args.clock.clone(),
+                    timezone: settings.timezone,
                 };
                 let (persistence, _) =
                     Actor::spawn_linked(None, PersistenceActor::new(), persistence_args, supervisor).await?;
