@@ -193,3 +193,150 @@ pub(super) fn unroll(conn: &Connection, zone: Tz, at: DateTime<Utc>) -> rusqlite
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::fixtures::{at, TempDir};
+    use crate::persistence::retention::{prune_step, Retention};
+    use crate::persistence::rows::{write_rows, EventRow};
+    use crate::persistence::schema::open_database;
+    use crate::persistence::uptime::uptime_in;
+    use crate::persistence::DailyUptime;
+    use crate::status::{ConnectionState, EventKind, StatusEvent};
+
+    const NEW_YORK: Tz = Tz::America__New_York;
+
+    fn state(name: &str, since: &str) -> ConnectionState {
+        let since = at(since);
+        match name {
+            "connected" => ConnectionState::Connected { since, client_id: 1 },
+            "connecting" => ConnectionState::Connecting { since, attempt: 1, client_id: 1 },
+            "degraded" => ConnectionState::Degraded { since, client_id: 1, code: 1100, reason: "lost".into() },
+            "reset_window" => ConnectionState::ResetWindow { since, until: since + chrono::Duration::hours(1), link: None },
+            _ => ConnectionState::Disconnected { since, last_error: None },
+        }
+    }
+
+    /// Paper, around the start of daylight saving time in New York (2026-03-08 02:00 EST becomes
+    /// 03:00 EDT, at 07:00 UTC): outages across UTC midnight, a reset window, degraded across the
+    /// DST jump, reconnect attempts.
+    fn scripted() -> Vec<EventRow> {
+        let mut since = "2026-03-07T09:00:00Z".to_owned();
+        let mut from = "disconnected".to_owned();
+        let mut rows = Vec::new();
+        for (t, to) in [
+            ("2026-03-07T10:00:00Z", "connecting"),
+            ("2026-03-07T10:00:05Z", "connected"),
+            ("2026-03-07T23:30:00Z", "disconnected"),
+            ("2026-03-08T00:30:00Z", "connecting"),
+            ("2026-03-08T01:00:00Z", "connected"),
+            ("2026-03-08T04:45:00Z", "reset_window"),
+            ("2026-03-08T05:45:00Z", "connected"),
+            ("2026-03-08T06:30:00Z", "degraded"),
+            ("2026-03-08T07:30:00Z", "connected"),
+            ("2026-03-09T12:00:00Z", "disconnected"),
+            ("2026-03-09T12:00:30Z", "connecting"),
+            ("2026-03-09T12:01:00Z", "disconnected"),
+            ("2026-03-09T12:04:30Z", "connecting"),
+            ("2026-03-09T12:05:00Z", "connected"),
+        ] {
+            let kind = EventKind::StateChanged { from: state(&from, &since), to: state(to, t) };
+            rows.push(EventRow::from_event(&StatusEvent::new("Paper", at(t), kind)));
+            if to == "connecting" {
+                let kind = EventKind::AttemptStarted { attempt: 1, client_id: 1 };
+                rows.push(EventRow::from_event(&StatusEvent::new("Paper", at(t), kind)));
+            }
+            (since, from) = (t.to_owned(), to.to_owned());
+        }
+        rows
+    }
+
+    fn find<'a>(days: &'a [DailyUptime], day: &str) -> &'a DailyUptime {
+        days.iter().find(|d| d.day.to_string() == day).unwrap_or_else(|| panic!("no {day} in {days:?}"))
+    }
+
+    fn roll_all(conn: &mut Connection, zone: Tz, now: DateTime<Utc>) -> u32 {
+        let mut days = 0;
+        loop {
+            let rolled = roll_step(conn, zone, now, 2).unwrap();
+            days += rolled.days;
+            if !rolled.more {
+                return days;
+            }
+        }
+    }
+
+    #[test]
+    fn rollups_equal_the_raw_computation_across_midnight_and_a_dst_change() {
+        let tmp = TempDir::new("rollups");
+        let mut conn = open_database(&tmp.0.join("history.db")).unwrap();
+        write_rows(&mut conn, scripted().iter(), std::iter::empty(), |_| Ok(())).unwrap();
+        let now = at("2026-03-11T12:00:00Z");
+        let raw_utc = uptime_in(&conn, 6, now, Tz::UTC).unwrap();
+        let raw_ny = uptime_in(&conn, 6, now, NEW_YORK).unwrap();
+        assert_eq!(rolled_through(&conn, Tz::UTC).unwrap(), None, "nothing rolled up yet: all from raw events");
+
+        // Rolled up from the first day with events through yesterday, two days per step.
+        assert_eq!(roll_all(&mut conn, Tz::UTC, now), 4, "07, 08, 09, 10 March");
+        assert_eq!(roll_all(&mut conn, NEW_YORK, now), 4);
+        assert_eq!(rolled_through(&conn, Tz::UTC).unwrap(), Some("2026-03-10".parse().unwrap()));
+        assert_eq!(rolled_through(&conn, NEW_YORK).unwrap(), Some("2026-03-10".parse().unwrap()));
+        let stored: i64 = conn.query_row("SELECT count(*) FROM daily_rollups", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 8, "one row per account, zone and observed day");
+        // Pruned up to what is rolled up (the start of 11 March UTC, the earliest of both zones),
+        // the rolled-up days answer the same; the last change before the cutoff stays, it tells
+        // the state today starts in.
+        let safe = rolled_until(&conn, Tz::UTC).unwrap().unwrap().min(rolled_until(&conn, NEW_YORK).unwrap().unwrap());
+        assert_eq!(safe, at("2026-03-11T00:00:00Z"));
+        let retention = Retention { raw: std::time::Duration::from_secs(1), audit: std::time::Duration::from_secs(1) };
+        assert_eq!(prune_step(&mut conn, now, retention, safe, 10_000).unwrap(), 17, "all 18 rows but one");
+        let left: Vec<String> =
+            select(&conn, "SELECT at FROM connection_events", [], "connection_events", |c| c.get("at")).unwrap();
+        assert_eq!(left, ["2026-03-09T12:05:00.000Z"]);
+        assert_eq!(uptime_in(&conn, 6, now, Tz::UTC).unwrap(), raw_utc);
+        assert_eq!(uptime_in(&conn, 6, now, NEW_YORK).unwrap(), raw_ny);
+
+        // The figures, by hand. UTC 7 March: unknown until 09:00, down 09:00-10:00:05, up until
+        // 23:30, then down into the next day.
+        let d = find(&raw_utc, "2026-03-07");
+        assert_eq!((d.covered_secs, d.unknown_secs, d.up_secs), (86_400.0, 9.0 * 3600.0, 13.0 * 3600.0 + 29.0 * 60.0 + 55.0));
+        assert_eq!((d.down_secs, d.outages, d.longest_outage_secs, d.reconnect_attempts), (3605.0 + 1800.0, 2, 3605.0, 1));
+        // UTC 8 March: the outage that began the day before is not counted again; degraded is down.
+        let d = find(&raw_utc, "2026-03-08");
+        assert_eq!((d.down_secs, d.degraded_secs, d.reset_secs), (7200.0, 3600.0, 3600.0));
+        assert_eq!((d.outages, d.longest_outage_secs, d.reconnect_attempts), (1, 3600.0, 1));
+        // New York 8 March is 23 hours long (05:00Z to 04:00Z next day).
+        let d = find(&raw_ny, "2026-03-08");
+        assert_eq!((d.covered_secs, d.up_secs, d.reset_secs), (82_800.0, 76_500.0, 2700.0));
+        assert_eq!((d.down_secs, d.degraded_secs, d.outages, d.reconnect_attempts), (3600.0, 3600.0, 1, 0));
+        // New York 7 March: the outage across UTC midnight is whole in the local day.
+        let d = find(&raw_ny, "2026-03-07");
+        assert_eq!((d.covered_secs, d.unknown_secs, d.outages, d.longest_outage_secs), (86_400.0, 4.0 * 3600.0, 2, 5400.0));
+        assert_eq!((d.reset_secs, d.reconnect_attempts), (900.0, 2), "05:00 and 19:30 local");
+        // 9 March: a failed attempt and a second one, one outage of five minutes.
+        let d = find(&raw_utc, "2026-03-09");
+        assert_eq!((d.outages, d.longest_outage_secs, d.reconnect_attempts, d.down_secs), (1, 300.0, 2, 300.0));
+        // 10 March has no event at all: up the whole day, from the state before it.
+        assert_eq!(find(&raw_utc, "2026-03-10").up_pct, 100.0);
+        // Before the first record: unknown; today: up to now.
+        assert_eq!((find(&raw_utc, "2026-03-06").unknown_pct, find(&raw_utc, "2026-03-11").covered_secs), (100.0, 43_200.0));
+    }
+
+    #[test]
+    fn a_late_event_for_a_rolled_up_day_rolls_it_up_again() {
+        let tmp = TempDir::new("late");
+        let mut conn = open_database(&tmp.0.join("history.db")).unwrap();
+        write_rows(&mut conn, scripted().iter(), std::iter::empty(), |_| Ok(())).unwrap();
+        let now = at("2026-03-11T12:00:00Z");
+        roll_all(&mut conn, Tz::UTC, now);
+        assert_eq!(find(&uptime_in(&conn, 6, now, Tz::UTC).unwrap(), "2026-03-09").reconnect_attempts, 2);
+        // An attempt of 9 March lands after the day was rolled up (the database was locked, say).
+        let late = at("2026-03-09T20:00:00Z");
+        let row = EventRow::from_event(&StatusEvent::new("Paper", late, EventKind::AttemptStarted { attempt: 2, client_id: 1 }));
+        write_rows(&mut conn, [row].iter(), std::iter::empty(), |tx| unroll(tx, Tz::UTC, late)).unwrap();
+        assert_eq!(rolled_through(&conn, Tz::UTC).unwrap(), Some("2026-03-08".parse().unwrap()));
+        assert_eq!(roll_all(&mut conn, Tz::UTC, now), 2, "9 and 10 March again");
+        assert_eq!(find(&uptime_in(&conn, 6, now, Tz::UTC).unwrap(), "2026-03-09").reconnect_attempts, 3);
+    }
+}
