@@ -195,3 +195,175 @@ impl Maintenance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Days;
+    use ractor::{Actor, OutputPort};
+
+    use super::*;
+    use crate::clock::OffsetClock;
+    use crate::persistence::fixtures::{at, settings, TempDir};
+    use crate::persistence::rows::write_rows;
+    use crate::persistence::schema::{auto_vacuum, open_database};
+    use crate::persistence::{paused_accounts, stats, uptime, PersistenceActor, PersistenceArgs};
+    use crate::settings::DatabaseSettings;
+    use crate::status::{ConnectionState, EventKind, StatusBoard, StatusEvent};
+
+    /// A year (365 days to `now`) of two accounts reconnecting every two hours: per cycle the
+    /// lost, state changes, attempt and three farm notices, about 8 rows as the gateway writes
+    /// them. Plus audit events: a pause on day 10, a settings change on day 20, a persistence
+    /// gap on day 50, a meltdown on day 100.
+    fn a_year(now: DateTime<Utc>) -> Vec<EventRow> {
+        let first = now.date_naive().checked_sub_days(Days::new(365)).unwrap();
+        let mut rows = Vec::new();
+        fn push(rows: &mut Vec<EventRow>, account: &str, t: DateTime<Utc>, kind: EventKind) {
+            rows.push(EventRow::from_event(&StatusEvent::new(account, t, kind)));
+        }
+        for d in 0..365_u64 {
+            let midnight = first.checked_add_days(Days::new(d)).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+            for (i, account) in ["Paper", "Live"].into_iter().enumerate() {
+                for cycle in 0..12 {
+                    let lost = midnight + chrono::Duration::minutes(cycle * 120 + 7 * i as i64);
+                    let (retry, back) = (lost + chrono::Duration::seconds(2), lost + chrono::Duration::seconds(3));
+                    let connected_since = lost - chrono::Duration::minutes(118);
+                    let up = ConnectionState::Connected { since: connected_since, client_id: 1 };
+                    let down = ConnectionState::Disconnected { since: lost, last_error: Some("eof".into()) };
+                    let trying = ConnectionState::Connecting { since: retry, attempt: 1, client_id: 1 };
+                    push(
+                        &mut rows,
+                        account,
+                        lost,
+                        EventKind::Lost { reason: "connection closed by the gateway".into() },
+                    );
+                    push(&mut rows, account, lost, EventKind::StateChanged { from: up, to: down.clone() });
+                    push(&mut rows, account, retry, EventKind::AttemptStarted { attempt: 1, client_id: 1 });
+                    push(&mut rows, account, retry, EventKind::StateChanged { from: down, to: trying.clone() });
+                    let connected = ConnectionState::Connected { since: back, client_id: 1 };
+                    push(&mut rows, account, back, EventKind::StateChanged { from: trying, to: connected });
+                    for farm in ["usfarm", "ushmds", "secdefil"] {
+                        let message = format!("Market data farm connection is OK:{farm}");
+                        push(&mut rows, account, back, EventKind::Notice { code: 2104, message });
+                    }
+                }
+            }
+            let noon = midnight + chrono::Duration::hours(12);
+            match d {
+                10 => push(&mut rows, "Paper", noon, EventKind::TradingSwitched { active: false }),
+                50 => rows.push(EventRow::gap(&super::super::rows::Gap {
+                    dropped: 7,
+                    first_at: noon,
+                    last_at: noon,
+                    limit: 10,
+                })),
+                100 => push(
+                    &mut rows,
+                    "*",
+                    noon,
+                    EventKind::Meltdown { actor: "gateway-Paper".into(), reason: "5 restarts in 60s".into() },
+                ),
+                _ => {}
+            }
+            if d == 20 {
+                let mut row = EventRow::from_event(&StatusEvent::new(
+                    "*",
+                    noon,
+                    EventKind::Notice { code: 0, message: "settings".into() },
+                ));
+                row.kind = "settings_changed".into();
+                rows.push(row);
+            }
+        }
+        rows
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_year_of_history_is_pruned_to_the_retention_and_the_file_shrinks() {
+        let tmp = TempDir::new("year");
+        let path = tmp.0.join("history.db");
+        // Half an hour from the nearest event: the cutoff 90 days back moves with the clock while
+        // the test runs, never across an event.
+        let now = at("2027-03-01T12:30:00Z");
+        let cutoff = crate::persistence::timestamp(now - chrono::Duration::days(90));
+        let recent = a_year(now).iter().filter(|r| r.at >= cutoff).count() as i64;
+        let before = {
+            let mut conn = open_database(&path).unwrap();
+            assert_eq!(auto_vacuum(&conn).unwrap(), 2, "a new file is in incremental auto-vacuum mode");
+            write_rows(&mut conn, a_year(now).iter(), std::iter::empty(), |_| Ok(())).unwrap();
+            assert_eq!(count(&conn, "SELECT count(*) FROM connection_events"), 2 * 365 * 12 * 8 + 4);
+            uptime(&conn, 365, now).unwrap()
+        };
+        let size_before = std::fs::metadata(&path).unwrap().len();
+
+        let board = StatusBoard::new(&settings().accounts, now);
+        let args = PersistenceArgs {
+            database: DatabaseSettings { path: path.clone(), ..DatabaseSettings::default() },
+            board,
+            events: Arc::new(OutputPort::default()),
+            clock: Arc::new(OffsetClock::starting_at(now)),
+            timezone: Tz::America__New_York,
+        };
+        let (actor, handle) = Actor::spawn(None, PersistenceActor::new(), args).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let done = loop {
+            let s = stats(&actor).await.unwrap();
+            if s.maintenance_passes >= 1 || Instant::now() >= deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(done.maintenance_passes >= 1, "one maintenance pass within the deadline: {done:?}");
+        assert_eq!((done.maintenance_failures, done.last_maintenance_failure.as_deref()), (0, None));
+        assert_eq!(
+            done.rolled_days,
+            365 + 366,
+            "every day with events, in UTC and New York (from 28 February 19:00 local)"
+        );
+        assert!(done.largest_batch < 100, "the actor's own writes stayed small: {done:?}");
+        actor.stop(None);
+        handle.await.unwrap();
+
+        let conn = open_database(&path).unwrap();
+        // Raw events older than 90 days are gone, but for the last state change of each account
+        // before the cutoff; the audit events stay (2 years).
+        let old: Vec<(String, String)> = {
+            let mut stmt = conn
+                .prepare(&format!("SELECT account, kind FROM connection_events WHERE at < '{cutoff}' ORDER BY at"))
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        let old: Vec<(&str, &str)> = old.iter().map(|(a, k)| (a.as_str(), k.as_str())).collect();
+        assert_eq!(
+            old,
+            [
+                ("Paper", "trading_switched"),
+                ("*", "settings_changed"),
+                ("*", "persistence_gap"),
+                ("*", "meltdown"),
+                ("Paper", "state_changed"),
+                ("Live", "state_changed"),
+            ]
+        );
+        let kept = count(&conn, &format!("SELECT count(*) FROM connection_events WHERE at >= '{cutoff}'"));
+        assert_eq!(kept, recent, "the last 90 days whole");
+        assert!(kept > 2 * 89 * 12 * 8);
+        assert_eq!(done.pruned_events as i64, 2 * 365 * 12 * 8 - kept - 2);
+        // A year of uptime answers the same from the rollups as it did from the raw events.
+        assert_eq!(uptime(&conn, 365, now).unwrap(), before);
+        // The operator's pause survives however old.
+        assert_eq!(paused_accounts(&path).unwrap().len(), 1);
+        drop(conn);
+        let size_after = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            size_after * 3 < size_before,
+            "the file shrank to well under a third: {size_before} -> {size_after} bytes"
+        );
+        assert!(done.vacuumed_pages > 0);
+    }
+}

@@ -213,7 +213,9 @@ mod tests {
             "connected" => ConnectionState::Connected { since, client_id: 1 },
             "connecting" => ConnectionState::Connecting { since, attempt: 1, client_id: 1 },
             "degraded" => ConnectionState::Degraded { since, client_id: 1, code: 1100, reason: "lost".into() },
-            "reset_window" => ConnectionState::ResetWindow { since, until: since + chrono::Duration::hours(1), link: None },
+            "reset_window" => {
+                ConnectionState::ResetWindow { since, until: since + chrono::Duration::hours(1), link: None }
+            }
             _ => ConnectionState::Disconnected { since, last_error: None },
         }
     }
@@ -300,8 +302,14 @@ mod tests {
         // The figures, by hand. UTC 7 March: unknown until 09:00, down 09:00-10:00:05, up until
         // 23:30, then down into the next day.
         let d = find(&raw_utc, "2026-03-07");
-        assert_eq!((d.covered_secs, d.unknown_secs, d.up_secs), (86_400.0, 9.0 * 3600.0, 13.0 * 3600.0 + 29.0 * 60.0 + 55.0));
-        assert_eq!((d.down_secs, d.outages, d.longest_outage_secs, d.reconnect_attempts), (3605.0 + 1800.0, 2, 3605.0, 1));
+        assert_eq!(
+            (d.covered_secs, d.unknown_secs, d.up_secs),
+            (86_400.0, 9.0 * 3600.0, 13.0 * 3600.0 + 29.0 * 60.0 + 55.0)
+        );
+        assert_eq!(
+            (d.down_secs, d.outages, d.longest_outage_secs, d.reconnect_attempts),
+            (3605.0 + 1800.0, 2, 3605.0, 1)
+        );
         // UTC 8 March: the outage that began the day before is not counted again; degraded is down.
         let d = find(&raw_utc, "2026-03-08");
         assert_eq!((d.down_secs, d.degraded_secs, d.reset_secs), (7200.0, 3600.0, 3600.0));
@@ -312,7 +320,10 @@ mod tests {
         assert_eq!((d.down_secs, d.degraded_secs, d.outages, d.reconnect_attempts), (3600.0, 3600.0, 1, 0));
         // New York 7 March: the outage across UTC midnight is whole in the local day.
         let d = find(&raw_ny, "2026-03-07");
-        assert_eq!((d.covered_secs, d.unknown_secs, d.outages, d.longest_outage_secs), (86_400.0, 4.0 * 3600.0, 2, 5400.0));
+        assert_eq!(
+            (d.covered_secs, d.unknown_secs, d.outages, d.longest_outage_secs),
+            (86_400.0, 4.0 * 3600.0, 2, 5400.0)
+        );
         assert_eq!((d.reset_secs, d.reconnect_attempts), (900.0, 2), "05:00 and 19:30 local");
         // 9 March: a failed attempt and a second one, one outage of five minutes.
         let d = find(&raw_utc, "2026-03-09");
@@ -320,7 +331,10 @@ mod tests {
         // 10 March has no event at all: up the whole day, from the state before it.
         assert_eq!(find(&raw_utc, "2026-03-10").up_pct, 100.0);
         // Before the first record: unknown; today: up to now.
-        assert_eq!((find(&raw_utc, "2026-03-06").unknown_pct, find(&raw_utc, "2026-03-11").covered_secs), (100.0, 43_200.0));
+        assert_eq!(
+            (find(&raw_utc, "2026-03-06").unknown_pct, find(&raw_utc, "2026-03-11").covered_secs),
+            (100.0, 43_200.0)
+        );
     }
 
     #[test]
@@ -333,7 +347,11 @@ mod tests {
         assert_eq!(find(&uptime_in(&conn, 6, now, Tz::UTC).unwrap(), "2026-03-09").reconnect_attempts, 2);
         // An attempt of 9 March lands after the day was rolled up (the database was locked, say).
         let late = at("2026-03-09T20:00:00Z");
-        let row = EventRow::from_event(&StatusEvent::new("Paper", late, EventKind::AttemptStarted { attempt: 2, client_id: 1 }));
+        let row = EventRow::from_event(&StatusEvent::new(
+            "Paper",
+            late,
+            EventKind::AttemptStarted { attempt: 2, client_id: 1 },
+        ));
         write_rows(&mut conn, [row].iter(), std::iter::empty(), |tx| unroll(tx, Tz::UTC, late)).unwrap();
         assert_eq!(rolled_through(&conn, Tz::UTC).unwrap(), Some("2026-03-08".parse().unwrap()));
         assert_eq!(roll_all(&mut conn, Tz::UTC, now), 2, "9 and 10 March again");
