@@ -52,6 +52,7 @@ use std::time::Duration;
 mod actor;
 mod error;
 mod maintenance;
+mod outages;
 mod read;
 mod retention;
 mod rollups;
@@ -68,6 +69,7 @@ pub use actor::{
     PersistenceState, SETTLE_WITHIN,
 };
 pub use error::PersistenceError;
+pub use outages::{outages, Outage};
 pub use read::{
     load_status, paused_accounts, read_status, recent_events, PersistenceReader, StoredEvent, MAX_EVENTS_PER_QUERY,
 };

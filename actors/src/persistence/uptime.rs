@@ -76,7 +76,7 @@ impl Slot {
         }
     }
 
-    fn is_down(self) -> bool {
+    pub(super) fn is_down(self) -> bool {
         matches!(self, Slot::Degraded | Slot::Down)
     }
 }

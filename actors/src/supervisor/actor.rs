@@ -324,6 +324,8 @@ impl SupervisorState {
                     accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
                     interval: settings.heartbeat.interval,
                     answer_within: settings.heartbeat.probe_timeout + settings.supervisor.stuck_margin,
+                    heartbeat_line: settings.logging.heartbeat_line,
+                    summary_every: settings.logging.heartbeat_summary_every,
                     directory: args.directory.clone(),
                     board: args.board.clone(),
                     clock: args.clock.clone(),
