@@ -453,7 +453,13 @@ mod tests {
             ..Limits::DEFAULT
         };
         let args = PersistenceArgs {
-            database: DatabaseSettings { path: path.clone(), event_log: None, ..Default::default() },
+            // The events are stamped in March 2026 under the real clock: never pruned mid-test.
+            database: DatabaseSettings {
+                path: path.clone(),
+                event_log: None,
+                retention: Duration::from_secs(100 * 31_557_600),
+                keep_audit: Duration::from_secs(100 * 31_557_600),
+            },
             board: board.clone(),
             events: events.clone(),
             clock: Arc::new(SystemClock),

@@ -198,8 +198,8 @@ pub struct DatabaseSettings {
 
 /// Default of [`DatabaseSettings::retention`]: 90 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
-/// Default of [`DatabaseSettings::keep_audit`]: two years (730 days).
-pub const DEFAULT_KEEP_AUDIT: Duration = Duration::from_secs(730 * 86_400);
+/// Default of [`DatabaseSettings::keep_audit`]: two years as `"2y"` reads (2 × 365.25 days).
+pub const DEFAULT_KEEP_AUDIT: Duration = Duration::from_secs(2 * 31_557_600);
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
