@@ -158,10 +158,13 @@ impl Engine {
                 self.filled += 1;
                 println!("engine: order {order_id} filled ({filled})");
             }
-            OrderEvent::Reconciled { order_id, before, after, .. } => {
-                println!("engine: order {order_id} changed during an outage: {before} -> {after}");
+            OrderEvent::Reconciled { order_ref, before, after, .. } => {
+                println!("engine: order {order_ref} changed during an outage: {before} -> {after}");
             }
-            OrderEvent::Failed { order_id, error } => println!("engine: order {order_id} failed: {error}"),
+            OrderEvent::Unknown { order_ref, .. } => {
+                println!("engine: order {order_ref} is seen nowhere at the gateway; not resending it")
+            }
+            OrderEvent::Failed { order_ref, error, .. } => println!("engine: order {order_ref} failed: {error}"),
             _ => {}
         }
     }

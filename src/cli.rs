@@ -99,6 +99,32 @@ pub struct SimArgs {
     /// Seed for prices and sizes (random when absent).
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// Emulate IBC's command server for the matching --listen (in order; "none" skips one),
+    /// e.g. 127.0.0.1:7463.
+    #[arg(long = "ibc", value_name = "ADDR|none")]
+    pub ibc: Vec<IbcAddr>,
+
+    /// How long IBC's RESTART keeps the simulated gateway down, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub ibc_restart_ms: u64,
+}
+
+/// `--ibc`: an address, or `none` for a listener without IBC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IbcAddr(pub Option<SocketAddr>);
+
+impl std::str::FromStr for IbcAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(IbcAddr(None));
+        }
+        s.parse()
+            .map(|a| IbcAddr(Some(a)))
+            .map_err(|e| format!("{s:?} is not an address such as 127.0.0.1:7463 or none: {e}"))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,6 +136,11 @@ pub struct DemoArgs {
     /// Port of the simulator's control API (0 picks a free one).
     #[arg(long, value_name = "PORT", default_value_t = 7462)]
     pub control_port: u16,
+
+    /// Guarded TWS API port of the paper account; the live account's is one below (IB's
+    /// 4002/4001 shifted by 100). 0 picks free ones.
+    #[arg(long, value_name = "PORT", default_value_t = 4102)]
+    pub proxy_port: u16,
 
     /// Database file for the demo (a temporary directory when absent).
     #[arg(long, value_name = "PATH")]

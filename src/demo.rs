@@ -1,5 +1,6 @@
 //! `ibkr-supervisor demo`: simulated paper and live gateways on free loopback ports, their
-//! control API, and the supervisor pointed at them. The README's first command.
+//! control API, the supervisor pointed at them, and a guarded TWS API port per account (an
+//! engine pointed there trades through the guard). The README's first command.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
-use ibkr_supervisor_actors::settings::Settings;
+use ibkr_supervisor_actors::settings::{ProxySettings, Settings};
 
 use crate::cli::DemoArgs;
 use crate::http::{FaultButton, FaultPanel};
@@ -48,6 +49,10 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
     println!("press Ctrl-C to stop");
 
     let mut settings = sim_settings(Settings::default(), &sim);
+    for (index, account) in settings.accounts.iter_mut().enumerate() {
+        let port = if args.proxy_port == 0 { 0 } else { args.proxy_port.saturating_sub(index as u16) };
+        account.proxy = Some(ProxySettings::new(SocketAddr::from(([127, 0, 0, 1], port))));
+    }
     settings.http.bind = SocketAddr::from(([127, 0, 0, 1], args.http_port));
     // A throwaway database unless --database is given: the demo leaves nothing behind.
     let scratch = tempfile::tempdir().ok();
@@ -67,6 +72,11 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
         }
     };
     println!("dashboard:         http://{}/trades", service.http_addr());
+    for port in service.handle().proxies().ports() {
+        if let Some(addr) = port.local_addr() {
+            println!("guarded port {}: {addr} (point a TWS API engine here instead of the gateway)", port.account);
+        }
+    }
     let stopped = tokio::select! {
         _ = shutdown => None,
         outcome = service.wait() => Some(outcome),
@@ -86,12 +96,16 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
 }
 
 /// `settings` pointed at the simulated gateways (account i → listener i), with a 1 s heartbeat
-/// so a newcomer sees the supervisor react quickly.
+/// so a newcomer sees the supervisor react quickly; a configured guarded port moves to a free
+/// loopback port, as the simulated gateways are.
 pub fn sim_settings(mut settings: Settings, sim: &Simulator) -> Settings {
     for (index, account) in settings.accounts.iter_mut().enumerate().take(sim.addrs().len()) {
         let addr = sim.addr(index);
         account.host = addr.ip().to_string();
         account.port = addr.port();
+        if let Some(proxy) = &mut account.proxy {
+            proxy.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
     }
     settings.heartbeat.interval = std::time::Duration::from_secs(1);
     settings.heartbeat.probe_timeout = std::time::Duration::from_millis(500);

@@ -131,7 +131,7 @@ async fn a_bad_interval_flag_exits_2_naming_it() {
 async fn demo_runs_the_supervisor_against_two_simulated_gateways() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(BIN)
-        .args(["demo", "--control-port", "0", "--http-port", "0"])
+        .args(["demo", "--control-port", "0", "--http-port", "0", "--proxy-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -152,6 +152,26 @@ async fn demo_runs_the_supervisor_against_two_simulated_gateways() {
         let (status, body) = http(control, "GET", "/sim/state", None).await;
         status == 200
             && serde_json::from_str::<serde_json::Value>(&body).unwrap()["clients"].as_array().unwrap().len() == 2
+    })
+    .await;
+    // A guarded port per account is printed, and an engine's handshake goes through it.
+    let mut ports = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while ports.len() < 2 {
+            let line = lines.next_line().await.unwrap().expect("the demo prints its guarded ports");
+            if let Some(rest) = line.strip_prefix("guarded port ") {
+                let addr = rest.split_whitespace().nth(1).unwrap();
+                ports.push(addr.parse::<std::net::SocketAddr>().unwrap());
+            }
+        }
+    })
+    .await
+    .expect("two guarded ports printed");
+    eventually(Duration::from_secs(10), "the simulated gateway answers a handshake through the port", || async {
+        let mut engine = RawClient::connect(ports[0]).await;
+        engine.send_prefix("v213..226").await;
+        // Closed at accept until the supervisor's own link is up.
+        matches!(engine.read_handshake().await, Ok((226, _)))
     })
     .await;
     let pid = child.id().unwrap().to_string();

@@ -221,11 +221,11 @@ async fn a_held_client_id_moves_to_the_fallbacks_without_a_tight_loop() {
 async fn upstream_loss_degrades_and_1101_re_requests_market_data_but_1102_does_not() {
     let sim = two_gateways().await;
     let (supervision, _events) = start(&sim, json!({})).await;
-    let gateway = supervision.gateway("Paper").unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let sink: ibkr_supervisor::actors::TickSink = Arc::new(move |event| tx.send(event).is_ok());
-    let contract = Box::new(ibapi::contracts::Contract::stock("AAPL").build());
-    gateway.call(|reply| GatewayMessage::SubscribeMarketData { contract, sink, reply }, Some(WAIT)).await.unwrap();
+    let sink: ibkr_supervisor::actors::TickReceiver =
+        Arc::new(move |tick: ibkr_supervisor::actors::Tick| tx.send(tick.event).is_ok());
+    let contract = ibapi::contracts::Contract::stock("AAPL").build();
+    supervision.guard().subscribe_market_data("Paper", contract, sink).await.unwrap();
     let first = tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap();
     assert!(matches!(first, MarketEvent::Price { price, .. } if price > 0.0));
     let requests = || sim.state().listeners[0].market_data_requests;

@@ -48,6 +48,8 @@ pub enum AlertKind {
     Recovered,
     /// The supervisor passed its restart limit and exits.
     Meltdown,
+    /// An order written to the gateway is seen nowhere after a reconnect.
+    OrderUnknown,
 }
 
 /// The open episode of an account.
@@ -67,6 +69,13 @@ pub fn decide(episodes: &mut HashMap<String, Episode>, event: &StatusEvent) -> O
         EventKind::Meltdown { actor, reason } => alert(
             AlertKind::Meltdown,
             format!("🔥 ibkr-supervisor meltdown ({actor}): {reason}; every order is refused and the process restarts"),
+        ),
+        EventKind::OrderUnknown { order_id, client_id, order_ref, last_status } => alert(
+            AlertKind::OrderUnknown,
+            format!(
+                "❓ IBKR {account}: order {order_id} (client {client_id}, ref {order_ref}, last {last_status}) is seen \
+                 nowhere at the gateway after the reconnect; check it in TWS before trading it again"
+            ),
         ),
         // Leaving a reset window with the link down is not yet an outage: the attempt at the
         // window's end decides (its failure opens the episode).

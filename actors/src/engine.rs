@@ -97,7 +97,8 @@ pub enum OrderEvent {
         /// Why.
         reason: Refusal,
     },
-    /// Handed to ibapi on a live, probed connection.
+    /// Written to the socket after a fresh sign of life from the gateway (an inbound message
+    /// or a probe answer within `orders.max_silence`).
     Sent {
         /// The account.
         account: String,
@@ -105,6 +106,9 @@ pub enum OrderEvent {
         order_id: i32,
         /// The client id it was placed with (order ids are per client id).
         client_id: i32,
+        /// Its orderRef (the engine's, or one the supervisor gave it): how the order is found
+        /// under any client id.
+        order_ref: String,
     },
     /// The gateway acknowledged the order (OpenOrder).
     Open {
@@ -146,18 +150,24 @@ pub enum OrderEvent {
         /// Its currency.
         currency: String,
     },
-    /// The gateway or ibapi rejected it, or the order stream broke (e.g. the connection was
-    /// lost): its fate is then settled by reconciliation after the reconnect.
+    /// The gateway or ibapi rejected it, the order stream broke (e.g. the connection was
+    /// lost), or the gateway actor stopped (killed, panicked, shut down) before the order was
+    /// final: its fate is then settled by reconciliation after the reconnect.
     Failed {
-        /// The order.
-        order_id: i32,
-        /// What went wrong.
+        /// The order's id, once it had one.
+        order_id: Option<i32>,
+        /// Its orderRef.
+        order_ref: String,
+        /// What went wrong, and whether the order can have reached the gateway.
         error: String,
     },
-    /// After a reconnect: the order's state changed while the connection was down.
+    /// After a reconnect: the order's state changed while the connection was down (`after`
+    /// is IB's status, or `NotSent` for an order confirmed never written).
     Reconciled {
-        /// The order.
-        order_id: i32,
+        /// The order's id, once it had one.
+        order_id: Option<i32>,
+        /// Its orderRef.
+        order_ref: String,
         /// Its last known status before the outage.
         before: String,
         /// Its status at the gateway now.
@@ -165,6 +175,21 @@ pub enum OrderEvent {
         /// Shares filled.
         filled: f64,
         /// Average fill price, when known.
+        avg_fill_price: Option<f64>,
+    },
+    /// After a reconnect: the order was written but the gateway shows it nowhere (not open,
+    /// not completed, not fully filled). It is kept and looked for again at every reconcile;
+    /// never assume it cancelled or unfilled.
+    Unknown {
+        /// The order's id.
+        order_id: Option<i32>,
+        /// Its orderRef.
+        order_ref: String,
+        /// Its last known status.
+        last_status: String,
+        /// Shares the executions seen show filled.
+        filled: f64,
+        /// Their average price.
         avg_fill_price: Option<f64>,
     },
 }
@@ -209,6 +234,12 @@ pub enum Refusal {
         /// Since when.
         since: DateTime<Utc>,
     },
+    /// The gateway was silent longer than `orders.max_silence` and did not answer a probe: the
+    /// order was never written.
+    NotAnswering {
+        /// Why the probe failed.
+        error: String,
+    },
     /// The supervisor is shutting down.
     ShuttingDown,
     /// No such account in the settings.
@@ -252,6 +283,7 @@ impl fmt::Display for Refusal {
             Refusal::ResetWindow { until } => write!(f, "scheduled reset window until {}", ts(until)),
             Refusal::Meltdown { at } => write!(f, "supervisor meltdown at {}", ts(at)),
             Refusal::PausedByOperator { since } => write!(f, "paused by operator since {}", ts(since)),
+            Refusal::NotAnswering { error } => write!(f, "gateway not answering ({error})"),
             Refusal::ShuttingDown => write!(f, "supervisor shutting down"),
             Refusal::UnknownAccount { account } => write!(f, "unknown account {account:?}"),
         }

@@ -8,17 +8,21 @@
 //!  │                            market data, orders; reconciles orders after a reconnect
 //!  ├─ AlertActor                one alert per episode (webhook, e-mail), never in a reset window
 //!  ├─ GuardActor                engine orders pass only while the account is usable
+//!  ├─ ProxyActor × port         guarded TWS API port: engine sessions relayed, placeOrder gated
 //!  ├─ ReconnectActor            backoff per account, reset-window calendar, manual attempts
 //!  └─ WatchdogActor             heartbeat every interval; reports stuck gateways
 //! gateway ── StatusEvent ──▶ EventPort ──▶ reconnect, persistence, guard, alert
 //! gateway, reconnect, watchdog ── write ──▶ StatusBoard ◀── read ── HTTP, --once, persistence
 //! engine ── Guard::place_order ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi ──▶ IB Gateway
+//! engine (any TWS client) ──▶ ProxyActor session ── Gates::refusal ──▶ its own upstream session
 //! ```
 //!
 //! Each module depends only on modules above it in this list, except `directory`, the registry
 //! of current refs, which names the message types of the actors it holds. Pure logic (no actors,
 //! no I/O, time passed in) is marked *pure*.
 //!
+//! - [`wire`]: the TWS API framing, versions, message ids and `error` encoding, shared by the
+//!   simulator and the guarded port (*pure*, plus a cancel-safe frame reader).
 //! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
 //!   `scalars`, `validate`, `error`).
 //! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
@@ -33,8 +37,13 @@
 //!   order events, refusals.
 //! - [`backoff`]: the reconnect policy and its state machine (*pure*).
 //! - [`directory`]: the current ref of every gateway, the guard and the reconnect actor.
+//! - [`registry`]: each account's durable facts beside the directory — subscriptions, orders in
+//!   flight behind a [`Ticket`](registry::Ticket), the connection lease — outliving any one
+//!   gateway incarnation; the reconcile decision (*pure*).
 //! - [`gateway`]: the GatewayActor (`actor`, `connection`, `market_data`, `orders`, `reconcile`).
 //! - [`guard`]: the GuardActor, its gates and counters, the tick pump, the engine's [`Guard`].
+//! - [`proxy`]: the guarded TWS API port per account (ProxyActor, sessions, what is read of a
+//!   frame, the 201 answer, counters): engines in any language trade through the guard.
 //! - [`reconnect`], [`watchdog`], [`alert`]: one actor per file (`smtp` sends the e-mails).
 //! - [`persistence`]: the PersistenceActor (`schema`, `rows`, `read`, `uptime`, `writer`, `actor`).
 //! - [`supervisor`]: the [`RootSupervisor`](supervisor::RootSupervisor), and [`Supervision`] /
@@ -54,13 +63,16 @@ pub mod guard;
 pub mod ibc;
 pub mod pacing;
 pub mod persistence;
+pub mod proxy;
 pub mod reauth;
 pub mod reconnect;
+pub mod registry;
 pub mod settings;
 mod smtp;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;
+pub mod wire;
 
 pub use engine::{MarketEvent, OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver, TickSink};
 pub use gateway::{Drill, GatewayActor, GatewayMessage};

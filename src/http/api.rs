@@ -37,6 +37,8 @@ pub struct StatusView<'a> {
     pub accounts: Vec<AccountView<'a>>,
     pub meltdown: Option<&'a Meltdown>,
     pub persistence: Option<&'a PersistenceHealth>,
+    /// Each guarded port: where it listens, its counters, its engine sessions.
+    pub proxies: Vec<ibkr_supervisor_actors::proxy::PortSnapshot>,
 }
 
 pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> StatusView<'a> {
@@ -59,6 +61,7 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
         accounts,
         meltdown: board.meltdown.as_ref(),
         persistence: board.persistence.as_ref(),
+        proxies: state.handle.proxies().snapshot(),
     }
 }
 

@@ -138,6 +138,7 @@ fn render_fragment(state: &AppState) -> String {
     for account in &view.accounts {
         render_account(&mut out, account, view.meltdown.is_some());
     }
+    super::proxy_panel::render_ports(&mut out, &view.proxies);
     let counted_from = view.started_at.max(view.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     let _ = write!(out, "<footer>Uptime today since {} (reset windows excluded): ", time(&counted_from));
     let parts: Vec<String> = view

@@ -102,6 +102,8 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         let _ = writeln!(out, "ibkr_guard_ticks_total{{account=\"{name}\",outcome=\"shed\"}} {}", c.ticks_shed);
     }
 
+    super::proxy_panel::metrics(&mut out, &state.handle.proxies().snapshot(), label);
+
     header(&mut out, "ibkr_actor_restarts_total", "counter", "Restarts of each supervised actor.");
     for actor in state.handle.tree().await {
         let _ = writeln!(out, "ibkr_actor_restarts_total{{actor=\"{}\"}} {}", label(&actor.name), actor.restarts);

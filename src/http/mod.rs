@@ -13,6 +13,7 @@ mod api;
 mod dashboard;
 mod demo_panel;
 mod metrics;
+mod proxy_panel;
 mod query;
 
 pub use demo_panel::{FaultButton, FaultPanel};

@@ -1,8 +1,9 @@
 //! Faults the simulated gateway can be told to suffer, from tests (in process) or over HTTP.
 //!
-//! Some faults are actions that happen once (`drop`, `reset`, upstream notices); others are
-//! conditions that last until `clear` (or their `duration_ms`): `hang`, `refuse`,
-//! `stall_handshake`, `latency`, `hold_client_id`.
+//! Some faults are actions that happen once (`drop`, `reset`, upstream notices,
+//! `pacing_violation`); others are conditions that last until `clear` (or their
+//! `duration_ms`): `hang`, `refuse`, `stall_handshake`, `latency`, `hold_client_id`,
+//! `farm_broken` (until `farm_ok`, IBC's `RECONNECTDATA` or `clear`), `competing_session`.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,14 +43,29 @@ pub enum Fault {
     /// From now on, a client id whose connection ends stays "in use" (326) for `duration_ms`,
     /// as a real gateway does until it notices the dead socket. Lasts until `clear`.
     HoldClientId { duration_ms: u64 },
+    /// One of IB's data farms loses its connection: 2103 (market data, e.g. `usfarm`), 2105
+    /// (HMDS, a name with `hmds`) or 2157 (sec-def, a name starting `secdef`) to every
+    /// client. A broken market-data farm stops ticks; orders still trade. Lasts until
+    /// `farm_ok`, IBC's `RECONNECTDATA` or `clear`.
+    FarmBroken { farm: String },
+    /// The farm is back: 2104 / 2106 / 2158.
+    FarmOk { farm: String },
+    /// The same user logged in elsewhere with a live session: 10197 on every market-data
+    /// line (request id −1 when a client has none), no ticks, and every new reqMktData is
+    /// answered 10197, until `clear`.
+    CompetingSession,
+    /// Error 100 ("Max rate of messages per second has been exceeded") to every client, as
+    /// IB sends when a client outpaces its limit; the link stays up. (Clients that really
+    /// send more than the limit get it too: see `docs/simulator.md`, pacing.)
+    PacingViolation,
     /// Back to normal: every lasting fault ends, held client ids are released, a refused
-    /// listener listens again, upstream is restored (1102) if it was lost.
+    /// listener listens again, upstream is restored (1102) if it was lost, broken farms report OK.
     Clear,
 }
 
 impl Fault {
     /// Every kind, in declaration order, as the JSON form spells it.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 14] = [
         "drop",
         "reset",
         "hang",
@@ -59,6 +75,10 @@ impl Fault {
         "upstream_restored",
         "latency",
         "hold_client_id",
+        "farm_broken",
+        "farm_ok",
+        "competing_session",
+        "pacing_violation",
         "clear",
     ];
 
@@ -143,6 +163,19 @@ impl FaultRequest {
             };
             return Err(FaultError::BadFields { kind, reason });
         }
+        if let Fault::FarmBroken { farm } | Fault::FarmOk { farm } = &fault {
+            let valid = !farm.is_empty()
+                && farm.len() <= 64
+                && farm.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !valid {
+                return Err(FaultError::BadFields {
+                    kind,
+                    reason: format!(
+                        "`farm` must be a farm name such as \"usfarm\", \"ushmds\" or \"secdefnj\", got {farm:?}"
+                    ),
+                });
+            }
+        }
         Ok(Self { fault, port })
     }
 }
@@ -165,6 +198,10 @@ mod tests {
             (r#"{"kind":"upstream_restored","data_lost":true}"#, Fault::UpstreamRestored { data_lost: true }),
             (r#"{"kind":"latency","latency_ms":200}"#, Fault::Latency { latency_ms: 200 }),
             (r#"{"kind":"hold_client_id","duration_ms":300}"#, Fault::HoldClientId { duration_ms: 300 }),
+            (r#"{"kind":"farm_broken","farm":"usfarm"}"#, Fault::FarmBroken { farm: "usfarm".into() }),
+            (r#"{"kind":"farm_ok","farm":"usfarm"}"#, Fault::FarmOk { farm: "usfarm".into() }),
+            (r#"{"kind":"competing_session"}"#, Fault::CompetingSession),
+            (r#"{"kind":"pacing_violation"}"#, Fault::PacingViolation),
             (r#"{"kind":"clear"}"#, Fault::Clear),
         ];
         for (json, fault) in cases.clone() {
@@ -194,5 +231,8 @@ mod tests {
         assert!(matches!(err(r#"{"kind":"drop","port":70000}"#), FaultError::BadPort(_)));
         assert!(matches!(err(r#"{"kind":"drop","colour":"red"}"#), FaultError::BadFields { .. }));
         assert!(err(r#"{"kind":"latency","latency_ms":5,"jitter":1}"#).to_string().contains("`jitter`"));
+        assert!(err(r#"{"kind":"farm_broken"}"#).to_string().contains("farm"));
+        assert!(err(r#"{"kind":"farm_broken","farm":""}"#).to_string().contains("usfarm"));
+        assert!(err(r#"{"kind":"farm_ok","farm":"us farm\n"}"#).to_string().contains("farm name"));
     }
 }

@@ -11,8 +11,8 @@
 //! `POST /sim/price` moves a symbol too. `docs/simulator.md` says what is covered and
 //! `docs/tws-protocol.md` where each wire fact came from.
 //!
-//! - `wire`: framing (text or binary message ids), handshake, cancel-safe frame reader.
-//! - `version`: the served range, the `MIN_SERVER_VER_*` thresholds, protobuf per message.
+//! - framing, versions, message ids and the `error` encoding are production code shared with
+//!   the guarded port: [`crate::actors::wire`].
 //! - `msg`: version-independent requests and replies.
 //! - `codec`: one codec per encoding (`text`, `proto`), chosen per message and version.
 //! - `handlers`: what the gateway does with each request, by family.
@@ -24,9 +24,11 @@
 
 mod codec;
 mod control;
+mod farms;
 mod fault;
 mod gateway;
 mod handlers;
+mod ibc;
 // The market model's API is wider than the gateway uses (TWS-entered orders, the master
 // client id at run time, accessors its own tests use); those parts are kept, not dead.
 #[allow(dead_code, unused_imports)]
@@ -34,8 +36,6 @@ mod market;
 mod msg;
 mod outbox;
 mod session;
-mod version;
-mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,9 +44,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::actors::wire::version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
 pub use fault::{Fault, FaultError, FaultRequest};
 pub use gateway::{ClientInfo, Conditions, OrderLogEntry, PortfolioState, PositionState, PriceError};
-pub use version::{MAX_SERVER_VERSION, MIN_SERVER_VERSION};
+pub use ibc::{IbcCommandLog, IbcState};
 
 use gateway::Gateway;
 
@@ -55,6 +56,8 @@ use gateway::Gateway;
 pub struct ListenerConfig {
     pub addr: SocketAddr,
     pub account: String,
+    /// Where to serve IBC's command server for this gateway (`--ibc`), if anywhere.
+    pub ibc: Option<SocketAddr>,
 }
 
 /// Behaviour shared by every listener.
@@ -81,6 +84,8 @@ pub struct SimOptions {
     pub starting_cash: f64,
     /// TWS's "Master API client ID" setting: that client sees every client's orders and fills.
     pub master_client_id: Option<i32>,
+    /// How long IBC's `RESTART` keeps the gateway down before it listens again.
+    pub ibc_restart: Duration,
 }
 
 impl Default for SimOptions {
@@ -96,6 +101,7 @@ impl Default for SimOptions {
             display_size: 1000.0,
             starting_cash: 1_000_000.0,
             master_client_id: None,
+            ibc_restart: Duration::from_secs(2),
         }
     }
 }
@@ -110,7 +116,15 @@ pub struct SimConfig {
 impl SimConfig {
     /// Add a listener for `account` on `addr`.
     pub fn listener(mut self, addr: impl Into<SocketAddr>, account: impl Into<String>) -> Self {
-        self.listeners.push(ListenerConfig { addr: addr.into(), account: account.into() });
+        self.listeners.push(ListenerConfig { addr: addr.into(), account: account.into(), ibc: None });
+        self
+    }
+
+    /// Serve an IBC command server on `addr` (port 0: a free one) for the listener added last.
+    pub fn ibc(mut self, addr: impl Into<SocketAddr>) -> Self {
+        if let Some(last) = self.listeners.last_mut() {
+            last.ibc = Some(addr.into());
+        }
         self
     }
 
@@ -156,6 +170,10 @@ pub struct ListenerState {
     pub clients: Vec<ClientInfo>,
     /// The account's portfolio: positions, cash, values.
     pub portfolio: PortfolioState,
+    /// Each data farm the gateway reports, and whether it is `ok` or `broken`.
+    pub farms: std::collections::BTreeMap<String, &'static str>,
+    /// The emulated IBC command server and the commands it received, when `--ibc` is set.
+    pub ibc: Option<IbcState>,
 }
 
 /// Everything `GET /sim/state` shows.
@@ -172,6 +190,8 @@ pub struct SimState {
 #[derive(Clone)]
 pub struct Simulator {
     gateways: Vec<Arc<Gateway>>,
+    /// The IBC emulation of each gateway, in the same order.
+    ibc: Vec<Option<Arc<ibc::Ibc>>>,
     shutdown: CancellationToken,
 }
 
@@ -188,6 +208,7 @@ impl Simulator {
         let options = Arc::new(config.options);
         let shutdown = CancellationToken::new();
         let mut gateways = Vec::with_capacity(config.listeners.len());
+        let mut ibcs = Vec::with_capacity(config.listeners.len());
         for listener in config.listeners {
             let gateway = Gateway::start(listener.addr, listener.account, Arc::clone(&options), shutdown.child_token())
                 .await
@@ -196,14 +217,29 @@ impl Simulator {
                     SimError::Bind { addr: listener.addr, source }
                 })?;
             tracing::info!(addr = %gateway.addr, account = %gateway.account, "simulated gateway listening");
+            let emulation = match listener.ibc {
+                Some(addr) => {
+                    Some(ibc::start(Arc::clone(&gateway), addr, options.ibc_restart).await.map_err(|source| {
+                        shutdown.cancel();
+                        SimError::Bind { addr, source }
+                    })?)
+                }
+                None => None,
+            };
             gateways.push(gateway);
+            ibcs.push(emulation);
         }
-        Ok(Simulator { gateways, shutdown })
+        Ok(Simulator { gateways, ibc: ibcs, shutdown })
     }
 
     /// The bound address of every listener, in configuration order.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.gateways.iter().map(|g| g.addr).collect()
+    }
+
+    /// The bound address of the `index`th listener's IBC command server, if it has one.
+    pub fn ibc_addr(&self, index: usize) -> Option<SocketAddr> {
+        self.ibc.get(index).and_then(|i| i.as_ref().map(|i| i.addr))
     }
 
     /// The bound address of the `index`th listener.
@@ -236,8 +272,11 @@ impl Simulator {
     /// A snapshot of clients, orders and faults.
     pub fn state(&self) -> SimState {
         let mut state = SimState { listeners: vec![], clients: vec![], orders: vec![], orders_dropped: 0 };
-        for gateway in &self.gateways {
+        for (gateway, ibc) in self.gateways.iter().zip(&self.ibc) {
             let conditions = gateway.publish_conditions();
+            let mut farms: std::collections::BTreeMap<String, &'static str> =
+                farms::DEFAULT_FARMS.iter().map(|f| (f.to_string(), "ok")).collect();
+            farms.extend(conditions.farms_broken.iter().map(|f| (f.clone(), "broken")));
             let clients = gateway.clients();
             let (orders, dropped) = gateway.order_log();
             state.clients.extend(clients.iter().cloned());
@@ -256,6 +295,8 @@ impl Simulator {
                 market_data_requests: gateway.market_data_requests(),
                 clients,
                 portfolio: gateway.portfolio_state(),
+                farms,
+                ibc: ibc.as_ref().map(|i| i.state()),
             });
         }
         state.orders.sort_by_key(|o| o.received_at);
@@ -274,6 +315,20 @@ impl Simulator {
             gateway.set_price(symbol, price)?;
         }
         Ok(targets.iter().map(|g| g.port()).collect())
+    }
+
+    /// Move every listener's time forward by `by`: fills, execution times, completed orders,
+    /// "today" (executions and completed orders since the gateway's midnight) and
+    /// reqCurrentTime follow. Stages an outage that spans midnight without waiting for one.
+    pub fn advance_clock(&self, by: Duration) {
+        for gateway in &self.gateways {
+            gateway.advance_clock(by);
+        }
+    }
+
+    /// The gateway's time on listener `index` (the wall clock plus what was advanced).
+    pub fn now(&self, index: usize) -> chrono::DateTime<chrono::Utc> {
+        self.gateways[index].now()
     }
 
     /// Every order received so far, oldest first.
@@ -316,17 +371,31 @@ pub async fn run_standalone(
         );
         return ExitCode::from(2);
     }
+    if args.ibc.len() > args.listen.len() {
+        eprintln!(
+            "error: --ibc pairs with --listen in order (\"none\" skips one): got {} --ibc for {} --listen",
+            args.ibc.len(),
+            args.listen.len()
+        );
+        return ExitCode::from(2);
+    }
     let config = SimConfig {
         listeners: args
             .listen
             .iter()
             .zip(&args.account)
-            .map(|(addr, account)| ListenerConfig { addr: *addr, account: account.clone() })
+            .enumerate()
+            .map(|(i, (addr, account))| ListenerConfig {
+                addr: *addr,
+                account: account.clone(),
+                ibc: args.ibc.get(i).and_then(|a| a.0),
+            })
             .collect(),
         options: SimOptions {
             fill_delay: Duration::from_millis(args.fill_delay_ms),
             tick_interval: Duration::from_millis(args.tick_interval_ms.max(1)),
             seed: args.seed,
+            ibc_restart: Duration::from_millis(args.ibc_restart_ms),
             ..SimOptions::default()
         },
     };
@@ -345,8 +414,11 @@ pub async fn run_standalone(
             return ExitCode::FAILURE;
         }
     };
-    for (addr, account) in sim.addrs().iter().zip(&args.account) {
+    for (i, (addr, account)) in sim.addrs().iter().zip(&args.account).enumerate() {
         println!("simulated IB Gateway for {account} on {addr}");
+        if let Some(ibc) = sim.ibc_addr(i) {
+            println!("  IBC command server for {account} on {ibc}");
+        }
     }
     println!("control API on http://{control}/sim/state (POST /sim/fault, POST /sim/price)");
     shutdown.await;

@@ -14,14 +14,16 @@ use chrono::Utc;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use super::codec::Codec;
+use super::farms;
 use super::gateway::{notice, Conditions, Gateway, CONTROL_QUEUE};
-use super::handlers::{self, subscriptions::Subscriptions, Ctx};
+use super::handlers::{self, subscriptions::Kind, subscriptions::Subscriptions, Ctx};
 use super::msg::ids::outgoing as out;
 use super::msg::{Reply, Request};
 use super::outbox::{self, Outbox};
-use super::wire::{handshake_reply, Frame, FrameReader};
+use crate::actors::wire::frame::{handshake_reply, Frame, FrameReader};
 
 /// How long a closing session waits for the client to close its side after our FIN.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +37,8 @@ pub(crate) enum SessionControl {
     CloseRst,
     /// Upstream came back with data lost: every market-data subscription is gone.
     MarketDataLost,
+    /// A competing live session began: 10197 on every market-data line.
+    CompetingSession,
 }
 
 /// How a session ends.
@@ -68,6 +72,7 @@ async fn run(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
         outbox,
         control: control_rx,
         ctx: None,
+        pacing: RateWindow::default(),
     };
     let mut reader = FrameReader::new(read);
     let end = session.serve(&mut reader).await;
@@ -112,6 +117,32 @@ struct Session {
     control: mpsc::Receiver<SessionControl>,
     /// Set once StartApi was accepted.
     ctx: Option<Ctx>,
+    /// Messages this client sent per second, against IB's limit.
+    pacing: RateWindow,
+}
+
+/// Messages counted in one-second windows; IB answers 100 once per window a client exceeds
+/// [`farms::MAX_MESSAGES_PER_SECOND`] in (the link stays up).
+#[derive(Debug, Default)]
+struct RateWindow {
+    started: Option<Instant>,
+    count: u32,
+    answered: bool,
+    /// The most messages seen in any window so far.
+    max_per_second: u32,
+}
+
+impl RateWindow {
+    /// Count one message at `now`; `Some(count)` when this one should be answered 100.
+    fn count(&mut self, now: Instant) -> Option<u32> {
+        if self.started.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            *self = RateWindow { started: Some(now), max_per_second: self.max_per_second, ..RateWindow::default() };
+        }
+        self.count += 1;
+        self.max_per_second = self.max_per_second.max(self.count);
+        (self.count > farms::MAX_MESSAGES_PER_SECOND && !std::mem::replace(&mut self.answered, true))
+            .then_some(self.count)
+    }
 }
 
 impl Session {
@@ -152,7 +183,7 @@ impl Session {
             // TWS closes the socket when it cannot serve the client's range.
             tracing::warn!(
                 port = self.gateway.port(), peer = %self.peer, client_min = versions.min, client_max = versions.max,
-                server_min = super::version::MIN_SERVER_VERSION, server_max,
+                server_min = crate::actors::wire::version::MIN_SERVER_VERSION, server_max,
                 "sim: client version range not supported, closing"
             );
             return Err(End::Fin);
@@ -184,12 +215,8 @@ impl Session {
         tracing::info!(port = self.gateway.port(), peer = %self.peer, client_id, version, "sim: client connected");
         self.outbox.send(&Reply::ManagedAccounts(self.gateway.account.clone()));
         self.outbox.send(&Reply::NextValidId(self.gateway.next_valid_id()));
-        for (code, text) in [
-            (2104, "Market data farm connection is OK:usfarm"),
-            (2106, "HMDS data farm connection is OK:ushmds"),
-            (2158, "Sec-def data farm connection is OK:secdefnj"),
-        ] {
-            self.outbox.send(&notice(code, text));
+        for farm_notice in farms::on_connect(&self.conditions.borrow().farms_broken) {
+            self.outbox.send(&farm_notice);
         }
         if self.conditions.borrow().upstream_lost {
             self.outbox.send(&notice(1100, "Connectivity between IB and Trader Workstation has been lost."));
@@ -206,6 +233,11 @@ impl Session {
 
     fn on_frame(&mut self, codec: Codec, frame: Frame) {
         let Some(ctx) = self.ctx.as_mut() else { return };
+        if let Some(received) = self.pacing.count(Instant::now()) {
+            tracing::warn!(port = self.gateway.port(), peer = %self.peer, received, "sim: client over the message rate (100)");
+            ctx.send(&farms::pacing_violation(received));
+        }
+        self.gateway.record_message_rate(self.id, self.pacing.max_per_second);
         match codec.decode(frame) {
             Ok(request) => handlers::handle(ctx, request),
             Err(e) => {
@@ -268,6 +300,15 @@ impl Session {
             Some(SessionControl::MarketDataLost) => {
                 if let Some(ctx) = self.ctx.as_mut() {
                     ctx.market_data_lost();
+                }
+                Ok(())
+            }
+            Some(SessionControl::CompetingSession) => {
+                if let Some(ctx) = self.ctx.as_ref() {
+                    let lines = ctx.subs.ids(Kind::MarketData);
+                    for req_id in if lines.is_empty() { vec![-1] } else { lines } {
+                        ctx.send(&farms::competing_session(req_id));
+                    }
                 }
                 Ok(())
             }

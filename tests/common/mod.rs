@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod proxy;
 pub mod python;
 
 use std::future::Future;

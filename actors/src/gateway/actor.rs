@@ -6,19 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ibapi::contracts::Contract;
-use ibapi::Client;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
-use tokio::time::Instant;
+use tokio::task::{AbortHandle, JoinSet};
 
-use super::connection::ConnectOutcome;
-use super::market_data::Subscription;
-use super::orders::TrackedOrder;
-use super::reconcile::Reconciliation;
+use super::connection::{ConnectOutcome, Link, Liveness};
 use crate::clock::SharedClock;
-use crate::engine::{OrderRequest, TickSink};
-use crate::settings::{AccountSettings, HeartbeatSettings};
+use crate::registry::{AccountRegistry, Found, Ticket};
+use crate::settings::{AccountSettings, HeartbeatSettings, OrderSettings};
 use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
 
 /// Messages a GatewayActor handles.
@@ -41,17 +36,20 @@ pub enum GatewayMessage {
     },
     /// The reset window ended.
     WindowEnded,
-    /// Keep a market-data subscription, re-requested after every reconnect and after 1101.
-    SubscribeMarketData {
-        /// What to subscribe to.
-        contract: Box<Contract>,
-        /// Where its events go.
-        sink: TickSink,
-        /// Answered with the subscription's id.
-        reply: RpcReplyPort<u64>,
+    /// A subscription was added to the account's registry: request it now if linked (it is
+    /// re-requested after every reconnect and after 1101 until it ends).
+    Subscribed {
+        /// Its id in the registry.
+        id: u64,
     },
-    /// Place an order (sent by the GuardActor). Refused at once unless this account is usable.
-    PlaceOrder(Box<OrderRequest>),
+    /// A subscription was removed from the registry: stop its stream.
+    Unsubscribed {
+        /// Its id.
+        id: u64,
+    },
+    /// Place an order (sent by the GuardActor). Refused at once unless this account is usable;
+    /// written only after a fresh sign of life.
+    PlaceOrder(Box<Ticket>),
     /// A small serialisable view of the actor, for `/actors` and tests.
     Snapshot(RpcReplyPort<GatewaySnapshot>),
     /// Chaos drills: make the actor fail on purpose.
@@ -60,17 +58,15 @@ pub enum GatewayMessage {
     #[doc(hidden)]
     ConnectDone(Box<ConnectOutcome>),
     #[doc(hidden)]
-    ProbeDone { session: u64, started: Instant, result: Result<(), String> },
+    ProbeDone { session: u64, started: tokio::time::Instant, result: Result<(), String> },
     #[doc(hidden)]
     Notice { session: u64, code: i32, message: String },
     #[doc(hidden)]
     StreamEnded { session: u64 },
     #[doc(hidden)]
-    OrderProgress { key: (i32, i32), status: String, filled: f64, avg_fill_price: Option<f64> },
+    OrderStreamLive { session: u64 },
     #[doc(hidden)]
-    OrderStreamEnded { key: (i32, i32), interrupted: bool, error: Option<String> },
-    #[doc(hidden)]
-    ReconcileDone { session: u64, result: Result<Reconciliation, String> },
+    ReconcileDone { session: u64, result: Result<Found, String> },
 }
 
 /// Failures injected on purpose, to prove the supervisor recovers from them.
@@ -104,8 +100,12 @@ pub struct GatewaySnapshot {
     pub attempt_in_flight: Option<u32>,
     /// Whether a liveness probe is running.
     pub probe_in_flight: bool,
-    /// Market-data subscriptions kept across reconnects.
+    /// Market-data subscriptions kept across reconnects (in the account's registry).
     pub market_data_subscriptions: usize,
+    /// Orders not yet settled (in the account's registry).
+    pub orders_in_flight: usize,
+    /// Tasks this incarnation owns (aborted with it).
+    pub tasks: usize,
     /// Messages handled by this incarnation (progress, for stuck detection by eye).
     pub messages_handled: u64,
 }
@@ -123,30 +123,46 @@ pub struct GatewayArgs {
     pub events: EventPort,
     /// Where the connection fields of the account's status are written.
     pub board: StatusBoard,
+    /// The account's durable facts: subscriptions, orders in flight, the connection lease.
+    pub registry: AccountRegistry,
+    /// The send path's liveness gate.
+    pub orders: OrderSettings,
 }
 
 /// The actor; its state is [`GatewayState`].
 pub struct GatewayActor;
 
-/// One incarnation's state: the client, the session, what is in flight, the subscriptions
-/// and the orders it follows.
+/// One incarnation's state: the link, the session, what is in flight, and the tasks it owns.
+///
+/// ractor runs no `post_stop` after a kill or a panic, but it drops the state on every path
+/// (`ractor-0.16.5/src/actor.rs`: the processing loop's `state` is a local of the actor's task;
+/// a panic is caught and a kill cancels the handler, and either way the task ends and drops
+/// it). So everything an incarnation starts is owned here: the tasks in `tasks` (a `JoinSet`,
+/// which aborts them when dropped) and the connection in `link` (whose `Drop` closes the
+/// socket and then releases the account's connection lease). A panicked or killed incarnation
+/// leaves no socket behind, and its replacement gets the primary client id.
 pub struct GatewayState {
     pub(super) args: GatewayArgs,
     pub(super) conn: ConnectionState,
-    pub(super) client: Option<Arc<Client>>,
+    pub(super) link: Option<Link>,
     /// Bumped for every new connection and every loss: results of older sessions are stale.
     pub(super) session: u64,
     /// Bumped for every attempt.
     pub(super) attempt_seq: u64,
     pub(super) in_flight: Option<(u64, u32)>,
     pub(super) probe: Option<Vec<RpcReplyPort<Result<Duration, String>>>>,
-    pub(super) subscriptions: Vec<Subscription>,
-    pub(super) next_subscription: u64,
     pub(super) handled: u64,
     pub(super) ever_connected: bool,
-    pub(super) orders: HashMap<(i32, i32), TrackedOrder>,
-    /// The last moment the connection was known alive (connected, probe answered, notice).
-    pub(super) last_alive: Option<Instant>,
+    /// Every task of this incarnation: attempts, probes, notices, streams, orders, reconciles.
+    pub(super) tasks: JoinSet<()>,
+    /// The market-data stream of each subscription on the current session.
+    pub(super) streams: HashMap<u64, AbortHandle>,
+    /// A reconcile is running.
+    pub(super) reconciling: bool,
+    /// The last sign of life of the current session (any inbound message, a probe answer).
+    pub(super) liveness: Arc<Liveness>,
+    /// Orders waiting for a probe because the link was silent longer than `max_silence`.
+    pub(super) awaiting_probe: Vec<Ticket>,
 }
 
 impl Actor for GatewayActor {
@@ -165,17 +181,18 @@ impl Actor for GatewayActor {
         Ok(GatewayState {
             args,
             conn,
-            client: None,
+            link: None,
             session: 0,
             attempt_seq: 0,
             in_flight: None,
             probe: None,
-            subscriptions: Vec::new(),
-            next_subscription: 1,
             handled: 0,
             ever_connected: false,
-            orders: HashMap::new(),
-            last_alive: None,
+            tasks: JoinSet::new(),
+            streams: HashMap::new(),
+            reconciling: false,
+            liveness: Arc::new(Liveness::default()),
+            awaiting_probe: Vec::new(),
         })
     }
 
@@ -186,23 +203,28 @@ impl Actor for GatewayActor {
         state: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
         state.handled += 1;
+        // Reap finished tasks (a JoinSet keeps them until joined).
+        while state.tasks.try_join_next().is_some() {}
         match message {
             GatewayMessage::Connect { attempt, client_id } => state.start_attempt(&myself, attempt, client_id),
             GatewayMessage::ConnectDone(outcome) => state.attempt_done(&myself, *outcome),
             GatewayMessage::Heartbeat(reply) => {
                 let probe_started = state.start_probe(&myself);
                 let _ = reply.send(HeartbeatAck { state: state.conn.clone(), probe_started });
+                state.poll_orders(&myself);
             }
             GatewayMessage::ProbeNow(reply) => {
-                if state.client.is_some() && state.conn.link().is_some() {
+                if state.link.is_some() && state.conn.link().is_some() {
                     state.start_probe(&myself);
                     state.probe.get_or_insert_with(Vec::new).push(reply);
                 } else {
                     let _ = reply.send(Err(format!("not connected ({})", state.conn.name())));
                 }
             }
-            GatewayMessage::ProbeDone { session, started, result } => state.probe_done(session, started, result),
-            GatewayMessage::Notice { session, code, message } => state.notice(&myself, session, code, message),
+            GatewayMessage::ProbeDone { session, started, result } => {
+                state.probe_done(&myself, session, started, result)
+            }
+            GatewayMessage::Notice { session, code, message } => state.notice(session, code, message),
             GatewayMessage::StreamEnded { session } => {
                 if session == state.session {
                     state.lose("connection closed by the gateway".into());
@@ -210,15 +232,21 @@ impl Actor for GatewayActor {
             }
             GatewayMessage::WindowStarted { until } => state.apply(ConnectionEvent::WindowStarted { until }),
             GatewayMessage::WindowEnded => state.apply(ConnectionEvent::WindowEnded),
-            GatewayMessage::SubscribeMarketData { contract, sink, reply } => {
-                let _ = reply.send(state.subscribe(*contract, sink));
+            GatewayMessage::Subscribed { id } => {
+                if state.conn.link().is_some() {
+                    state.request_market_data(id);
+                }
             }
-            GatewayMessage::PlaceOrder(request) => state.place_order(&myself, *request),
-            GatewayMessage::OrderProgress { key, status, filled, avg_fill_price } => {
-                state.order_progress(key, status, filled, avg_fill_price)
+            GatewayMessage::Unsubscribed { id } => {
+                if let Some(stream) = state.streams.remove(&id) {
+                    stream.abort();
+                }
             }
-            GatewayMessage::OrderStreamEnded { key, interrupted, error } => {
-                state.order_stream_ended(key, interrupted, error)
+            GatewayMessage::PlaceOrder(ticket) => state.place_order(&myself, *ticket),
+            GatewayMessage::OrderStreamLive { session } => {
+                if session == state.session && state.args.registry.unsettled().is_some() {
+                    state.start_reconcile(&myself);
+                }
             }
             GatewayMessage::ReconcileDone { session, result } => state.reconcile_done(session, result),
             GatewayMessage::Snapshot(reply) => {
@@ -228,7 +256,9 @@ impl Actor for GatewayActor {
                     session: state.session,
                     attempt_in_flight: state.in_flight.map(|(_, attempt)| attempt),
                     probe_in_flight: state.probe.is_some(),
-                    market_data_subscriptions: state.subscriptions.len(),
+                    market_data_subscriptions: state.args.registry.subscriptions().len(),
+                    orders_in_flight: state.args.registry.orders_in_flight(),
+                    tasks: state.tasks.len(),
                     messages_handled: state.handled,
                 });
             }
@@ -244,14 +274,13 @@ impl Actor for GatewayActor {
         state: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
         state.apply(ConnectionEvent::Stop);
-        for sub in &mut state.subscriptions {
-            if let Some(task) = sub.task.take() {
-                task.abort();
-            }
+        for ticket in state.awaiting_probe.drain(..) {
+            ticket.refuse(crate::engine::Refusal::ShuttingDown);
         }
-        if let Some(client) = state.client.take() {
+        state.tasks.abort_all();
+        if let Some(link) = state.link.take() {
             // Bounded: shutdown must finish within its budget even if the gateway hangs.
-            let _ = tokio::time::timeout(Duration::from_millis(500), client.disconnect()).await;
+            link.close().await;
         }
         Ok(())
     }

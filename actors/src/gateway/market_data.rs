@@ -1,51 +1,43 @@
-//! Market-data subscriptions: kept by the gateway, re-requested on every new connection and
-//! after 1101 (data lost), with a `Gap` event whenever ticks may have been missed.
+//! Market-data subscriptions: kept in the account's registry (so they outlive this
+//! incarnation), requested on every new connection and after 1101 (data lost), with a `Gap`
+//! event whenever ticks may have been missed. A subscription ends when the engine
+//! unsubscribes or its sink returns false; it is then never requested again.
 
 use std::sync::Arc;
 
-use ibapi::contracts::Contract;
 use ibapi::prelude::{StreamExt, SubscriptionItem, TickTypes};
-use tokio::task::AbortHandle;
 
 use super::actor::GatewayState;
-use crate::engine::{MarketEvent, TickSink};
-
-pub(super) struct Subscription {
-    pub(super) id: u64,
-    pub(super) contract: Contract,
-    pub(super) sink: TickSink,
-    pub(super) task: Option<AbortHandle>,
-}
+use crate::engine::MarketEvent;
 
 impl GatewayState {
-    /// Keep a subscription for `contract` (requested now if the socket is up); its id.
-    pub(super) fn subscribe(&mut self, contract: Contract, sink: TickSink) -> u64 {
-        let id = self.next_subscription;
-        self.next_subscription += 1;
-        self.subscriptions.push(Subscription { id, contract, sink, task: None });
-        if self.conn.link().is_some() {
-            self.request_market_data(id);
+    pub(super) fn gap(&mut self, id: u64, reason: &str) {
+        if let Some(sub) = self.args.registry.subscription(id) {
+            if !(sub.sink)(MarketEvent::Gap { subscription: id, reason: reason.to_owned() }) {
+                self.end_subscription(id);
+            }
         }
-        id
     }
 
-    pub(super) fn gap(&mut self, id: u64, reason: &str) {
-        if let Some(sub) = self.subscriptions.iter().find(|s| s.id == id) {
-            (sub.sink)(MarketEvent::Gap { subscription: id, reason: reason.to_owned() });
+    fn end_subscription(&mut self, id: u64) {
+        self.args.registry.remove_subscription(id);
+        if let Some(stream) = self.streams.remove(&id) {
+            stream.abort();
         }
     }
 
     /// (Re)request one subscription on the current client.
     pub(super) fn request_market_data(&mut self, id: u64) {
-        let Some(client) = self.client.clone() else { return };
-        let account = self.args.account.name.clone();
-        let Some(sub) = self.subscriptions.iter_mut().find(|s| s.id == id) else { return };
-        if let Some(task) = sub.task.take() {
-            task.abort();
+        let Some(client) = self.client() else { return };
+        let Some(sub) = self.args.registry.subscription(id) else { return };
+        self.args.registry.mark_requested(id);
+        if let Some(stream) = self.streams.remove(&id) {
+            stream.abort();
         }
-        let contract = sub.contract.clone();
-        let sink = Arc::clone(&sub.sink);
-        let task = tokio::spawn(async move {
+        let account = self.args.account.name.clone();
+        let (registry, liveness) = (self.args.registry.clone(), Arc::clone(&self.liveness));
+        let (contract, sink) = (sub.contract, sub.sink);
+        let stream = self.tasks.spawn(async move {
             let mut ticks = match client.market_data(&contract).subscribe().await {
                 Ok(ticks) => ticks,
                 Err(e) => {
@@ -54,6 +46,7 @@ impl GatewayState {
                 }
             };
             while let Some(item) = ticks.next().await {
+                liveness.touch();
                 let event = match item {
                     Ok(SubscriptionItem::Data(TickTypes::PriceSize(p))) => MarketEvent::Price {
                         subscription: id,
@@ -74,10 +67,14 @@ impl GatewayState {
                     }
                 };
                 if !sink(event) {
+                    // The subscriber is gone: end the subscription for good (dropping the
+                    // stream cancels it at the gateway).
+                    registry.remove_subscription(id);
+                    tracing::info!(%account, subscription = id, "subscriber gone; market data cancelled");
                     return;
                 }
             }
         });
-        sub.task = Some(task.abort_handle());
+        self.streams.insert(id, stream);
     }
 }

@@ -13,10 +13,14 @@
 //! - Each heartbeat starts a `server_time` probe bounded by the probe timeout; a failure marks
 //!   the account Disconnected and drops the socket (a half-open socket still "looks" connected).
 //!
+//! - Every task and the socket belong to the incarnation (a `JoinSet`, a `Link` holding the
+//!   account's connection lease) and end with it however it ends; subscriptions and orders in
+//!   flight live in the account's [`registry`](crate::registry) and outlive it.
+//!
 //! The parts: `actor.rs` (the actor, its messages and state, the state machine's driver),
-//! `connection.rs` (attempts, probes, notices, loss), `market_data.rs` (subscriptions kept across
-//! reconnects), `orders.rs` (placing and following orders), `reconcile.rs` (settling followed
-//! orders after a reconnect).
+//! `connection.rs` (attempts, probes, notices, loss, the `Link` and its liveness),
+//! `market_data.rs` (requesting the registry's subscriptions), `orders.rs` (the liveness gate,
+//! placing and following orders), `reconcile.rs` (settling orders after a reconnect).
 
 mod actor;
 mod connection;
@@ -27,5 +31,3 @@ mod reconcile;
 pub use actor::{Drill, GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
 #[doc(hidden)]
 pub use connection::ConnectOutcome;
-#[doc(hidden)]
-pub use reconcile::Reconciliation;

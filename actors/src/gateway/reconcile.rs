@@ -1,110 +1,110 @@
-//! After a reconnect: fetch open orders and today's executions, settle every order followed
-//! across the outage, and keep following the interrupted ones on the new connection.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+//! Settling orders after a reconnect, as ibapi documents it (`orders/async.rs`,
+//! `order_update_stream`, "Gaps and recovery"): the order-update stream first, then the
+//! snapshots — every client's open orders, the completed orders, and the executions with
+//! `last_n_days` reaching back to the oldest order in flight (the daily reset window spans
+//! midnight, and a default filter covers today only). Every event, from either source, reaches
+//! the engine through the registry, which applies it once.
+//!
+//! Orders placed under another client id (a fallback id, an earlier run) are found by their
+//! perm id or orderRef in the all-client snapshots; since this connection's streams never
+//! report them, the snapshots are taken again at every heartbeat until they are settled. An
+//! order seen nowhere is reported `Unknown`, alerted, and looked for again the same way.
 
 use ibapi::orders::{ExecutionFilter, Executions, OrderUpdate, Orders, PlaceOrder};
 use ibapi::prelude::{StreamExt, SubscriptionItem};
+use ibapi::Client;
 use ractor::ActorRef;
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::actor::{GatewayMessage, GatewayState};
-use super::orders::{is_terminal, order_event};
-use crate::engine::{OrderEvent, OrderSink};
+use super::orders::order_event;
+use crate::registry::{Found, GatewayFill, GatewayOrder};
 use crate::status::EventKind;
 
-/// What the gateway reports about orders after a reconnect.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct Reconciliation {
-    /// (client id, order id) → (status, filled, average fill price) of every open order.
-    open: HashMap<(i32, i32), (String, f64, Option<f64>)>,
-    /// (client id, order id) → (shares, average price) over today's executions.
-    executed: HashMap<(i32, i32), (f64, f64)>,
-}
+/// The snapshots together may take this long.
+const SNAPSHOTS_WITHIN: Duration = Duration::from_secs(10);
+/// Settled orders are forgotten this long after (a late commission report still finds them).
+const SETTLED_GRACE: Duration = Duration::from_secs(5);
+/// The most days back reqExecutions reaches (IB's Trade Log maximum).
+const MAX_DAYS: i64 = 7;
 
 impl GatewayState {
-    /// After a reconnect: fetch open orders and executions to settle every followed order.
-    pub(super) fn start_reconcile(&mut self, myself: &ActorRef<GatewayMessage>) {
-        let Some(client) = self.client.clone() else { return };
-        let (session, myself) = (self.session, myself.clone());
-        tokio::spawn(async move {
-            let fetch = async {
-                let mut found = Reconciliation::default();
-                let mut open = client.all_open_orders().await.map_err(|e| e.to_string())?;
-                while let Some(item) = open.next().await {
-                    match item.map_err(|e| e.to_string())? {
-                        SubscriptionItem::Data(Orders::OrderData(o)) => {
-                            let status = o.order_state.status.as_str().to_owned();
-                            found.open.entry((o.order.client_id, o.order_id)).or_insert((status, 0.0, None));
-                        }
-                        SubscriptionItem::Data(Orders::OrderStatus(s)) => {
-                            let status = s.status.as_str().to_owned();
-                            found.open.insert((s.client_id, s.order_id), (status, s.filled, s.average_fill_price));
-                        }
-                        SubscriptionItem::Notice(_) => {}
-                    }
-                }
-                let mut executions = client.executions(ExecutionFilter::default()).await.map_err(|e| e.to_string())?;
-                while let Some(item) = executions.next().await {
-                    if let SubscriptionItem::Data(Executions::ExecutionData(e)) = item.map_err(|e| e.to_string())? {
-                        let entry =
-                            found.executed.entry((e.execution.client_id, e.execution.order_id)).or_insert((0.0, 0.0));
-                        let shares = entry.0 + e.execution.shares;
-                        entry.1 = (entry.1 * entry.0 + e.execution.price * e.execution.shares)
-                            / shares.max(f64::MIN_POSITIVE);
-                        entry.0 = shares;
-                    }
-                }
-                Ok::<_, String>(found)
-            };
-            let result = match tokio::time::timeout(Duration::from_secs(10), fetch).await {
-                Ok(result) => result,
-                Err(_) => Err("open orders and executions did not arrive within 10 s".into()),
-            };
-            let _ = myself.send_message(GatewayMessage::ReconcileDone { session, result });
-        });
-    }
-
-    /// Orders whose event stream broke with the old connection: follow them on the new one,
-    /// so a fill after the reconnect still reaches the engine. Only these orders are
-    /// followed here (new orders have their own stream), so nothing is delivered twice.
-    pub(super) fn follow_interrupted(&self, myself: &ActorRef<GatewayMessage>) {
-        let Some(client) = self.client.clone() else { return };
-        let followed: HashMap<(i32, i32), OrderSink> = self
-            .orders
-            .iter()
-            .filter(|(_, o)| !is_terminal(&o.status))
-            .map(|(key, o)| (*key, Arc::clone(&o.sink)))
-            .collect();
-        let myself = myself.clone();
-        tokio::spawn(async move {
-            let Ok(mut updates) = client.order_update_stream().await else { return };
+    /// On every new connection: this session's order-update stream, which delivers updates
+    /// of every followed order of this client id; once it is live, the snapshots.
+    pub(super) fn follow_orders(&mut self, myself: &ActorRef<GatewayMessage>) {
+        let Some(client) = self.client() else { return };
+        let (registry, liveness) = (self.args.registry.clone(), Arc::clone(&self.liveness));
+        let (myself, session) = (myself.clone(), self.session);
+        self.tasks.spawn(async move {
+            let updates = client.order_update_stream().await;
+            let _ = myself.send_message(GatewayMessage::OrderStreamLive { session });
+            let Ok(mut updates) = updates else { return };
             while let Some(Ok(item)) = updates.next().await {
+                liveness.touch();
                 let SubscriptionItem::Data(update) = item else { continue };
-                let (key, event) = match update {
-                    OrderUpdate::OrderStatus(s) => ((s.client_id, s.order_id), PlaceOrder::OrderStatus(s)),
-                    OrderUpdate::OpenOrder(o) => ((o.order.client_id, o.order_id), PlaceOrder::OpenOrder(o)),
+                let (ticket, order_id, event) = match update {
+                    OrderUpdate::OrderStatus(s) => {
+                        (registry.route(s.client_id, s.order_id, s.perm_id, ""), s.order_id, PlaceOrder::OrderStatus(s))
+                    }
+                    OrderUpdate::OpenOrder(o) => {
+                        let ticket = registry.route(o.order.client_id, o.order_id, o.order.perm_id, &o.order.order_ref);
+                        (ticket, o.order_id, PlaceOrder::OpenOrder(o))
+                    }
                     OrderUpdate::ExecutionData(e) => {
-                        ((e.execution.client_id, e.execution.order_id), PlaceOrder::ExecutionData(e))
+                        let x = &e.execution;
+                        let ticket = registry.route(x.client_id, x.order_id, x.perm_id, &x.order_reference);
+                        (ticket, x.order_id, PlaceOrder::ExecutionData(e))
+                    }
+                    OrderUpdate::CommissionReport(c) => {
+                        (registry.route_exec(&c.execution_id), 0, PlaceOrder::CommissionReport(c))
                     }
                     _ => continue,
                 };
-                let Some(sink) = followed.get(&key) else { continue };
-                let (event, progress) = order_event(key.1, event);
-                sink(event);
-                if let Some((status, filled, avg_fill_price, _)) = progress {
-                    let _ = myself.send_message(GatewayMessage::OrderProgress { key, status, filled, avg_fill_price });
+                if let Some(ticket) = ticket {
+                    registry.deliver(ticket, order_event(order_id, event).0);
                 }
             }
         });
     }
 
-    pub(super) fn reconcile_done(&mut self, session: u64, result: Result<Reconciliation, String>) {
+    /// Take the snapshots (at most one run at a time).
+    pub(super) fn start_reconcile(&mut self, myself: &ActorRef<GatewayMessage>) {
+        let Some(client) = self.client() else { return };
+        let Some(oldest) = self.args.registry.unsettled() else { return };
+        if self.reconciling {
+            return;
+        }
+        self.reconciling = true;
+        // Days back to the gateway's midnight before the oldest order, whatever its zone.
+        let days = ((self.args.clock.now() - oldest).num_days() + 1).clamp(1, MAX_DAYS) as i32;
+        let (session, myself) = (self.session, myself.clone());
+        self.tasks.spawn(async move {
+            let result = match tokio::time::timeout(SNAPSHOTS_WITHIN, snapshots(&client, days)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "open orders, completed orders and executions did not arrive within {SNAPSHOTS_WITHIN:?}"
+                )),
+            };
+            let _ = myself.send_message(GatewayMessage::ReconcileDone { session, result });
+        });
+    }
+
+    /// At a heartbeat: orders this connection's streams cannot follow are looked for again.
+    pub(super) fn poll_orders(&mut self, myself: &ActorRef<GatewayMessage>) {
+        self.args.registry.sweep(SETTLED_GRACE);
+        if let Some(client_id) = self.conn.link() {
+            if self.args.registry.needs_polling(client_id) {
+                self.start_reconcile(myself);
+            }
+        }
+    }
+
+    pub(super) fn reconcile_done(&mut self, session: u64, result: Result<Found, String>) {
         if session != self.session {
             return;
         }
+        self.reconciling = false;
         let found = match result {
             Ok(found) => found,
             Err(error) => {
@@ -113,39 +113,115 @@ impl GatewayState {
                 return;
             }
         };
-        let mut reports = Vec::new();
-        for (&(client_id, order_id), order) in &mut self.orders {
-            if is_terminal(&order.status) {
-                continue;
-            }
-            let executed = found.executed.get(&(client_id, order_id)).copied();
-            let (after, filled, avg) = match found.open.get(&(client_id, order_id)) {
-                Some((status, filled, avg)) => (status.clone(), filled.max(executed.map_or(0.0, |e| e.0)), *avg),
-                None => match executed {
-                    Some((shares, price)) if shares + 1e-9 >= order.quantity => ("Filled".into(), shares, Some(price)),
-                    // Neither working nor fully filled at the gateway: cancelled or rejected while away.
-                    Some((shares, price)) => ("Inactive".into(), shares, Some(price)),
-                    None => ("Inactive".into(), 0.0, None),
-                },
-            };
-            if after != order.status || (filled - order.filled).abs() > 1e-9 {
-                let before = std::mem::replace(&mut order.status, after.clone());
-                order.filled = filled;
-                order.avg_fill_price = avg.or(order.avg_fill_price);
-                (order.sink)(OrderEvent::Reconciled {
+        tracing::debug!(account = %self.name(), ?found, "reconcile snapshots");
+        for report in self.args.registry.reconcile(&found) {
+            let account = self.name().to_owned();
+            let (order_id, client_id) = (report.order_id, report.client_id);
+            if report.after == "Unknown" {
+                tracing::error!(%account, order_id, client_id, order_ref = %report.order_ref, last = %report.before,
+                    "order seen nowhere at the gateway after the reconnect; kept and looked for again");
+                self.publish(EventKind::OrderUnknown {
                     order_id,
-                    before: before.clone(),
-                    after: after.clone(),
-                    filled,
-                    avg_fill_price: order.avg_fill_price,
+                    client_id,
+                    order_ref: report.order_ref,
+                    last_status: report.before,
                 });
-                reports.push((order.account.clone(), client_id, order_id, before, after, filled));
+            } else {
+                tracing::warn!(%account, order_id, client_id, before = %report.before, after = %report.after,
+                    filled = report.filled, "order changed during the outage");
+                self.publish(EventKind::OrderReconciled {
+                    order_id,
+                    client_id,
+                    before: report.before,
+                    after: report.after,
+                    filled: report.filled,
+                });
             }
         }
-        for (account, client_id, order_id, before, after, filled) in reports {
-            tracing::warn!(%account, order_id, client_id, %before, %after, filled, "order changed during the outage");
-            self.publish(EventKind::OrderReconciled { order_id, client_id, before, after, filled });
+        self.args.registry.sweep(SETTLED_GRACE);
+    }
+}
+
+/// reqAllOpenOrders, reqCompletedOrders(false), reqExecutions(lastNDays = `days`).
+async fn snapshots(client: &Client, days: i32) -> Result<Found, String> {
+    let mut found = Found::default();
+    let text = |e: ibapi::Error| e.to_string();
+    let mut open = client.all_open_orders().await.map_err(text)?;
+    while let Some(item) = open.next().await {
+        match item.map_err(text)? {
+            SubscriptionItem::Data(Orders::OrderData(o)) => upsert(&mut found.open, gateway_order(&o)),
+            SubscriptionItem::Data(Orders::OrderStatus(s)) => {
+                let status = GatewayOrder {
+                    client_id: s.client_id,
+                    order_id: s.order_id,
+                    perm_id: s.perm_id,
+                    order_ref: String::new(),
+                    status: s.status.as_str().to_owned(),
+                    filled: s.filled,
+                    avg_fill_price: s.average_fill_price.filter(|_| s.filled > 0.0),
+                };
+                upsert(&mut found.open, status);
+            }
+            SubscriptionItem::Notice(_) => {}
         }
-        self.forget_finished();
+    }
+    drop(open);
+    let mut completed = client.completed_orders(false).await.map_err(text)?;
+    while let Some(item) = completed.next().await {
+        if let SubscriptionItem::Data(Orders::OrderData(o)) = item.map_err(text)? {
+            found.completed.push(gateway_order(&o));
+        }
+    }
+    drop(completed);
+    let filter = ExecutionFilter { last_n_days: days, ..ExecutionFilter::default() };
+    let mut executions = client.executions(filter).await.map_err(text)?;
+    while let Some(item) = executions.next().await {
+        if let SubscriptionItem::Data(Executions::ExecutionData(e)) = item.map_err(text)? {
+            let x = e.execution;
+            found.fills.push(GatewayFill {
+                client_id: x.client_id,
+                order_id: x.order_id,
+                perm_id: x.perm_id,
+                order_ref: x.order_reference,
+                exec_id: x.execution_id,
+                shares: x.shares,
+                price: x.price,
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn gateway_order(o: &ibapi::orders::OrderData) -> GatewayOrder {
+    let filled = o.order.filled_quantity;
+    GatewayOrder {
+        client_id: o.order.client_id,
+        order_id: o.order_id,
+        perm_id: o.order.perm_id,
+        order_ref: o.order.order_ref.clone(),
+        status: o.order_state.status.as_str().to_owned(),
+        filled: if filled.is_finite() { filled } else { 0.0 },
+        avg_fill_price: None,
+    }
+}
+
+/// Merge an open order's OpenOrder and OrderStatus (the status carries filled and price).
+fn upsert(list: &mut Vec<GatewayOrder>, item: GatewayOrder) {
+    let same = |o: &GatewayOrder| {
+        (item.perm_id != 0 && o.perm_id == item.perm_id)
+            || (o.client_id == item.client_id && o.order_id == item.order_id)
+    };
+    match list.iter_mut().find(|o| same(o)) {
+        Some(o) => {
+            if item.order_ref.is_empty() {
+                o.status = item.status;
+                o.filled = o.filled.max(item.filled);
+                o.avg_fill_price = item.avg_fill_price.or(o.avg_fill_price);
+            } else {
+                o.order_ref = item.order_ref;
+                o.perm_id = item.perm_id;
+            }
+        }
+        None => list.push(item),
     }
 }

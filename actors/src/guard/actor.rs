@@ -1,29 +1,27 @@
 //! The GuardActor: the only way engine orders reach a gateway; it keeps the gates current from
 //! the published status events.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use ibapi::contracts::Contract;
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::counters::{GuardCounts, GuardStats};
 use super::gates::{read, Gate, GateSnapshot, SharedGates};
 use super::ticks::TickQueue;
 use crate::clock::SharedClock;
 use crate::directory::Directory;
-use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver, TickSink};
+use crate::engine::{Refusal, Tick, TickReceiver, TickSink};
 use crate::gateway::GatewayMessage;
+use crate::registry::{Registry, Ticket};
 use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
 
 /// Messages the GuardActor handles.
 pub enum GuardMessage {
     /// Place an order if the account is usable; else answer `Refused` on its sink at once.
-    Order(Box<OrderRequest>),
+    Order(Box<Ticket>),
     /// Keep a market-data subscription for the engine (re-requested after reconnects);
     /// its ticks reach `sink` only while the account is usable.
     Subscribe {
@@ -76,6 +74,8 @@ pub struct GuardArgs {
     pub ticks: TickQueue,
     /// Where the current gateway of each account is found.
     pub directory: Directory,
+    /// Each account's subscriptions and orders in flight.
+    pub registry: Registry,
     /// The published state a new incarnation starts its gates from.
     pub board: StatusBoard,
     /// The events that keep the gates current (and where the switch is published).
@@ -126,7 +126,7 @@ impl Actor for GuardActor {
         state: &mut GuardState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            GuardMessage::Order(request) => state.order(*request),
+            GuardMessage::Order(ticket) => state.order(*ticket),
             GuardMessage::Subscribe { account, contract, sink, reply } => {
                 state.subscribe(account, contract, sink, reply)
             }
@@ -178,31 +178,36 @@ impl Actor for GuardActor {
 }
 
 impl GuardState {
-    fn order(&mut self, request: OrderRequest) {
-        let account = request.account.clone();
+    fn order(&mut self, ticket: Ticket) {
+        let account = ticket.request.account.clone();
         let refusal = read(&self.args.gates).refusal(&account);
-        let refusal = match refusal {
-            Some(refusal) => Some(refusal),
+        let ticket = match refusal {
+            Some(refusal) => Err((ticket, refusal)),
             None => match self.args.directory.gateway(&account) {
-                Some(gateway) => match gateway.send_message(GatewayMessage::PlaceOrder(Box::new(request.clone()))) {
-                    Ok(()) => None,
-                    Err(_) => Some(gateway_restarting(self.args.clock.now())),
+                Some(gateway) => match gateway.send_message(GatewayMessage::PlaceOrder(Box::new(ticket))) {
+                    Ok(()) => Ok(()),
+                    Err(ractor::MessagingErr::SendErr(GatewayMessage::PlaceOrder(ticket))) => {
+                        Err((*ticket, gateway_restarting(self.args.clock.now())))
+                    }
+                    // The message comes back in SendErr; any other error dropped the ticket,
+                    // whose Drop answered the engine.
+                    Err(_) => Ok(()),
                 },
-                None => Some(gateway_restarting(self.args.clock.now())),
+                None => Err((ticket, gateway_restarting(self.args.clock.now()))),
             },
         };
-        match refusal {
-            None => self.args.stats.bump(&account, |c| &c.orders_passed),
-            Some(reason) => {
+        match ticket {
+            Ok(()) => self.args.stats.bump(&account, |c| &c.orders_passed),
+            Err((ticket, reason)) => {
                 self.args.stats.bump(&account, |c| &c.orders_refused);
-                tracing::warn!(%account, order_id = ?request.order_id, %reason, "order refused");
-                (request.sink)(OrderEvent::Refused { account, order_id: request.order_id, reason });
+                tracing::warn!(%account, order_id = ?ticket.request.order_id, %reason, "order refused");
+                ticket.refuse(reason);
             }
         }
     }
 
-    /// Ask the account's gateway to keep the subscription; the answer comes from a task, so the
-    /// guard never waits on the gateway's mailbox (an order behind it would wait too).
+    /// Keep the subscription in the account's registry and tell its gateway (a message, never
+    /// a call: the guard never waits on a gateway's mailbox, an order behind it would wait too).
     fn subscribe(
         &mut self,
         account: String,
@@ -210,12 +215,8 @@ impl GuardState {
         sink: TickReceiver,
         reply: RpcReplyPort<Result<u64, Refusal>>,
     ) {
-        if !read(&self.args.gates).accounts.contains_key(&account) {
+        let Some(registry) = self.args.registry.account(&account) else {
             let _ = reply.send(Err(Refusal::UnknownAccount { account }));
-            return;
-        }
-        let Some(gateway) = self.args.directory.gateway(&account) else {
-            let _ = reply.send(Err(gateway_restarting(self.args.clock.now())));
             return;
         };
         let alive = Arc::new(AtomicBool::new(true));
@@ -234,18 +235,12 @@ impl GuardState {
                 true
             })
         };
-        let clock = self.args.clock.clone();
-        tokio::spawn(async move {
-            let call = gateway.call(
-                |reply| GatewayMessage::SubscribeMarketData { contract, sink: for_gateway, reply },
-                Some(Duration::from_secs(2)),
-            );
-            let answer = match call.await {
-                Ok(CallResult::Success(id)) => Ok(id),
-                _ => Err(gateway_restarting(clock.now())),
-            };
-            let _ = reply.send(answer);
-        });
+        let id = registry.add_subscription(*contract, for_gateway);
+        if let Some(gateway) = self.args.directory.gateway(&account) {
+            // A restarting gateway reads the registry when it connects.
+            let _ = gateway.send_message(GatewayMessage::Subscribed { id });
+        }
+        let _ = reply.send(Ok(id));
     }
 }
 

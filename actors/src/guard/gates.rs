@@ -78,6 +78,8 @@ pub struct GateSnapshot {
 /// [`Guard`](super::Guard) handle (readers).
 pub type SharedGates = Arc<RwLock<Gates>>;
 
-pub(super) fn read(gates: &SharedGates) -> std::sync::RwLockReadGuard<'_, Gates> {
+/// A read lock on the gates (a poisoned lock is still read: the gates are always consistent).
+/// The guarded port decides every `placeOrder` through it, by [`Gates::refusal`].
+pub fn read(gates: &SharedGates) -> std::sync::RwLockReadGuard<'_, Gates> {
     gates.read().unwrap_or_else(|p| p.into_inner())
 }

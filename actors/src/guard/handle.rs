@@ -13,6 +13,8 @@ use super::ticks::TickQueue;
 use crate::clock::SharedClock;
 use crate::directory::Directory;
 use crate::engine::{OrderEvent, OrderRequest, Refusal, Tick, TickReceiver};
+use crate::gateway::GatewayMessage;
+use crate::registry::{Registry, Ticket};
 
 /// The engine's handle on the guard; cheap to clone, survives guard restarts.
 #[derive(Clone)]
@@ -22,6 +24,7 @@ pub struct Guard {
     stats: Arc<GuardStats>,
     ticks: TickQueue,
     clock: SharedClock,
+    registry: Registry,
 }
 
 impl Guard {
@@ -31,28 +34,54 @@ impl Guard {
         stats: Arc<GuardStats>,
         ticks: TickQueue,
         clock: SharedClock,
+        registry: Registry,
     ) -> Self {
-        Self { directory, gates, stats, ticks, clock }
+        Self { directory, gates, stats, ticks, clock, registry }
     }
 
-    /// Send an order; every outcome arrives on `request.sink`, a refusal at once.
+    /// Send an order; every outcome arrives on `request.sink`, a refusal at once. From here on
+    /// the order is a [`Ticket`]: whatever fails on its way (a guard or gateway killed with it
+    /// in its mailbox, a task aborted), the sink hears `Failed` at once and the next reconcile
+    /// reports what happened.
     pub fn place_order(&self, request: OrderRequest) {
+        let Some(registry) = self.registry.account(&request.account) else {
+            self.stats.bump(&request.account, |c| &c.orders_refused);
+            let reason = Refusal::UnknownAccount { account: request.account.clone() };
+            (request.sink)(OrderEvent::Refused {
+                account: request.account.clone(),
+                order_id: request.order_id,
+                reason,
+            });
+            return;
+        };
+        let ticket = Ticket::new(registry, request, self.clock.now());
         match self.directory.guard() {
             Some(guard) => {
-                if let Err(ractor::MessagingErr::SendErr(GuardMessage::Order(request))) =
-                    guard.send_message(GuardMessage::Order(Box::new(request)))
+                if let Err(ractor::MessagingErr::SendErr(GuardMessage::Order(ticket))) =
+                    guard.send_message(GuardMessage::Order(Box::new(ticket)))
                 {
-                    self.refuse(*request);
+                    self.refuse(*ticket);
                 }
             }
-            None => self.refuse(request),
+            None => self.refuse(ticket),
         }
     }
 
-    fn refuse(&self, request: OrderRequest) {
+    fn refuse(&self, ticket: Ticket) {
         let reason = Refusal::Disconnected { since: self.clock.now(), last_error: Some("guard restarting".into()) };
-        self.stats.bump(&request.account, |c| &c.orders_refused);
-        (request.sink)(OrderEvent::Refused { account: request.account.clone(), order_id: request.order_id, reason });
+        self.stats.bump(&ticket.request.account, |c| &c.orders_refused);
+        ticket.refuse(reason);
+    }
+
+    /// End a market-data subscription for good: it is cancelled at the gateway and never
+    /// requested again, by this gateway incarnation or a later one. False if there was none.
+    pub fn unsubscribe_market_data(&self, account: &str, subscription: u64) -> bool {
+        let Some(registry) = self.registry.account(account) else { return false };
+        let removed = registry.remove_subscription(subscription);
+        if let Some(gateway) = self.directory.gateway(account) {
+            let _ = gateway.send_message(GatewayMessage::Unsubscribed { id: subscription });
+        }
+        removed
     }
 
     /// Offer a tick from the engine's own feed to `sink`, gated like the supervisor's ticks.

@@ -25,7 +25,7 @@ mod ticks;
 
 pub use actor::{GuardActor, GuardArgs, GuardMessage, GuardSnapshot, GuardState};
 pub use counters::{AccountCounters, GuardCounts, GuardStats};
-pub use gates::{GateSnapshot, Gates, SharedGates};
+pub use gates::{read as read_gates, GateSnapshot, Gates, SharedGates};
 pub use handle::Guard;
 pub use ticks::{tick_pump, TickQueue};
 

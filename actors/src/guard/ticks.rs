@@ -49,7 +49,10 @@ pub fn tick_pump(gates: SharedGates, stats: Arc<GuardStats>) -> TickQueue {
         while rx.recv_many(&mut batch, PUMP_BATCH).await > 0 {
             for Queued { tick, sink, alive } in batch.drain(..) {
                 let Some(counters) = stats.accounts.get(&tick.account) else { continue };
-                if counters.open.load(Ordering::Acquire) {
+                // A gap always reaches the engine: it says ticks may be missing, which is
+                // true whether or not the account is usable right now.
+                let gap = matches!(tick.event, crate::engine::MarketEvent::Gap { .. });
+                if gap || counters.open.load(Ordering::Acquire) {
                     if sink(tick) {
                         counters.ticks_passed.fetch_add(1, Ordering::Relaxed);
                     } else if let Some(alive) = alive {

@@ -30,7 +30,9 @@
 //! {
 //!   "accounts": [
 //!     { "name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": 4002,
-//!       "client_id": 1, "fallback_client_ids": [11, 21] }
+//!       "client_id": 1, "fallback_client_ids": [11, 21],
+//!       "proxy": { "listen": "127.0.0.1:4102", "allowed_clients": ["127.0.0.1/32"],
+//!                  "max_sessions": 8, "buffer_bytes": 4194304, "write_timeout": "2s" } }
 //!   ],
 //!   "heartbeat": { "interval": "5s", "probe_timeout": "2s", "connect_timeout": "5s" },
 //!   "reconnect": { "auto": true, "schedule": ["1s", "2s", "5s", "15s"], "jitter": 0.1,
@@ -52,7 +54,7 @@
 //! the rules of each key.
 //!
 //! The parts, one file each: `model.rs` (the public, typed settings and their defaults),
-//! `raw.rs` (the private serde layer), `scalars.rs` (the value types that check themselves while
+//! `raw.rs` (the private serde layer), `proxy.rs` (an account's guarded port), `scalars.rs` (the value types that check themselves while
 //! parsing), `validate.rs` (the rules across values), `error.rs` ([`SettingsError`]).
 
 use std::path::Path;
@@ -60,6 +62,7 @@ use std::time::Duration;
 
 mod error;
 mod model;
+mod proxy;
 mod raw;
 mod scalars;
 mod validate;
@@ -67,9 +70,10 @@ mod validate;
 pub use error::SettingsError;
 pub use model::{
     AccountSettings, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+    LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
     DEFAULT_HEARTBEAT_SUMMARY_EVERY, DEFAULT_KEEP_AUDIT, DEFAULT_RETENTION,
 };
+pub use proxy::{Cidr, ProxySettings};
 
 use error::{check_top_level_object, from_serde};
 use raw::RawSettings;
@@ -347,7 +351,10 @@ mod tests {
         let e = err(&doc(r#""colour": "red""#));
         assert_eq!(e.field(), Some("colour"));
         let text = e.to_string();
-        assert!(text.starts_with("colour: unknown key at top level; expected one of: accounts, heartbeat,"), "{text}");
+        assert!(
+            text.starts_with("colour: unknown key at top level; expected one of: accounts, heartbeat, orders,"),
+            "{text}"
+        );
 
         rejects(
             &account(&format!(r#"{ACCOUNT}, "colour": "red""#)),

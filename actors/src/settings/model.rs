@@ -9,6 +9,8 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use super::proxy::ProxySettings;
+
 /// The complete, validated configuration of the supervisor.
 ///
 /// Obtain it with [`Settings::load`] (a file) or [`Settings::from_json_str`] (a string); both
@@ -22,6 +24,8 @@ pub struct Settings {
     pub accounts: Vec<AccountSettings>,
     /// How liveness of each connection is probed (JSON key `heartbeat`).
     pub heartbeat: HeartbeatSettings,
+    /// The send path's liveness gate (JSON key `orders`).
+    pub orders: OrderSettings,
     /// How lost connections are re-established (JSON key `reconnect`).
     pub reconnect: ReconnectSettings,
     /// Local start time of IB's daily reset window in [`Settings::timezone`] (JSON key
@@ -68,6 +72,8 @@ pub struct AccountSettings {
     /// (`fallback_client_ids`, default empty). Each >= 0, all distinct, none equal to
     /// `client_id`.
     pub fallback_client_ids: Vec<i32>,
+    /// The account's guarded TWS API port (`proxy`, default none): see [`ProxySettings`].
+    pub proxy: Option<ProxySettings>,
 }
 
 impl AccountSettings {
@@ -107,6 +113,21 @@ impl Default for HeartbeatSettings {
             probe_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// The send path (JSON section `orders`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSettings {
+    /// An order is written to the socket only if the gateway showed life (any inbound message
+    /// or a probe answer) within this long; otherwise it probes first and refuses the order
+    /// "gateway not answering" if the probe fails (`max_silence`, default `"1s"`, at least 1ms).
+    pub max_silence: Duration,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        OrderSettings { max_silence: Duration::from_secs(1) }
     }
 }
 
@@ -354,10 +375,12 @@ impl Default for Settings {
             port,
             client_id,
             fallback_client_ids: fallbacks.to_vec(),
+            proxy: None,
         };
         Settings {
             accounts: vec![account("Paper", true, 4002, 1, [11, 21]), account("Live", false, 4001, 2, [12, 22])],
             heartbeat: HeartbeatSettings::default(),
+            orders: OrderSettings::default(),
             reconnect: ReconnectSettings::default(),
             reset_time: Some(default_reset_time()),
             timezone: DEFAULT_TIMEZONE,

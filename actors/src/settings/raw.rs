@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::model::{
     default_reset_time, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, ReconnectSettings, SupervisorSettings, DEFAULT_RESET_DURATION,
+    LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, DEFAULT_RESET_DURATION,
 };
 use super::scalars::{Bind, ClientId, Clock, Count, Day, Dur, Fraction, Port, ZeroOkDur, Zone};
 
@@ -17,6 +17,8 @@ pub(super) struct RawSettings {
     pub(super) accounts: Vec<RawAccount>,
     #[serde(default)]
     pub(super) heartbeat: RawHeartbeat,
+    #[serde(default)]
+    pub(super) orders: RawOrders,
     #[serde(default)]
     pub(super) reconnect: RawReconnect,
     #[serde(default = "raw_default_reset_time")]
@@ -57,6 +59,8 @@ pub(super) struct RawAccount {
     pub(super) client_id: ClientId,
     #[serde(default)]
     pub(super) fallback_client_ids: Vec<ClientId>,
+    #[serde(default)]
+    pub(super) proxy: Option<super::proxy::RawProxy>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +79,18 @@ impl Default for RawHeartbeat {
             probe_timeout: d.probe_timeout.into(),
             connect_timeout: d.connect_timeout.into(),
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "an orders object")]
+pub(super) struct RawOrders {
+    pub(super) max_silence: Dur,
+}
+
+impl Default for RawOrders {
+    fn default() -> Self {
+        RawOrders { max_silence: OrderSettings::default().max_silence.into() }
     }
 }
 

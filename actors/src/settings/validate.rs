@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::error::SettingsError;
 use super::model::{
-    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings,
+    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings, OrderSettings,
     ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
 };
 use super::raw::{RawAccount, RawSettings};
@@ -89,6 +89,7 @@ impl RawSettings {
                 probe_timeout: self.heartbeat.probe_timeout.value,
                 connect_timeout: self.heartbeat.connect_timeout.value,
             },
+            orders: OrderSettings { max_silence: self.orders.max_silence.value },
             reconnect: ReconnectSettings {
                 auto: reconnect.auto,
                 schedule: reconnect.schedule.into_iter().map(|d| d.value).collect(),
@@ -217,6 +218,7 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
             fallback_client_ids.push(id);
         }
 
+        let proxy = a.proxy.map(|p| p.validate(i)).transpose()?;
         accounts.push(AccountSettings {
             name,
             paper_trading: a.paper_trading,
@@ -224,8 +226,12 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
             port: a.port.0,
             client_id,
             fallback_client_ids,
+            proxy,
         });
     }
+    let listens: Vec<_> =
+        accounts.iter().enumerate().filter_map(|(i, a)| a.proxy.as_ref().map(|p| (i, p.listen))).collect();
+    super::proxy::check_distinct(&listens)?;
     Ok(accounts)
 }
 

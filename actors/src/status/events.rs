@@ -126,10 +126,33 @@ pub enum EventKind {
         /// Shares filled.
         filled: f64,
     },
+    /// After a reconnect: an order that was written is seen nowhere at the gateway (not open,
+    /// not completed, not fully filled); it stays followed and is looked for again.
+    OrderUnknown {
+        /// The order's id (0 if it never had one).
+        order_id: i32,
+        /// The client id it was placed with.
+        client_id: i32,
+        /// Its orderRef.
+        order_ref: String,
+        /// Its last known status.
+        last_status: String,
+    },
     /// Open orders and executions could not be fetched after a reconnect.
     ReconcileFailed {
         /// What went wrong.
         error: String,
+    },
+    /// The account's guarded port decided an engine's `placeOrder`.
+    ProxyOrder {
+        /// The port's listen address.
+        listen: String,
+        /// The engine session's client id (`None` before its startApi).
+        client_id: Option<i32>,
+        /// The order id.
+        order_id: i32,
+        /// `None`: passed upstream; else why it was refused (answered with error 201).
+        refused: Option<String>,
     },
 }
 
@@ -149,7 +172,9 @@ impl EventKind {
             Self::Meltdown { .. } => "meltdown",
             Self::TradingSwitched { .. } => "trading_switched",
             Self::OrderReconciled { .. } => "order_reconciled",
+            Self::OrderUnknown { .. } => "order_unknown",
             Self::ReconcileFailed { .. } => "reconcile_failed",
+            Self::ProxyOrder { .. } => "proxy_order",
         }
     }
 }
@@ -179,7 +204,9 @@ mod tests {
             EventKind::Meltdown { actor: text(), reason: text() },
             EventKind::TradingSwitched { active: true },
             EventKind::OrderReconciled { order_id: 1, client_id: 1, before: text(), after: text(), filled: 0.0 },
+            EventKind::OrderUnknown { order_id: 1, client_id: 1, order_ref: text(), last_status: text() },
             EventKind::ReconcileFailed { error: text() },
+            EventKind::ProxyOrder { listen: text(), client_id: Some(1), order_id: 1, refused: None },
         ];
         for kind in kinds {
             let json = serde_json::to_value(StatusEvent::new("Paper", t, kind.clone())).unwrap();

@@ -18,7 +18,9 @@ use crate::directory::Directory;
 use crate::gateway::{GatewayActor, GatewayArgs};
 use crate::guard::{GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
 use crate::persistence::{PersistenceActor, PersistenceArgs};
+use crate::proxy::{ProxyActor, ProxyArgs, ProxyStats};
 use crate::reconnect::{gateway_actor_name, ReconnectActor, ReconnectArgs};
+use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::status::{EventKind, EventPort, Meltdown, StatusBoard, StatusEvent};
 use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
@@ -64,6 +66,8 @@ pub enum Child {
     Watchdog,
     /// The GuardActor.
     Guard,
+    /// The ProxyActor of an account's guarded port.
+    Proxy(String),
 }
 
 impl Child {
@@ -74,6 +78,7 @@ impl Child {
             Child::Reconnect => "reconnect".into(),
             Child::Watchdog => "watchdog".into(),
             Child::Guard => "guard".into(),
+            Child::Proxy(account) => format!("proxy:{account}"),
             Child::Persistence => "persistence".into(),
             Child::Alert => "alert".into(),
         }
@@ -86,6 +91,7 @@ impl Child {
             Child::Reconnect => "ReconnectActor",
             Child::Watchdog => "WatchdogActor",
             Child::Guard => "GuardActor",
+            Child::Proxy(_) => "ProxyActor",
             Child::Persistence => "PersistenceActor",
             Child::Alert => "AlertActor",
         }
@@ -94,7 +100,7 @@ impl Child {
     /// The account an event about this child is filed under.
     fn account(&self) -> &str {
         match self {
-            Child::Gateway(account) => account,
+            Child::Gateway(account) | Child::Proxy(account) => account,
             _ => "*",
         }
     }
@@ -114,6 +120,9 @@ pub struct SupervisorArgs {
     pub events: EventPort,
     /// The current ref of every gateway, the guard and the reconnect actor.
     pub directory: Directory,
+    /// Each account's durable facts (subscriptions, orders in flight, the connection lease),
+    /// read by every new gateway incarnation.
+    pub registry: Registry,
     /// IB's reset windows, from the settings.
     pub calendar: ResetCalendar,
     /// The guard's gates (outlive a guard restart).
@@ -128,6 +137,8 @@ pub struct SupervisorArgs {
     pub on_round: Option<RoundHook>,
     /// Alert delivery counters (outlive an alert actor restart).
     pub alert_counters: Arc<AlertCounters>,
+    /// The guarded ports' counters and sessions (outlive a proxy actor restart).
+    pub proxies: ProxyStats,
 }
 
 /// The root of the tree; its state is [`SupervisorState`].
@@ -170,7 +181,10 @@ impl Actor for RootSupervisor {
         if state.args.settings.alerts.webhook_url.is_some() || state.args.settings.alerts.smtp.is_some() {
             children.push(Child::Alert);
         }
-        children.extend([Child::Guard, Child::Reconnect, Child::Watchdog]);
+        children.push(Child::Guard);
+        // After the guard, whose gates decide their orders.
+        children.extend(state.args.proxies.ports().iter().map(|p| Child::Proxy(p.account.clone())));
+        children.extend([Child::Reconnect, Child::Watchdog]);
         for child in children {
             state.spawn(&myself, child).await?;
         }
@@ -258,6 +272,8 @@ impl SupervisorState {
                     clock: args.clock.clone(),
                     events: args.events.clone(),
                     board: args.board.clone(),
+                    registry: args.registry.account(&account.name).ok_or("unknown account")?,
+                    orders: settings.orders,
                 };
                 let (gateway, _) = Actor::spawn_linked(None, GatewayActor, gateway_args, supervisor).await?;
                 args.directory.set_gateway(&account.name, gateway.clone());
@@ -284,6 +300,7 @@ impl SupervisorState {
                     stats: Arc::clone(&args.guard_stats),
                     ticks: args.ticks.clone(),
                     directory: args.directory.clone(),
+                    registry: args.registry.clone(),
                     board: args.board.clone(),
                     events: args.events.clone(),
                     clock: args.clock.clone(),
@@ -292,6 +309,19 @@ impl SupervisorState {
                 let (guard, _) = Actor::spawn_linked(None, GuardActor, guard_args, supervisor).await?;
                 args.directory.set_guard(guard.clone());
                 guard.get_cell()
+            }
+            Child::Proxy(account) => {
+                let proxy_args = ProxyArgs {
+                    account: settings.account(account).ok_or("unknown account")?.clone(),
+                    connect_timeout: settings.heartbeat.connect_timeout,
+                    gates: Arc::clone(&args.gates),
+                    board: args.board.clone(),
+                    events: args.events.clone(),
+                    clock: args.clock.clone(),
+                    stats: Arc::clone(args.proxies.port(account).ok_or("no port for the account")?),
+                };
+                let (proxy, _) = Actor::spawn_linked(None, ProxyActor, proxy_args, supervisor).await?;
+                proxy.get_cell()
             }
             Child::Persistence => {
                 let persistence_args = PersistenceArgs {
@@ -390,13 +420,18 @@ impl SupervisorState {
         myself.stop(Some(format!("meltdown: {reason}")));
     }
 
-    /// Stop the children in order: heartbeat, reconnect policy, the gateways (which
+    /// Stop the children in order: heartbeat, reconnect policy, the guarded ports (engines see
+    /// their sessions close), the gateways (which
     /// disconnect their clients; orders are refused "shutting down" meanwhile), then the
     /// guard, each bounded.
     async fn shutdown(&mut self) {
         self.stopping = true;
         for child in [Child::Watchdog, Child::Reconnect] {
             self.stop_child(&child, Duration::from_millis(300)).await;
+        }
+        let proxies: Vec<Child> = self.cells.keys().filter(|c| matches!(c, Child::Proxy(_))).cloned().collect();
+        for child in proxies {
+            self.stop_child(&child, Duration::from_millis(200)).await;
         }
         let gateways: Vec<ActorCell> =
             self.cells.iter().filter(|(c, _)| matches!(c, Child::Gateway(_))).map(|(_, cell)| cell.clone()).collect();

@@ -16,7 +16,9 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
 use crate::guard::{tick_pump, Guard, GuardStats, SharedGates};
+use crate::proxy::{PortStats, ProxyStats};
 use crate::reconnect::{ConnectNowError, ReconnectMessage};
+use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::status::{EventPort, Meltdown, StatusBoard};
 use crate::watchdog::RoundHook;
@@ -89,6 +91,7 @@ pub struct Handle {
     pub(super) clock: SharedClock,
     pub(super) guard: Guard,
     pub(super) alerts: Arc<AlertCounters>,
+    pub(super) proxies: ProxyStats,
 }
 
 impl std::ops::Deref for Supervision {
@@ -107,12 +110,26 @@ impl Supervision {
         let board = StatusBoard::new(&settings.accounts, clock.now());
         let events: EventPort = Arc::new(OutputPort::default());
         let directory = Directory::default();
+        let registry = Registry::new(settings.accounts.iter().map(|a| a.name.as_str()));
         let gates: SharedGates = Default::default();
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());
-        let guard =
-            Guard::new(directory.clone(), Arc::clone(&gates), Arc::clone(&guard_stats), ticks.clone(), clock.clone());
+        let proxies = ProxyStats::new(
+            settings
+                .accounts
+                .iter()
+                .filter_map(|a| a.proxy.as_ref().map(|p| Arc::new(PortStats::new(&a.name, p.listen))))
+                .collect(),
+        );
+        let guard = Guard::new(
+            directory.clone(),
+            Arc::clone(&gates),
+            Arc::clone(&guard_stats),
+            ticks.clone(),
+            clock.clone(),
+            registry.clone(),
+        );
         let args = SupervisorArgs {
             calendar: calendar_from(&settings),
             settings,
@@ -120,17 +137,19 @@ impl Supervision {
             board: board.clone(),
             events: events.clone(),
             directory: directory.clone(),
+            registry,
             gates,
             guard_stats,
             ticks,
             paused: options.paused,
             on_round: options.on_heartbeat,
             alert_counters: Arc::clone(&alert_counters),
+            proxies: proxies.clone(),
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
         Ok(Supervision {
-            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters },
+            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters, proxies },
             join: Some(join),
         })
     }
@@ -186,6 +205,11 @@ impl Handle {
     /// Alert deliveries (sent, retried, given up, rate-limited).
     pub fn alerts(&self) -> &AlertCounters {
         &self.alerts
+    }
+
+    /// The guarded ports: where each listens, its counters and its engine sessions.
+    pub fn proxies(&self) -> &ProxyStats {
+        &self.proxies
     }
 
     /// The current GatewayActor of `account` (it changes when restarted).

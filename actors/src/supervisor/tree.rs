@@ -13,6 +13,7 @@ use crate::alert::AlertMessage;
 use crate::gateway::GatewayMessage;
 use crate::guard::GuardMessage;
 use crate::persistence::PersistenceMessage;
+use crate::proxy::ProxyMessage;
 use crate::reconnect::ReconnectMessage;
 use crate::watchdog::WatchdogMessage;
 
@@ -116,6 +117,7 @@ async fn snapshot(entry: &ChildEntry) -> Option<serde_json::Value> {
             answer(ActorRef::<PersistenceMessage>::from(cell).call(PersistenceMessage::Snapshot, within).await)
         }
         Child::Alert => answer(ActorRef::<AlertMessage>::from(cell).call(AlertMessage::Snapshot, within).await),
+        Child::Proxy(_) => answer(ActorRef::<ProxyMessage>::from(cell).call(ProxyMessage::Snapshot, within).await),
     }
 }
 

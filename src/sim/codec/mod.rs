@@ -8,8 +8,8 @@ pub mod text;
 
 use super::msg::ids::request_info;
 use super::msg::{Reply, Request};
-use super::version::{proto_reply_from, proto_request_from};
-use super::wire::{Encoding, Frame, Framing};
+use crate::actors::wire::frame::{Encoding, Frame, Framing};
+use crate::actors::wire::version::{proto_reply_from, proto_request_from};
 
 /// Why a request could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -108,7 +108,9 @@ impl Codec {
 /// last sizes, `MIN_SERVER_VER_HMDS_MARKET_DATA_IN_SHARES` (175) for bar volumes and
 /// `MIN_SERVER_VER_MARKET_DATA_VOLUMES_IN_SHARES` (220) for volume ticks.
 fn in_lots(reply: &Reply, version: i32) -> Option<Reply> {
-    use super::version::{HMDS_MARKET_DATA_IN_SHARES, MARKET_DATA_IN_SHARES, MARKET_DATA_VOLUMES_IN_SHARES};
+    use crate::actors::wire::version::{
+        HMDS_MARKET_DATA_IN_SHARES, MARKET_DATA_IN_SHARES, MARKET_DATA_VOLUMES_IN_SHARES,
+    };
     const VOLUME_TICKS: [i32; 6] = [8, 21, 63, 64, 65, 74];
     let lots = |v: f64| (v / 100.0).round();
     let bar_lots = |b: &super::msg::Bar| super::msg::Bar { volume: lots(b.volume), ..b.clone() };

@@ -9,8 +9,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-
 use super::Gateway;
 use crate::sim::handlers::convert;
 use crate::sim::market::{EventKind, MarketEvent};
@@ -64,7 +62,7 @@ impl Gateway {
 
     /// One round: step, poll, deliver, announce.
     pub(crate) fn run_round(&self) {
-        let now = Utc::now();
+        let now = self.now();
         let watched: Vec<i32> = self.interest.0.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
         let events = {
             let mut market = self.market();

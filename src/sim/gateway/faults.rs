@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::{notice, Conditions, Gateway};
+use crate::sim::farms;
 use crate::sim::fault::Fault;
 use crate::sim::session::SessionControl;
 
@@ -33,7 +34,33 @@ impl Gateway {
             }
             Fault::UpstreamRestored { data_lost } => self.restore_upstream(*data_lost),
             Fault::Refuse { duration_ms } => self.refuse(duration_ms.map(Duration::from_millis)),
+            Fault::FarmBroken { farm } => self.set_farm(farm, true),
+            Fault::FarmOk { farm } => self.set_farm(farm, false),
+            Fault::CompetingSession => {
+                self.conditions.send_modify(|c| c.competing_session = true);
+                self.broadcast_control(|| SessionControl::CompetingSession);
+            }
+            Fault::PacingViolation => self.broadcast(&farms::pacing_violation(farms::MAX_MESSAGES_PER_SECOND + 1)),
             Fault::Clear => self.clear(),
+        }
+    }
+
+    /// Mark `farm` broken or OK and tell every client, once per change.
+    pub(crate) fn set_farm(&self, farm: &str, broken: bool) {
+        let mut changed = false;
+        self.conditions.send_modify(|c| {
+            changed = if broken { c.farms_broken.insert(farm.to_owned()) } else { c.farms_broken.remove(farm) };
+        });
+        if changed || !broken {
+            self.broadcast(&farms::notice(farm, broken));
+        }
+    }
+
+    /// Every broken farm reconnects (IBC's `RECONNECTDATA`, or `clear`).
+    pub(crate) fn reconnect_farms(&self) {
+        let broken: Vec<String> = self.conditions.borrow().farms_broken.iter().cloned().collect();
+        for farm in broken {
+            self.set_farm(&farm, false);
         }
     }
 
@@ -92,6 +119,9 @@ impl Gateway {
         });
         if was.upstream_lost {
             self.restore_upstream(false);
+        }
+        for farm in &was.farms_broken {
+            self.broadcast(&farms::notice(farm, false));
         }
         if was.refusing {
             let gateway = Arc::clone(self);

@@ -12,7 +12,7 @@ mod faults;
 mod order_log;
 mod portfolio;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +54,17 @@ pub struct Conditions {
     /// A client id whose session ends stays in use for this long.
     #[serde(rename = "hold_client_id_ms", serialize_with = "opt_as_millis")]
     pub hold_client_id: Option<Duration>,
+    /// Data farms whose connection is broken (a market-data one stops ticks).
+    pub farms_broken: BTreeSet<String>,
+    /// A competing live session: 10197, no market data.
+    pub competing_session: bool,
+}
+
+impl Conditions {
+    /// Whether market data stops: a broken market-data farm or a competing live session.
+    pub fn market_data_halted(&self) -> bool {
+        self.competing_session || super::farms::market_data_broken(&self.farms_broken)
+    }
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -76,6 +87,8 @@ pub struct ClientInfo {
     pub port: u16,
     /// The negotiated server version.
     pub server_version: i32,
+    /// The most messages this client sent in one second (IB's limit is 50: above it, 100).
+    pub max_messages_per_second: u32,
 }
 
 /// Control messages a session accepts; a full queue means it is already busy closing.
@@ -87,6 +100,8 @@ pub(crate) struct SessionEntry {
     pub control: mpsc::Sender<SessionControl>,
     /// Set once StartApi was accepted.
     pub client: Option<(i32, DateTime<Utc>, Outbox)>,
+    /// The most messages the client sent in one second.
+    pub max_messages_per_second: u32,
 }
 
 pub(crate) struct Inner {
@@ -122,6 +137,8 @@ pub(crate) struct Gateway {
     subscriptions: AtomicI64,
     /// reqMktData requests received, ever.
     market_data_requests: AtomicU64,
+    /// Milliseconds added to the wall clock for every market time (`Simulator::advance_clock`).
+    clock_offset_ms: AtomicI64,
     pub shutdown: CancellationToken,
 }
 
@@ -171,11 +188,23 @@ impl Gateway {
             options,
             subscriptions: AtomicI64::new(0),
             market_data_requests: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
             shutdown,
         });
         gateway.spawn_accept_loop(listener);
         gateway.spawn_clock();
         Ok(gateway)
+    }
+
+    /// The gateway's time: the wall clock plus what [`Gateway::advance_clock`] added. Fills,
+    /// executions, completed orders, "today" and reqCurrentTime all read it.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Move the gateway's time forward (e.g. past midnight, to stage an outage that spans it).
+    pub(crate) fn advance_clock(&self, by: Duration) {
+        self.clock_offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
     }
 
     /// The market; held only for short, non-async sections.
@@ -249,7 +278,7 @@ impl Gateway {
         let mut inner = self.lock();
         let id = inner.next_session_id;
         inner.next_session_id += 1;
-        inner.sessions.insert(id, SessionEntry { peer, control, client: None });
+        inner.sessions.insert(id, SessionEntry { peer, control, client: None, max_messages_per_second: 0 });
         id
     }
 
@@ -292,6 +321,13 @@ impl Gateway {
         }
     }
 
+    /// The most messages session `session_id` sent in one second so far.
+    pub(crate) fn record_message_rate(&self, session_id: u64, max_per_second: u32) {
+        if let Some(entry) = self.lock().sessions.get_mut(&session_id) {
+            entry.max_messages_per_second = max_per_second;
+        }
+    }
+
     /// `reply` to every connected client, each encoded for its own version.
     pub(crate) fn broadcast(&self, reply: &Reply) {
         for (_, outbox) in self.outboxes() {
@@ -311,6 +347,7 @@ impl Gateway {
                     since: *since,
                     port: self.port(),
                     server_version: outbox.version().unwrap_or(0),
+                    max_messages_per_second: s.max_messages_per_second,
                 })
             })
             .collect();

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use serde::Serialize;
 
 use super::Gateway;
@@ -49,7 +48,7 @@ impl From<MarketError> for PriceError {
 
 impl Gateway {
     pub fn portfolio_state(&self) -> PortfolioState {
-        let now = Utc::now();
+        let now = self.now();
         let mut market = self.market();
         let positions = market
             .portfolio(&self.account, now)
@@ -80,7 +79,7 @@ impl Gateway {
     /// Move `symbol` to `price` now; the market reacts at once (fills, triggers, ticks) —
     /// unless upstream is lost, when fills wait for it to come back, like every fill.
     pub(crate) fn set_price(&self, symbol: &str, price: f64) -> Result<(), MarketError> {
-        let now = Utc::now();
+        let now = self.now();
         let upstream_lost = self.publish_conditions().upstream_lost;
         let events = {
             let mut market = self.market();

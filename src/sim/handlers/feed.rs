@@ -1,7 +1,8 @@
 //! The task behind a streaming subscription: it emits once, then again each time what it
 //! follows may have changed — a clock round (prices moved), a fill (the portfolio changed), or
 //! a period — until the subscription ends (its task is aborted). Nothing is emitted while the
-//! gateway hangs; while upstream is lost the clock stands still, so nothing changes.
+//! gateway hangs, and no market data while a market-data farm is broken or a competing live
+//! session holds it; while upstream is lost the clock stands still, so nothing changes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,11 @@ pub fn start(
             if !changed {
                 return; // the gateway is gone
             }
-            if !conditions.borrow().hang {
+            let halted = {
+                let c = conditions.borrow();
+                c.hang || (matches!(kind, Kind::MarketData | Kind::TickByTick) && c.market_data_halted())
+            };
+            if !halted {
                 emit(&gateway, &outbox);
             }
         }

@@ -32,6 +32,9 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
 
 fn market_data(ctx: &mut Ctx, req_id: i32, contract: &Contract, generic_ticks: &str, snapshot: bool) {
     ctx.gateway.count_market_data_request();
+    if ctx.conditions.borrow().competing_session {
+        return ctx.send(&crate::sim::farms::competing_session(req_id));
+    }
     if !snapshot && !ctx.admit(Kind::MarketData, req_id) {
         return;
     }

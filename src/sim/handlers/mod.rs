@@ -16,7 +16,6 @@ pub(crate) mod subscriptions;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio::sync::watch;
 
 use super::gateway::{Conditions, Gateway};
@@ -94,8 +93,8 @@ impl Ctx {
 pub(crate) fn handle(ctx: &mut Ctx, request: Request) {
     match request {
         Request::StartApi { .. } => tracing::warn!(port = ctx.gateway.port(), "sim: second StartApi ignored"),
-        Request::CurrentTime => ctx.send(&Reply::CurrentTime(Utc::now().timestamp())),
-        Request::CurrentTimeInMillis => ctx.send(&Reply::CurrentTimeInMillis(Utc::now().timestamp_millis())),
+        Request::CurrentTime => ctx.send(&Reply::CurrentTime(ctx.gateway.now().timestamp())),
+        Request::CurrentTimeInMillis => ctx.send(&Reply::CurrentTimeInMillis(ctx.gateway.now().timestamp_millis())),
         Request::Ids { .. } => ctx.send(&Reply::NextValidId(ctx.gateway.next_valid_id())),
         Request::ManagedAccounts => ctx.send(&Reply::ManagedAccounts(ctx.gateway.account.clone())),
         Request::MarketDataType { .. } => {}

@@ -4,8 +4,6 @@
 //! which order and fill). Order events go out through [`Gateway::deliver`], so the placing
 //! client and the master client get them the same way, now or when a fill comes later.
 
-use chrono::Utc;
-
 use super::{convert, Ctx};
 use crate::sim::gateway::OrderLogEntry;
 use crate::sim::market::{ExecFilter, OpenScope};
@@ -16,7 +14,7 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
         Request::PlaceOrder { order_id, contract, order } => place_order(ctx, order_id, &contract, &order),
         Request::CancelOrder { order_id, .. } => {
             let account = ctx.account("");
-            let result = ctx.gateway.market().cancel_order(&account, ctx.client_id, order_id, Utc::now());
+            let result = ctx.gateway.market().cancel_order(&account, ctx.client_id, order_id, ctx.gateway.now());
             match result {
                 Ok(events) => ctx.gateway.deliver(&events),
                 Err(e) => ctx.market_error(order_id, &e),
@@ -24,7 +22,7 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
         }
         Request::GlobalCancel => {
             let account = ctx.account("");
-            let result = ctx.gateway.market().global_cancel(&account, Utc::now());
+            let result = ctx.gateway.market().global_cancel(&account, ctx.gateway.now());
             match result {
                 Ok(events) => ctx.gateway.deliver(&events),
                 Err(e) => ctx.market_error(-1, &e),
@@ -41,7 +39,7 @@ pub(super) fn handle(ctx: &mut Ctx, request: Request) {
         Request::Executions { req_id, filter } => executions(ctx, req_id, &filter),
         Request::CompletedOrders { api_only } => {
             let account = ctx.account("");
-            let result = ctx.gateway.market().completed_orders(&account, api_only, Utc::now());
+            let result = ctx.gateway.market().completed_orders(&account, api_only, ctx.gateway.now());
             match result {
                 Ok(orders) => {
                     for order in &orders {
@@ -69,7 +67,7 @@ fn place_order(ctx: &mut Ctx, order_id: i32, contract: &Contract, order: &Order)
         quantity: format_qty(order.total_quantity),
         order_type: order.order_type.clone(),
         limit_price: order.lmt_price,
-        received_at: Utc::now(),
+        received_at: ctx.gateway.now(),
         outcome: String::new(),
         status: None,
     };
@@ -82,7 +80,7 @@ fn place_order(ctx: &mut Ctx, order_id: i32, contract: &Contract, order: &Order)
     }
     let mut request = convert::order_request(ctx.client_id, order_id, contract, order);
     request.account = account.clone();
-    let now = Utc::now();
+    let now = ctx.gateway.now();
     let result = {
         let mut market = gateway.market();
         let modifies = market.find_order(&account, ctx.client_id, order_id).is_some();
@@ -144,7 +142,7 @@ fn executions(ctx: &mut Ctx, req_id: i32, f: &ExecutionFilter) {
     let account = ctx.account("");
     let replies: Result<Vec<Reply>, _> = {
         let market = ctx.gateway.market();
-        market.executions_for(&account, ctx.client_id, &filter, Utc::now()).map(|records| {
+        market.executions_for(&account, ctx.client_id, &filter, ctx.gateway.now()).map(|records| {
             records
                 .iter()
                 .flat_map(|r| {

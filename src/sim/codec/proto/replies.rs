@@ -3,9 +3,10 @@
 //! required are always present, even when zero (`NextValidId.orderId`, `OrderStatus.filled`).
 
 use super::schema as pb;
+use crate::actors::wire::error::ErrorReply;
+use crate::actors::wire::frame::proto_frame;
 use crate::sim::msg::ids::incoming as inc;
 use crate::sim::msg::{format_qty, Bar, Contract, Order, OrderState, Reply, TickByTick};
-use crate::sim::wire::proto_frame;
 
 /// The protobuf frame(s) of `reply`.
 pub fn encode_reply(reply: &Reply) -> Vec<u8> {
@@ -19,16 +20,9 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         Reply::CurrentTimeInMillis(ms) => {
             proto_frame(id, &pb::CurrentTimeInMillis { current_time_in_millis: Some(*ms) })
         }
-        Reply::Error { id: req_id, code, message, time_ms } => proto_frame(
-            id,
-            &pb::ErrorMessage {
-                id: Some(*req_id),
-                error_time: Some(*time_ms),
-                error_code: Some(*code),
-                error_msg: Some(message.clone()),
-                advanced_order_reject_json: None,
-            },
-        ),
+        Reply::Error { id: req_id, code, message, time_ms } => {
+            ErrorReply { id: *req_id, code: *code, message, time_ms: *time_ms }.proto_frame()
+        }
         Reply::TickPrice { req_id, tick_type, price, size, attr_mask, .. } => proto_frame(
             id,
             &pb::TickPrice {

@@ -9,8 +9,8 @@
 use super::super::DecodeError;
 use super::requests::{contract, delta_neutral};
 use super::{Fields, Writer};
+use crate::actors::wire::version as v;
 use crate::sim::msg::{Contract, Order, OrderState, Request};
-use crate::sim::version as v;
 
 /// Read a text placeOrder. Everything up to `whatIf` is read and checked; the fields after it
 /// (conditions, MiFID and peg parameters) change nothing the simulator models and are skipped.

@@ -4,9 +4,10 @@
 
 use super::orders::{encode_completed_order, encode_open_order};
 use super::Writer;
+use crate::actors::wire::error::{ascii7, ErrorReply};
+use crate::actors::wire::frame::{text_frame, Framing};
+use crate::actors::wire::version as v;
 use crate::sim::msg::{Bar, Contract, Reply, TickByTick};
-use crate::sim::version as v;
-use crate::sim::wire::{text_frame, Framing};
 
 /// The text frame(s) of `reply` at `version`.
 pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
@@ -26,17 +27,8 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
             w.long(*millis);
         }
         Reply::Error { id, code, message, time_ms } => {
-            // py:decoder.py:2382-2397: version below 194, then id, code, text, JSON (166+), time (194+).
-            if version < v::ERROR_TIME {
-                w.version(2);
-            }
-            w.int(*id).int(*code).str(&ascii7(message));
-            if version >= v::ADVANCED_ORDER_REJECT {
-                w.str("");
-            }
-            if version >= v::ERROR_TIME {
-                w.long(*time_ms);
-            }
+            let error = ErrorReply { id: *id, code: *code, message, time_ms: *time_ms };
+            w.0.extend(error.text_fields(version));
         }
         Reply::TickPrice { req_id, tick_type, price, size, attr_mask, .. } => {
             w.version(6).int(*req_id).int(*tick_type).double(*price);
@@ -282,26 +274,6 @@ pub fn encode_reply(reply: &Reply, version: i32, framing: Framing) -> Vec<u8> {
         }
     }
     text_frame(framing, id, &w.0)
-}
-
-/// From 153 (`MIN_SERVER_VER_ENCODE_MSG_ASCII7`) the official client reads error texts and
-/// long names with Python's `unicode-escape` (`py:decoder.py:2388`, `:541`): TWS sends them as
-/// 7-bit ASCII with `\uXXXX` escapes, so a backslash is escaped too.
-fn ascii7(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The contract of position / positionMulti: 11 fields, exchange but no primary exchange.

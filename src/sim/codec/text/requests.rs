@@ -6,9 +6,9 @@
 
 use super::super::{DecodeError, RequestError};
 use super::{orders, Fields};
+use crate::actors::wire::version as v;
 use crate::sim::msg::ids::{outgoing as out, request_info};
 use crate::sim::msg::{Contract, ExecutionFilter, HistoricalDataRequest, Request};
-use crate::sim::version as v;
 
 /// Decode text request `msg_id` of a session at `version`.
 pub fn decode_request(msg_id: i32, payload: &[u8], version: i32) -> Result<Request, RequestError> {

@@ -152,20 +152,6 @@ pub struct MatchingSymbolsRequest {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct ErrorMessage {
-    #[prost(int32, optional, tag = "1")]
-    pub id: Option<i32>,
-    #[prost(int64, optional, tag = "2")]
-    pub error_time: Option<i64>,
-    #[prost(int32, optional, tag = "3")]
-    pub error_code: Option<i32>,
-    #[prost(string, optional, tag = "4")]
-    pub error_msg: Option<String>,
-    #[prost(string, optional, tag = "5")]
-    pub advanced_order_reject_json: Option<String>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
 pub struct StartApiRequest {
     #[prost(int32, optional, tag = "1")]
     pub client_id: Option<i32>,

@@ -26,14 +26,19 @@ const READ_BUFFER: usize = 8 * 1024;
 /// What went wrong on the wire; every variant ends the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// The first four bytes are not `API\0`: not a TWS API client.
     #[error("connection prefix is not \"API\\0\" (got {0:02x?})")]
     BadPrefix([u8; 4]),
+    /// The version string's length prefix is beyond [`MAX_PREFIX_LEN`].
     #[error("version string of {0} bytes exceeds the {MAX_PREFIX_LEN}-byte limit")]
     PrefixTooLong(u32),
+    /// The version string does not parse.
     #[error("version string {0:?} is not of the form v<min>..<max>")]
     BadVersionString(String),
+    /// A frame's length prefix is 0 (or too short for its id) or above [`MAX_FRAME_LEN`].
     #[error("frame length {0} outside {min}..=16777215", min = 1)]
     BadFrameLength(u32),
+    /// The socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +53,7 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// The framing of a session at negotiated `version`.
     pub fn for_version(version: i32) -> Framing {
         if version >= PROTOBUF {
             Framing::BinaryId
@@ -62,6 +68,7 @@ impl Framing {
 pub enum Encoding {
     /// NUL-terminated text fields.
     Text,
+    /// A protobuf message.
     Protobuf,
 }
 
@@ -70,9 +77,19 @@ pub enum Encoding {
 pub enum Frame {
     /// `id` is the logical id; `payload` the fields (text) or message bytes (protobuf), without
     /// the id.
-    Message { id: i32, encoding: Encoding, payload: Vec<u8> },
+    Message {
+        /// The logical message id.
+        id: i32,
+        /// How the payload is encoded.
+        encoding: Encoding,
+        /// The payload, without the id.
+        payload: Vec<u8>,
+    },
     /// A text-framed body whose first field is not a message id.
-    BadId { text: String },
+    BadId {
+        /// That first field.
+        text: String,
+    },
 }
 
 /// The handshake reply: one frame `"<version>\0<YYYYMMDD HH:MM:SS TZ>\0"`, with no message id.
@@ -123,6 +140,8 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader expecting the connection prefix, then binary-id frames until
+    /// [`set_framing`](Self::set_framing).
     pub fn new(inner: R) -> Self {
         Self { inner, buf: Vec::with_capacity(READ_BUFFER), framing: Framing::BinaryId }
     }
@@ -207,8 +226,23 @@ pub fn parse_prefix(buf: &[u8]) -> Result<Option<(ClientVersions, usize)>, WireE
     Ok(Some((versions, end)))
 }
 
-/// Parse one frame from the front of `buf`: `Ok(None)` until it is complete.
-pub fn parse_frame(buf: &[u8], framing: Framing) -> Result<Option<(Frame, usize)>, WireError> {
+/// Where one complete frame lies at the front of a buffer, and its message id, found without
+/// copying it: what the guarded port needs to relay a frame as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// The logical message id, `None` when a text frame's first field is not a number.
+    pub id: Option<i32>,
+    /// How the payload is encoded.
+    pub encoding: Encoding,
+    /// Where the payload starts (after the length prefix and the id).
+    pub payload_start: usize,
+    /// The frame's total length, prefix included: the payload is `payload_start..len`.
+    pub len: usize,
+}
+
+/// The head of the complete frame at the front of `buf`: `Ok(None)` until it is complete; an
+/// error for a length outside `1..=0xFFFFFF` (before any of the body has to arrive).
+pub fn frame_head(buf: &[u8], framing: Framing) -> Result<Option<FrameHead>, WireError> {
     if buf.len() < 4 {
         return Ok(None);
     }
@@ -225,30 +259,36 @@ pub fn parse_frame(buf: &[u8], framing: Framing) -> Result<Option<(Frame, usize)
         return Ok(None);
     }
     let body = &buf[4..end];
-    let frame = match framing {
+    let head = match framing {
         Framing::BinaryId => {
             let msg_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-            let payload = body[4..].to_vec();
-            if msg_id > PROTOBUF_MSG_ID {
-                Frame::Message { id: msg_id - PROTOBUF_MSG_ID, encoding: Encoding::Protobuf, payload }
+            let (id, encoding) = if msg_id > PROTOBUF_MSG_ID {
+                (msg_id - PROTOBUF_MSG_ID, Encoding::Protobuf)
             } else {
-                Frame::Message { id: msg_id, encoding: Encoding::Text, payload }
-            }
+                (msg_id, Encoding::Text)
+            };
+            FrameHead { id: Some(id), encoding, payload_start: 8, len: end }
         }
         Framing::TextId => {
             let split = body.iter().position(|b| *b == 0).unwrap_or(body.len());
-            let id_text = String::from_utf8_lossy(&body[..split]);
-            match id_text.parse::<i32>() {
-                Ok(id) => Frame::Message {
-                    id,
-                    encoding: Encoding::Text,
-                    payload: body.get(split + 1..).unwrap_or_default().to_vec(),
-                },
-                Err(_) => Frame::BadId { text: id_text.into_owned() },
-            }
+            let id = std::str::from_utf8(&body[..split]).ok().and_then(|t| t.parse::<i32>().ok());
+            FrameHead { id, encoding: Encoding::Text, payload_start: (4 + split + 1).min(end), len: end }
         }
     };
-    Ok(Some((frame, end)))
+    Ok(Some(head))
+}
+
+/// Parse one frame from the front of `buf`: `Ok(None)` until it is complete.
+pub fn parse_frame(buf: &[u8], framing: Framing) -> Result<Option<(Frame, usize)>, WireError> {
+    let Some(head) = frame_head(buf, framing)? else { return Ok(None) };
+    let frame = match head.id {
+        Some(id) => Frame::Message { id, encoding: head.encoding, payload: buf[head.payload_start..head.len].to_vec() },
+        None => {
+            let split = buf[4..head.len].iter().position(|b| *b == 0).map_or(head.len, |p| 4 + p);
+            Frame::BadId { text: String::from_utf8_lossy(&buf[4..split]).into_owned() }
+        }
+    };
+    Ok(Some((frame, head.len)))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Server versions: the range the simulator serves, the `MIN_SERVER_VER_*` thresholds at which
+//! Server versions: the range the simulator serves and the guarded port relays, the `MIN_SERVER_VER_*` thresholds at which
 //! a message's fields change, and per message the version from which it travels as protobuf.
 //!
 //! Names and numbers are IB's (`py:server_versions.py`, `ibapi-latest` 10.51.1). A constant is
-//! here only if some codec in this module tree checks it; `docs/tws-protocol.md` lists which
+//! here only if a codec (the simulator's or the guarded port's) checks it; `docs/tws-protocol.md` lists which
 //! message each one changes and where that was read.
 
-use super::msg::ids::{incoming as inc, outgoing as out};
+use super::ids::{incoming as inc, outgoing as out};
 
 /// The oldest version served: the floor of ib_insync 0.9.86 and ib_async 2.x (`v157..`), and
 /// `MIN_SERVER_VER_REPLACE_FA_END`. Below it the field sets of orders, contract details and
@@ -14,48 +14,89 @@ pub const MIN_SERVER_VERSION: i32 = 157;
 /// The newest version served: what ibapi 5.5 and `ibapi-latest` 10.51.1 speak at most.
 pub const MAX_SERVER_VERSION: i32 = 226;
 
+/// `MIN_SERVER_VER_DURATION`.
 pub const DURATION: i32 = 158;
+/// `MIN_SERVER_VER_MARKET_DATA_IN_SHARES`.
 pub const MARKET_DATA_IN_SHARES: i32 = 159;
+/// `MIN_SERVER_VER_POST_TO_ATS`.
 pub const POST_TO_ATS: i32 = 160;
+/// `MIN_SERVER_VER_AUTO_CANCEL_PARENT`.
 pub const AUTO_CANCEL_PARENT: i32 = 162;
+/// `MIN_SERVER_VER_FRACTIONAL_SIZE_SUPPORT`.
 pub const FRACTIONAL_SIZE_SUPPORT: i32 = 163;
+/// `MIN_SERVER_VER_SIZE_RULES`.
 pub const SIZE_RULES: i32 = 164;
+/// `MIN_SERVER_VER_ADVANCED_ORDER_REJECT`.
 pub const ADVANCED_ORDER_REJECT: i32 = 166;
+/// `MIN_SERVER_VER_MANUAL_ORDER_TIME`.
 pub const MANUAL_ORDER_TIME: i32 = 169;
+/// `MIN_SERVER_VER_PEGBEST_PEGMID_OFFSETS`.
 pub const PEGBEST_PEGMID_OFFSETS: i32 = 170;
+/// `MIN_SERVER_VER_HMDS_MARKET_DATA_IN_SHARES`.
 pub const HMDS_MARKET_DATA_IN_SHARES: i32 = 175;
+/// `MIN_SERVER_VER_BOND_ISSUERID`.
 pub const BOND_ISSUERID: i32 = 176;
+/// `MIN_SERVER_VER_FA_PROFILE_DESUPPORT`.
 pub const FA_PROFILE_DESUPPORT: i32 = 177;
+/// `MIN_SERVER_VER_PENDING_PRICE_REVISION`.
 pub const PENDING_PRICE_REVISION: i32 = 178;
+/// `MIN_SERVER_VER_FUND_DATA_FIELDS`.
 pub const FUND_DATA_FIELDS: i32 = 179;
+/// `MIN_SERVER_VER_LAST_TRADE_DATE`.
 pub const LAST_TRADE_DATE: i32 = 182;
+/// `MIN_SERVER_VER_CUSTOMER_ACCOUNT`.
 pub const CUSTOMER_ACCOUNT: i32 = 183;
+/// `MIN_SERVER_VER_PROFESSIONAL_CUSTOMER`.
 pub const PROFESSIONAL_CUSTOMER: i32 = 184;
+/// `MIN_SERVER_VER_BOND_ACCRUED_INTEREST`.
 pub const BOND_ACCRUED_INTEREST: i32 = 185;
+/// `MIN_SERVER_VER_INELIGIBILITY_REASONS`.
 pub const INELIGIBILITY_REASONS: i32 = 186;
+/// `MIN_SERVER_VER_INCLUDE_OVERNIGHT`.
 pub const INCLUDE_OVERNIGHT: i32 = 189;
+/// `MIN_SERVER_VER_CME_TAGGING_FIELDS`.
 pub const CME_TAGGING_FIELDS: i32 = 192;
+/// `MIN_SERVER_VER_CME_TAGGING_FIELDS_IN_OPEN_ORDER`.
 pub const CME_TAGGING_FIELDS_IN_OPEN_ORDER: i32 = 193;
+/// `MIN_SERVER_VER_ERROR_TIME`.
 pub const ERROR_TIME: i32 = 194;
+/// `MIN_SERVER_VER_FULL_ORDER_PREVIEW_FIELDS`.
 pub const FULL_ORDER_PREVIEW_FIELDS: i32 = 195;
+/// `MIN_SERVER_VER_HISTORICAL_DATA_END`.
 pub const HISTORICAL_DATA_END: i32 = 196;
+/// `MIN_SERVER_VER_CURRENT_TIME_IN_MILLIS`.
 pub const CURRENT_TIME_IN_MILLIS: i32 = 197;
+/// `MIN_SERVER_VER_SUBMITTER`.
 pub const SUBMITTER: i32 = 198;
+/// `MIN_SERVER_VER_IMBALANCE_ONLY`.
 pub const IMBALANCE_ONLY: i32 = 199;
+/// `MIN_SERVER_VER_PARAMETRIZED_DAYS_OF_EXECUTIONS`.
 pub const PARAMETRIZED_DAYS_OF_EXECUTIONS: i32 = 200;
 /// From here every frame carries a 4-byte binary message id; ids above 200 are protobuf.
 pub const PROTOBUF: i32 = 201;
+/// `MIN_SERVER_VER_PROTOBUF_PLACE_ORDER`.
 pub const PROTOBUF_PLACE_ORDER: i32 = 203;
+/// `MIN_SERVER_VER_PROTOBUF_COMPLETED_ORDER`.
 pub const PROTOBUF_COMPLETED_ORDER: i32 = 204;
+/// `MIN_SERVER_VER_PROTOBUF_CONTRACT_DATA`.
 pub const PROTOBUF_CONTRACT_DATA: i32 = 205;
+/// `MIN_SERVER_VER_PROTOBUF_MARKET_DATA`.
 pub const PROTOBUF_MARKET_DATA: i32 = 206;
+/// `MIN_SERVER_VER_PROTOBUF_ACCOUNTS_POSITIONS`.
 pub const PROTOBUF_ACCOUNTS_POSITIONS: i32 = 207;
+/// `MIN_SERVER_VER_PROTOBUF_HISTORICAL_DATA`.
 pub const PROTOBUF_HISTORICAL_DATA: i32 = 208;
+/// `MIN_SERVER_VER_PROTOBUF_NEWS_DATA`.
 pub const PROTOBUF_NEWS_DATA: i32 = 209;
+/// `MIN_SERVER_VER_PROTOBUF_SCAN_DATA`.
 pub const PROTOBUF_SCAN_DATA: i32 = 210;
+/// `MIN_SERVER_VER_PROTOBUF_REST_MESSAGES_1`.
 pub const PROTOBUF_REST_MESSAGES_1: i32 = 211;
+/// `MIN_SERVER_VER_PROTOBUF_REST_MESSAGES_2`.
 pub const PROTOBUF_REST_MESSAGES_2: i32 = 212;
+/// `MIN_SERVER_VER_PROTOBUF_REST_MESSAGES_3`.
 pub const PROTOBUF_REST_MESSAGES_3: i32 = 213;
+/// `MIN_SERVER_VER_MARKET_DATA_VOLUMES_IN_SHARES`.
 pub const MARKET_DATA_VOLUMES_IN_SHARES: i32 = 220;
 
 /// Never: a message with no protobuf form.
@@ -198,7 +239,9 @@ pub fn proto_reply_from(msg_id: i32) -> i32 {
 /// The version range a client announced in its connection prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientVersions {
+    /// The oldest version the client speaks.
     pub min: i32,
+    /// The newest version the client speaks.
     pub max: i32,
     /// Text after the first space (`+PACEAPI` and the like), if any.
     pub connect_options: Option<String>,

@@ -1,0 +1,66 @@
+//! IB's official Python client (`ibapi-latest` 10.51.1, protobuf at 226) and ib_async 2.1.0
+//! (text at 178) each trade through the guarded port: a market order fills while the account is
+//! usable; paused by the operator, the same engine's order is answered with error 201 and the
+//! guard's reason — the official client's `error()` gets 201 on the order id, ib_async marks
+//! the trade Cancelled with the 201 in its log — and the simulator never sees it; once
+//! activated, orders fill again.
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::*;
+use common::python::{self, PythonClient, IB_ASYNC, OFFICIAL};
+use serde_json::{json, Value};
+
+async fn engine(python: &std::path::Path, lib: &str, port: u16, client_id: i32) -> Value {
+    let script = python::workspace().join("tests/python/proxy_engine.py");
+    let (port, client_id) = (port.to_string(), client_id.to_string());
+    let args = vec![script.to_str().unwrap(), "--lib", lib, "--port", &port, "--client-id", &client_id];
+    let stdout = python::run_script(python, args, Duration::from_secs(60), "proxy_engine.py").await;
+    python::observed(&stdout)
+}
+
+async fn trades_through_the_port(client: &PythonClient, lib: &str, version: i64, client_id: i32) {
+    let python = python::python_for(client).await;
+    let g = guarded(json!({}), |_| {}).await;
+    let port = g.port.port();
+
+    let filled = engine(&python, lib, port, client_id).await;
+    assert_eq!(filled["server_version"], version, "{filled}");
+    assert_eq!(filled["status"], "Filled", "{filled}");
+    let first = filled["order_id"].as_i64().unwrap() as i32;
+    assert_eq!(g.orders_from(client_id), [first]);
+
+    g.supervision.guard().set_paused("Paper", true).await.unwrap();
+    let refused = engine(&python, lib, port, client_id).await;
+    let order_id = refused["order_id"].as_i64().unwrap();
+    let errors = refused["errors"].as_array().unwrap();
+    let rejection = errors.iter().find(|e| e[1] == 201).unwrap_or_else(|| panic!("{lib}: no error 201 in {refused}"));
+    assert_eq!(rejection[0], order_id, "201 on the order id: {refused}");
+    let message = rejection[2].as_str().unwrap();
+    assert!(message.starts_with("Order rejected - reason: paused by operator since"), "{message}");
+    if lib == "ib_async" {
+        assert_eq!(refused["status"], "Cancelled", "ib_async marks a rejected order Cancelled: {refused}");
+        let log = refused["log"].as_array().unwrap();
+        assert!(log.iter().any(|e| e[1] == 201 && e[2].as_str().unwrap().contains("paused by operator")), "{refused}");
+    }
+    assert_eq!(g.orders_from(client_id), [first], "the refused order never reached the gateway");
+
+    g.supervision.guard().set_paused("Paper", false).await.unwrap();
+    let again = engine(&python, lib, port, client_id).await;
+    assert_eq!(again["status"], "Filled", "{again}");
+    assert_eq!(g.orders_from(client_id).len(), 2);
+    let stats = g.port_stats();
+    assert_eq!((stats.accepted, stats.orders_passed, stats.orders_refused), (3, 2, 1));
+}
+
+#[tokio::test]
+async fn official_python_client_trades_through_the_guarded_port() {
+    trades_through_the_port(&OFFICIAL, "official", 226, 70).await;
+}
+
+#[tokio::test]
+async fn ib_async_trades_through_the_guarded_port() {
+    trades_through_the_port(&IB_ASYNC, "ib_async", 178, 71).await;
+}
