@@ -36,6 +36,163 @@ fn main() {
     println!("status_writes: {events} events, a board update after each, through the PersistenceActor");
     runtime.block_on(pass("database", events, false));
     runtime.block_on(pass("database + JSON-lines mirror", events, true));
+    runtime.block_on(year_of_uptime());
+    runtime.block_on(flapping_hour());
+}
+
+/// A state-changed row of `account` at `at`, as the writer stores it.
+fn insert_change(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    at: chrono::DateTime<Utc>,
+    from: &str,
+    to: &str,
+    since: chrono::DateTime<Utc>,
+) {
+    let detail = serde_json::json!({ "account": account, "at": at, "kind": "state_changed",
+        "from": { "state": from, "since": since, "client_id": 1 }, "to": { "state": to, "since": at, "client_id": 1 } });
+    tx.execute(
+        "INSERT INTO connection_events (at, account, kind, from_state, to_state, detail) VALUES (?1, ?2, 'state_changed', ?3, ?4, ?5)",
+        rusqlite::params![persistence::timestamp(at), account, from, to, detail.to_string()],
+    )
+    .expect("insert");
+}
+
+/// `/uptime?days=365` (what its handler calls: `PersistenceReader::uptime`, a read-only
+/// connection on `spawn_blocking`) over a year of two accounts with 200 state changes a day
+/// each: from raw events (the code on main) and from the daily rollups, side by side.
+async fn year_of_uptime() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("year.db");
+    let now: chrono::DateTime<Utc> = "2027-03-01T12:00:00Z".parse().unwrap();
+    {
+        let mut conn = persistence::open_database(&path).expect("open");
+        let tx = conn.transaction().unwrap();
+        let first = now - chrono::Duration::days(365);
+        for account in ["Paper", "Live"] {
+            let mut since = first;
+            for i in 0..(365 * 200) {
+                let at = first + chrono::Duration::milliseconds(i * 432_000); // 200 a day
+                let (from, to) = if i % 2 == 0 { ("connected", "disconnected") } else { ("disconnected", "connected") };
+                insert_change(&tx, account, at, from, to, since);
+                since = at;
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let reader = persistence::PersistenceReader::new(&path);
+    let sample = |runs: usize| {
+        let reader = reader.clone();
+        async move {
+            let mut ms = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let started = Instant::now();
+                let days = reader.uptime(365, now).await.expect("uptime");
+                assert_eq!(days.len(), 2 * 365);
+                ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            ms.sort_by(f64::total_cmp);
+            ms
+        }
+    };
+    let raw = sample(20).await;
+    // The writer rolls the year up (as it does once a day in service).
+    let settings = settings();
+    let args = PersistenceArgs {
+        database: DatabaseSettings { path: path.clone(), ..DatabaseSettings::default() },
+        board: StatusBoard::new(&settings.accounts, now),
+        events: Arc::new(OutputPort::default()),
+        clock: Arc::new(ibkr_supervisor::actors::clock::OffsetClock::starting_at(now)),
+        timezone: settings.timezone,
+    };
+    let started = Instant::now();
+    let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
+    while persistence::stats(&actor).await.expect("stats").maintenance_passes == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rolled_in = started.elapsed();
+    actor.stop(None);
+    join.await.expect("the actor stops");
+    let rolled = sample(200).await;
+    println!("\n[/uptime?days=365, a year of 2 accounts x 200 state changes a day (146 000 rows)]");
+    println!(
+        "  from raw events:  p50 {:.2} ms, p99 {:.2} ms ({} runs)",
+        percentile(&raw, 0.5),
+        percentile(&raw, 0.99),
+        raw.len()
+    );
+    println!(
+        "  from rollups:     p50 {:.2} ms, p99 {:.2} ms ({} runs); {:.0}x faster at p99 (target p99 <= 50 ms: {})",
+        percentile(&rolled, 0.5),
+        percentile(&rolled, 0.99),
+        rolled.len(),
+        percentile(&raw, 0.99) / percentile(&rolled, 0.99),
+        if percentile(&rolled, 0.99) <= 50.0 { "met" } else { "MISSED" }
+    );
+    println!("  rolling the year up (2 zones, 7 days a step between writes): {:.2} s", rolled_in.as_secs_f64());
+}
+
+/// A gateway flapping every 200 ms for an hour: 18 000 cycles of lost, two state changes, an
+/// attempt and three farm notices through the PersistenceActor; the size of the file it leaves.
+async fn flapping_hour() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("flap.db");
+    let settings = settings();
+    let board = StatusBoard::new(&settings.accounts, Utc::now());
+    let events: EventPort = Arc::new(OutputPort::default());
+    let args = PersistenceArgs {
+        database: DatabaseSettings { path: path.clone(), ..DatabaseSettings::default() },
+        board,
+        events: events.clone(),
+        clock: Arc::new(SystemClock),
+        timezone: settings.timezone,
+    };
+    let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
+    let start = Utc::now();
+    let cycles = 18_000;
+    for i in 0..cycles {
+        let at = start + chrono::Duration::milliseconds(i * 200);
+        let up = ConnectionState::Connected { since: at - chrono::Duration::milliseconds(150), client_id: 1 };
+        let down =
+            ConnectionState::Disconnected { since: at, last_error: Some("connection closed by the gateway".into()) };
+        let trying = ConnectionState::Connecting { since: at, attempt: 1, client_id: 1 };
+        let back = ConnectionState::Connected { since: at + chrono::Duration::milliseconds(50), client_id: 1 };
+        for kind in [
+            EventKind::Lost { reason: "connection closed by the gateway".into() },
+            EventKind::StateChanged { from: up, to: down.clone() },
+            EventKind::AttemptStarted { attempt: 1, client_id: 1 },
+            EventKind::StateChanged { from: down, to: trying.clone() },
+            EventKind::StateChanged { from: trying, to: back },
+            EventKind::Notice { code: 2104, message: "Market data farm connection is OK:usfarm".into() },
+            EventKind::Notice { code: 2106, message: "HMDS data farm connection is OK:ushmds".into() },
+            EventKind::Notice { code: 2158, message: "Sec-def data farm connection is OK:secdefnj".into() },
+        ] {
+            events.send(StatusEvent::new("Paper", at, kind));
+        }
+        if i % 256 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let rows = loop {
+        persistence::flush(&actor, Duration::from_secs(30)).await.expect("flush");
+        let n: i64 = rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM connection_events", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if n >= cycles * 8 {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    actor.stop(None);
+    join.await.expect("the actor stops");
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("\n[a gateway flapping every 200 ms for 1 hour]");
+    println!(
+        "  {rows} event rows; database file {:.1} MB ({:.0} bytes a row); documented bound: under 64 MB ({})",
+        bytes as f64 / 1e6,
+        bytes as f64 / rows as f64,
+        if bytes < 64_000_000 { "met" } else { "MISSED" }
+    );
 }
 
 fn settings() -> Settings {
@@ -79,6 +236,7 @@ async fn pass(name: &str, n: usize, mirror: bool) {
     let database = DatabaseSettings {
         path: dir.path().join("status.db"),
         event_log: mirror.then(|| dir.path().join("connection_log.json")),
+        ..DatabaseSettings::default()
     };
     let settings = settings();
     let board = StatusBoard::new(&settings.accounts, Utc::now());
@@ -88,6 +246,7 @@ async fn pass(name: &str, n: usize, mirror: bool) {
         board: board.clone(),
         events: events.clone(),
         clock: Arc::new(SystemClock),
+        timezone: chrono_tz::Tz::UTC,
     };
     let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
     persistence::flush(&actor, Duration::from_secs(5)).await.expect("initial flush");

@@ -1,4 +1,4 @@
-//! The command line: `ibkr-supervisor [run flags] | sim … | demo …`.
+//! The command line: `ibkr-supervisor [run flags] | sim … | demo … | history …`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +58,20 @@ pub enum Command {
     /// Start simulated paper and live gateways on free loopback ports and the supervisor
     /// pointed at them; print the URLs.
     Demo(DemoArgs),
+    /// Print each account's uptime per day and its outages from the database (database.path
+    /// of --config), as a table, in the trading time zone.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Days to show, today included.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub days: u32,
+
+    /// Only this account.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

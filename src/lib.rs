@@ -14,6 +14,8 @@
 //!   [`once`] for `--once`.
 //! - [`http`]: JSON status, the actor tree, health, metrics, history, switches, the dashboard;
 //!   it does not know the simulator: the demo hands it a [`http::FaultPanel`].
+//! - [`history`]: `ibkr-supervisor history`, uptime per day and outages from the database as a
+//!   terminal table.
 //! - [`demo`]: simulated paper and live gateways plus the supervisor, for a first look.
 //! - [`sim`]: a simulated IB Gateway speaking the real TWS wire protocol (server versions
 //!   157..226, text and protobuf) over a simulated market, with fault injection; the tests,
@@ -25,6 +27,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod history;
 pub mod http;
 pub mod logging;
 mod notify;

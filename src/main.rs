@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ibkr_supervisor::cli::{Cli, Command};
-use ibkr_supervisor::{demo, logging, settings::Settings, shutdown_signal, sim};
+use ibkr_supervisor::{demo, history, logging, settings::Settings, shutdown_signal, sim};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,6 +20,30 @@ fn main() -> ExitCode {
         Some(Command::Sim(args)) => {
             logging::init(cli.run.log_format.map(Into::into).unwrap_or_default());
             runtime.block_on(sim::run_standalone(args, shutdown_signal()))
+        }
+        Some(Command::History(args)) => {
+            let settings = match Settings::load(&cli.run.config) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let now = chrono::Utc::now();
+            match history::report(&settings.database.path, settings.timezone, args.days, args.account.as_deref(), now) {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e @ (history::HistoryError::UnknownAccount { .. } | history::HistoryError::Days { .. })) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Some(Command::Demo(args)) => {
             logging::init(cli.run.log_format.map(Into::into).unwrap_or_default());

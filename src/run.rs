@@ -235,6 +235,8 @@ pub async fn once(mut settings: Settings, options: StartOptions) -> OnceReport {
     settings.reconnect.auto = false;
     settings.reconnect.manual_min_interval = Duration::ZERO;
     settings.heartbeat.interval = Duration::from_secs(86_400); // no heartbeat rounds
+                                                               // Whatever the daemon's setting, --once reports its one line (printed below) every time.
+    settings.logging.heartbeat_line = ibkr_supervisor_actors::settings::HeartbeatLine::Every;
     let connect_timeout = settings.heartbeat.connect_timeout;
     let probe_timeout = settings.heartbeat.probe_timeout;
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();

@@ -236,3 +236,152 @@ async fn logs_are_one_json_object_per_line_on_request() {
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(text.lines().any(|l| l.contains("INFO") && !l.trim_start().starts_with('{')), "{text}");
 }
+
+/// A scripted timeline written into a real database file: Paper down 40 minutes two days ago,
+/// Live degraded across last midnight.
+fn history_database(dir: &std::path::Path) -> (PathBuf, chrono::NaiveDate) {
+    use chrono::{Duration as D, Utc};
+    let db = dir.join("history.db");
+    let conn = ibkr_supervisor::actors::persistence::open_database(&db).unwrap();
+    let day = Utc::now().date_naive() - D::days(2);
+    let t = |days: i64, h: u32, m: u32, s: u32| (day + D::days(days)).and_hms_opt(h, m, s).unwrap().and_utc();
+    let state = |name: &str, since: chrono::DateTime<Utc>, extra: serde_json::Value| {
+        let mut v = json!({ "state": name, "since": since, "client_id": 1 });
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let script = [
+        ("Paper", t(0, 7, 59, 0), "disconnected", t(0, 8, 0, 0), "connected", json!({})),
+        (
+            "Paper",
+            t(0, 8, 0, 0),
+            "connected",
+            t(0, 10, 0, 0),
+            "disconnected",
+            json!({"last_error": "connection closed by the gateway"}),
+        ),
+        ("Paper", t(0, 10, 0, 0), "disconnected", t(0, 10, 0, 2), "connecting", json!({"attempt": 1})),
+        ("Paper", t(0, 10, 0, 2), "connecting", t(0, 10, 40, 0), "connected", json!({})),
+        ("Live", t(0, 8, 59, 0), "disconnected", t(0, 9, 0, 0), "connected", json!({})),
+        (
+            "Live",
+            t(0, 9, 0, 0),
+            "connected",
+            t(1, 23, 30, 0),
+            "degraded",
+            json!({"code": 1100, "reason": "Connectivity between IB and TWS has been lost"}),
+        ),
+        ("Live", t(1, 23, 30, 0), "degraded", t(2, 0, 15, 0), "connected", json!({})),
+    ];
+    for (account, since, from, at, to, extra) in script {
+        let detail = json!({ "account": account, "at": at, "kind": "state_changed",
+            "from": state(from, since, json!({})), "to": state(to, at, extra) });
+        conn.execute(
+            "INSERT INTO connection_events (at, account, kind, from_state, to_state, detail) VALUES (?1, ?2, 'state_changed', ?3, ?4, ?5)",
+            rusqlite::params![ibkr_supervisor::actors::persistence::timestamp(at), account, from, to, detail.to_string()],
+        )
+        .unwrap();
+    }
+    (db, day)
+}
+
+#[tokio::test]
+async fn history_prints_uptime_per_day_and_the_outages_as_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, day) = history_database(dir.path());
+    let config = dir.path().join("settings.json");
+    let settings = json!({
+        "accounts": [{ "name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": 4002, "client_id": 1 },
+                     { "name": "Live", "paper_trading": false, "host": "127.0.0.1", "port": 4001, "client_id": 2 }],
+        "timezone": "UTC",
+        "database": { "path": db },
+    });
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let history = |args: &[&str]| {
+        let output =
+            std::process::Command::new(BIN).arg("--config").arg(&config).arg("history").args(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = history(&["--days", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Uptime per day (UTC) from "), "{out}");
+    let header: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["account", "day", "up", "avail", "down", "degraded", "reset", "unknown", "outages", "longest", "attempts"]
+    );
+    let row = |account: &str, day: chrono::NaiveDate| -> Vec<String> {
+        let prefix = format!("{account} ");
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&prefix) && l.contains(&day.to_string()))
+            .unwrap_or_else(|| panic!("no {account} {day} in\n{out}"));
+        let mut cells = Vec::new();
+        let mut words = line.split_whitespace().peekable();
+        while let Some(w) = words.next() {
+            // Durations are "40m 00s" / "1h 05m": two words, one cell.
+            match words.peek() {
+                Some(next)
+                    if w.ends_with(['h', 'm'])
+                        && w[..w.len() - 1].parse::<u64>().is_ok()
+                        && next.ends_with(['m', 's']) =>
+                {
+                    cells.push(format!("{w} {}", words.next().unwrap()))
+                }
+                _ => cells.push(w.to_owned()),
+            }
+        }
+        cells
+    };
+    // Paper two days ago: unknown until 07:59, down 1 minute then 40, up the rest.
+    let paper = row("Paper", day);
+    assert_eq!(&paper[4..], ["41m 00s", "0s", "0s", "7h 59m", "2", "40m 00s", "0"], "{out}");
+    assert_eq!(&row("Paper", day + chrono::Duration::days(1))[2..4], ["100.00%", "100.00%"]);
+    // Live: degraded from 23:30, across midnight, 45 minutes in all.
+    let live = row("Live", day + chrono::Duration::days(1));
+    assert_eq!((live[4].as_str(), live[5].as_str(), live[8].as_str()), ("30m 00s", "30m 00s", "1"), "{out}");
+    assert_eq!(&row("Live", day + chrono::Duration::days(2))[4..6], ["15m 00s", "15m 00s"], "{out}");
+    // The outages, oldest first, with their causes.
+    let start = lines.iter().position(|l| *l == "Outages (UTC)").expect("an outage table");
+    let outages: Vec<&str> = lines[start + 2..].to_vec();
+    // (The minute before the first record's change is in the day's figures, not a listed outage.)
+    assert_eq!(outages.len(), 2, "{out}");
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+    };
+    let (d1, d2) = (day + chrono::Duration::days(1), day + chrono::Duration::days(2));
+    assert_eq!(
+        cells(outages[0]),
+        [
+            "Paper",
+            &format!("{day} 10:00:00"),
+            &format!("{day} 10:40:00"),
+            "40m 00s",
+            "connection closed by the gateway"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        cells(outages[1]),
+        [
+            "Live",
+            &format!("{d1} 23:30:00"),
+            &format!("{d2} 00:15:00"),
+            "45m 00s",
+            "Connectivity between IB and TWS has been lost"
+        ],
+        "{out}"
+    );
+
+    let (code, out, _) = history(&["--days", "3", "--account", "Live"]);
+    assert_eq!(code, Some(0));
+    assert!(!out.contains("Paper") && out.contains("Live"), "{out}");
+    let (code, _, err) = history(&["--account", "Nope"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--account") && err.contains("\"Nope\"") && err.contains("Live, Paper"), "{err}");
+}

@@ -37,7 +37,12 @@ fn at(s: &str) -> DateTime<Utc> {
 
 fn settings(db: &Path, event_log: Option<&Path>) -> Settings {
     let addrs: [SocketAddr; 2] = ["127.0.0.1:4002".parse().unwrap(), "127.0.0.1:4001".parse().unwrap()];
-    settings_for(&addrs, json!({ "database": { "path": db, "event_log": event_log } }))
+    // The scripted timelines are in March 2026 and the clock is the real one: a retention long
+    // enough that maintenance never prunes them mid-test.
+    settings_for(
+        &addrs,
+        json!({ "database": { "path": db, "event_log": event_log, "retention": "100y", "keep_audit": "100y" } }),
+    )
 }
 
 /// A running PersistenceActor with the board and event port it records.
@@ -59,6 +64,7 @@ impl Recorder {
             board: board.clone(),
             events: events.clone(),
             clock: Arc::new(SystemClock),
+            timezone: settings.timezone,
         };
         let (actor, join) = Actor::spawn(None, PersistenceActor::new(), args).await.expect("the actor starts");
         Recorder { actor, join, board, events, db: db.to_owned() }

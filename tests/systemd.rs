@@ -27,6 +27,23 @@ fn the_unit_file_verifies() {
     assert!(!stderr.contains("ibkr-supervisor.service:"), "warnings about the unit: {stderr}");
 }
 
+#[test]
+fn the_units_documentation_is_the_installed_readme_not_a_web_address() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/ibkr-supervisor.service")).unwrap();
+    let docs: Vec<&str> = unit.lines().filter_map(|l| l.strip_prefix("Documentation=")).collect();
+    assert!(!docs.is_empty(), "the unit names its documentation");
+    for doc in &docs {
+        assert!(doc.starts_with("file:///") || doc.starts_with("man:"), "no invented web address: {doc}");
+    }
+    let readme = docs.iter().find_map(|d| d.strip_prefix("file://")).expect("the README as a file: path");
+    assert!(readme.ends_with("/README.md"), "{readme}");
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with('#') && l.contains("install") && l.contains("README.md") && l.contains(readme)),
+        "the unit's header says how to install the README at {readme}"
+    );
+}
+
 #[tokio::test]
 async fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();

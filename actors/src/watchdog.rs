@@ -10,9 +10,12 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
 use crate::clock::SharedClock;
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
+use crate::settings::HeartbeatLine;
 use crate::status::{AccountStatus, ConnectionState, StatusBoard};
 
 /// Messages the WatchdogActor handles.
@@ -62,6 +65,42 @@ pub struct WatchdogArgs {
     pub on_stuck: StuckHook,
     /// Called once per heartbeat round (systemd's WATCHDOG=1 rides on this).
     pub on_round: Option<RoundHook>,
+    /// When the heartbeat line is logged (`logging.heartbeat_line`).
+    pub heartbeat_line: HeartbeatLine,
+    /// Under [`HeartbeatLine::Changes`], a line at least this often (`logging.heartbeat_summary_every`).
+    pub summary_every: Duration,
+}
+
+/// Whether this round logs the heartbeat line (*pure*): every round under
+/// [`HeartbeatLine::Every`]; under [`HeartbeatLine::Changes`] the first round, a round whose
+/// line differs from the last one logged, and one at least every `summary_every`.
+pub fn log_heartbeat(
+    mode: HeartbeatLine,
+    line: &str,
+    last: Option<(&str, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+    summary_every: Duration,
+) -> Option<HeartbeatLog> {
+    match (mode, last) {
+        (HeartbeatLine::Every, _) => Some(HeartbeatLog::Round),
+        (HeartbeatLine::Changes, None) => Some(HeartbeatLog::Changed),
+        (HeartbeatLine::Changes, Some((previous, _))) if previous != line => Some(HeartbeatLog::Changed),
+        (HeartbeatLine::Changes, Some((_, at))) => {
+            let every = chrono::Duration::from_std(summary_every).unwrap_or(chrono::Duration::MAX);
+            (now.signed_duration_since(at) >= every).then_some(HeartbeatLog::Summary)
+        }
+    }
+}
+
+/// Why a heartbeat line is logged (its `why` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatLog {
+    /// `logging.heartbeat_line = "every"`.
+    Round,
+    /// A status changed (or the first round).
+    Changed,
+    /// Nothing changed for `logging.heartbeat_summary_every`.
+    Summary,
 }
 
 /// Called with the account and the incarnation of a gateway that did not answer in time.
@@ -76,6 +115,8 @@ pub struct WatchdogActor;
 /// The round counter, the stuck reports, and the interval timer.
 pub struct WatchdogState {
     args: WatchdogArgs,
+    /// The heartbeat line last logged, and when.
+    logged: Option<(String, DateTime<Utc>)>,
     round: u64,
     stuck_reports: u64,
     ticker: Option<JoinHandle<()>>,
@@ -91,7 +132,7 @@ impl Actor for WatchdogActor {
         _myself: ActorRef<Self::Msg>,
         args: WatchdogArgs,
     ) -> Result<WatchdogState, ActorProcessingErr> {
-        Ok(WatchdogState { args, round: 0, stuck_reports: 0, ticker: None })
+        Ok(WatchdogState { args, logged: None, round: 0, stuck_reports: 0, ticker: None })
     }
 
     async fn post_start(
@@ -157,7 +198,18 @@ impl WatchdogState {
             hook();
         }
         let board = self.args.board.snapshot();
-        tracing::info!(target: "heartbeat", round = self.round, "IBKR Heartbeat: {}", heartbeat_line(&board.accounts));
+        let line = heartbeat_line(&board.accounts);
+        let now = self.args.clock.now();
+        let last = self.logged.as_ref().map(|(line, at)| (line.as_str(), *at));
+        if let Some(why) = log_heartbeat(self.args.heartbeat_line, &line, last, now, self.args.summary_every) {
+            let why = match why {
+                HeartbeatLog::Round => "round",
+                HeartbeatLog::Changed => "changed",
+                HeartbeatLog::Summary => "summary",
+            };
+            tracing::info!(target: "heartbeat", round = self.round, why, "IBKR Heartbeat: {line}");
+            self.logged = Some((line, now));
+        }
         for account in &self.args.accounts {
             let Some(gateway) = self.args.directory.gateway(account) else { continue };
             let (account, within, myself) = (account.clone(), self.args.answer_within, myself.clone());
@@ -186,4 +238,40 @@ pub fn heartbeat_line(accounts: &[AccountStatus]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn under_changes_a_steady_day_logs_a_line_per_summary_interval_not_per_round() {
+        let every = Duration::from_secs(15 * 60);
+        let start = t("2026-03-09T00:00:00Z");
+        let mut last: Option<(String, DateTime<Utc>)> = None;
+        let mut lines = 0;
+        // A day of 5 s rounds, connected, with one drop at noon lasting 20 s.
+        for round in 0..(86_400 / 5) {
+            let now = start + chrono::Duration::seconds(round * 5);
+            let down = (43_200..43_220).contains(&(round * 5));
+            let line = if down { "Paper ❌ | Live ✅" } else { "Paper ✅ | Live ✅" };
+            let previous = last.as_ref().map(|(l, at)| (l.as_str(), *at));
+            if let Some(why) = log_heartbeat(HeartbeatLine::Changes, line, previous, now, every) {
+                lines += 1;
+                if round == 43_200 / 5 || round == 43_220 / 5 {
+                    assert_eq!(why, HeartbeatLog::Changed, "the drop and the recovery are logged at once");
+                }
+                last = Some((line.to_owned(), now));
+            }
+        }
+        // 96 summaries a day at most, plus the first line and the two changes.
+        assert!((96..=99).contains(&lines), "{lines} lines instead of 17 280");
+        let every_round =
+            (0..17_280).filter(|_| log_heartbeat(HeartbeatLine::Every, "x", None, start, every).is_some());
+        assert_eq!(every_round.count(), 17_280);
+    }
 }

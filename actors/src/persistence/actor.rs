@@ -14,6 +14,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::error::PersistenceError;
+use super::maintenance::Maintenance;
+use super::retention::Retention;
 use super::rows::Gap;
 use super::writer::{Command, Limits, PersistenceStats, Shared, Writer};
 use super::{LOG_EVERY, STOP_FLUSH_WITHIN};
@@ -32,8 +34,10 @@ pub struct PersistenceArgs {
     pub board: StatusBoard,
     /// The events that become `connection_events` rows.
     pub events: EventPort,
-    /// Stamps the status rows' `updated_at`.
+    /// Stamps the status rows' `updated_at`, and is "now" for retention and the rollups.
     pub clock: SharedClock,
+    /// The trading time zone (the settings' `timezone`): days are rolled up in it and in UTC.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Messages the PersistenceActor handles. Every handler returns at once: the database work is
@@ -164,7 +168,9 @@ impl PersistenceState {
     ) -> Result<PersistenceState, ActorProcessingErr> {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(&args.database, args.board.clone(), shared.clone(), limits);
+        let retention = Retention { raw: args.database.retention, audit: args.database.keep_audit };
+        let maintenance = Maintenance::new(args.timezone, retention, args.clock.clone());
+        let writer = Writer::new(&args.database, args.board.clone(), shared.clone(), limits, maintenance);
         std::thread::Builder::new()
             .name("ibkr-persistence".into())
             .spawn(move || writer.run(rx))
@@ -394,10 +400,11 @@ mod tests {
         let events: EventPort = Arc::new(OutputPort::default());
         let limits = Limits { max_pending: 10, ..Limits::DEFAULT };
         let args = PersistenceArgs {
-            database: DatabaseSettings { path: path.clone(), event_log: Some(log.clone()) },
+            database: DatabaseSettings { path: path.clone(), event_log: Some(log.clone()), ..Default::default() },
             board,
             events: events.clone(),
             clock: Arc::new(SystemClock),
+            timezone: chrono_tz::Tz::UTC,
         };
         let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");
@@ -446,10 +453,17 @@ mod tests {
             ..Limits::DEFAULT
         };
         let args = PersistenceArgs {
-            database: DatabaseSettings { path: path.clone(), event_log: None },
+            // The events are stamped in March 2026 under the real clock: never pruned mid-test.
+            database: DatabaseSettings {
+                path: path.clone(),
+                event_log: None,
+                retention: Duration::from_secs(100 * 31_557_600),
+                keep_audit: Duration::from_secs(100 * 31_557_600),
+            },
             board: board.clone(),
             events: events.clone(),
             clock: Arc::new(SystemClock),
+            timezone: chrono_tz::Tz::UTC,
         };
         let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");

@@ -93,6 +93,16 @@ pub enum PersistenceError {
         /// What was found there.
         value: String,
     },
+    /// Rolling up, pruning or vacuuming failed; the next maintenance pass tries again.
+    #[error("database \"{path}\": {what} failed: {source} (tried again at the next maintenance pass; supervision and event writes go on)")]
+    Maintenance {
+        /// The file.
+        path: String,
+        /// Which maintenance.
+        what: &'static str,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// The actor did not answer (not running, or too slow).
     #[error("the persistence actor is not running or did not answer in time")]
     Unavailable,

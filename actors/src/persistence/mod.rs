@@ -51,7 +51,11 @@ use std::time::Duration;
 
 mod actor;
 mod error;
+mod maintenance;
+mod outages;
 mod read;
+mod retention;
+mod rollups;
 mod rows;
 mod schema;
 mod uptime;
@@ -65,12 +69,17 @@ pub use actor::{
     PersistenceState, SETTLE_WITHIN,
 };
 pub use error::PersistenceError;
+pub use outages::{outages, Outage};
 pub use read::{
     load_status, paused_accounts, read_status, recent_events, PersistenceReader, StoredEvent, MAX_EVENTS_PER_QUERY,
 };
+pub use retention::{prune_step, vacuum_step, Retention, AUDIT_KINDS, PRUNE_ROWS_PER_STEP, VACUUM_PAGES_PER_STEP};
 pub use rows::{timestamp, StoredStatus};
 pub use schema::{open_database, open_read_only};
-pub use uptime::{daily_uptime, timeline, uptime, Availability, DailyUptime, StateChange, Timeline, MAX_UPTIME_DAYS};
+pub use uptime::{
+    daily_uptime, day_bounds, local_day, timeline, uptime, uptime_in, Availability, DailyUptime, StateChange, Timeline,
+    MAX_UPTIME_DAYS,
+};
 pub use writer::PersistenceStats;
 
 /// Events that may wait to land (in the channel or the writer's queue) before new ones are dropped.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::error::PersistenceError;
 use super::rows::{select, timestamp, Column, StoredStatus, STATUS_COLUMNS};
 use super::schema::{has_schema, open_read_only};
-use super::uptime::{uptime, DailyUptime};
+use super::uptime::{uptime, uptime_in, DailyUptime};
 
 /// One `connection_events` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -150,6 +150,17 @@ impl PersistenceReader {
     /// [`uptime`].
     pub async fn uptime(&self, days: u32, now: DateTime<Utc>) -> Result<Vec<DailyUptime>, PersistenceError> {
         self.run(move |conn| uptime(conn, days, now)).await
+    }
+
+    /// [`uptime_in`]: per local day of `zone` (the dashboard's 7-day history in the trading
+    /// zone), from the rollups and today's raw events.
+    pub async fn uptime_in(
+        &self,
+        days: u32,
+        now: DateTime<Utc>,
+        zone: chrono_tz::Tz,
+    ) -> Result<Vec<DailyUptime>, PersistenceError> {
+        self.run(move |conn| uptime_in(conn, days, now, zone)).await
     }
 
     /// [`recent_events`].

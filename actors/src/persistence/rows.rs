@@ -220,11 +220,13 @@ impl Column<'_> {
     }
 }
 
-/// Write events and status rows in one transaction.
+/// Write events and status rows in one transaction, and run `also` in it (the rollups' late-event
+/// bookkeeping).
 pub(super) fn write_rows<'a>(
     conn: &mut Connection,
     events: impl Iterator<Item = &'a EventRow>,
     statuses: impl Iterator<Item = &'a StoredStatus>,
+    also: impl FnOnce(&Connection) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut rows = 0;
@@ -246,6 +248,7 @@ pub(super) fn write_rows<'a>(
         s.upsert(&tx)?;
         rows += 1;
     }
+    also(&tx)?;
     tx.commit()?;
     Ok(rows)
 }
@@ -319,7 +322,7 @@ mod tests {
                 EventKind::Notice { code: 2104, message: "ok".into() },
             )),
         ];
-        assert_eq!(write_rows(&mut conn, events.iter(), rows.iter()).unwrap(), 4);
+        assert_eq!(write_rows(&mut conn, events.iter(), rows.iter(), |_| Ok(())).unwrap(), 4);
         let stored = read_status(&conn).unwrap();
         assert_eq!(stored.iter().map(|s| s.status.name.as_str()).collect::<Vec<_>>(), ["Live", "Paper"]);
         assert_eq!(stored[1], rows[0], "the Paper record reads back as it was written");
@@ -337,7 +340,7 @@ mod tests {
         let fresh = StatusBoard::new(&settings().accounts, later).snapshot().accounts;
         let fresh: Vec<StoredStatus> =
             fresh.into_iter().map(|status| StoredStatus { status, updated_at: later }).collect();
-        write_rows(&mut conn, std::iter::empty(), fresh.iter()).unwrap();
+        write_rows(&mut conn, std::iter::empty(), fresh.iter(), |_| Ok(())).unwrap();
         let paper = read_status(&conn).unwrap().remove(1);
         assert_eq!((paper.status.state.name(), paper.status.connected()), ("disconnected", false));
         assert_eq!(
@@ -361,6 +364,7 @@ mod tests {
             &mut conn,
             std::iter::empty(),
             [StoredStatus { status, updated_at: at("2026-03-09T12:00:00Z") }].iter(),
+            |_| Ok(()),
         )
         .unwrap();
         conn.execute("UPDATE ibkr_status SET port = 70000", []).unwrap();

@@ -17,6 +17,7 @@ use super::BUSY_TIMEOUT;
 pub(super) const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/0001_status_and_events.sql")),
     M::up(include_str!("../../../migrations/0002_reset_window_column.sql")),
+    M::up(include_str!("../../../migrations/0003_daily_rollups.sql")),
 ];
 /// Open (creating the directory and the file if needed) the database for writing: busy timeout,
 /// WAL mode, `synchronous = NORMAL` (durable across a crash of the process; a power cut may lose
@@ -32,6 +33,8 @@ pub fn open_database(path: &Path) -> Result<Connection, PersistenceError> {
         source,
     };
     conn.busy_timeout(BUSY_TIMEOUT).map_err(configure)?;
+    // A new file: incremental auto-vacuum from the start (it takes effect with the first table).
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(configure)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(configure)?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -41,7 +44,44 @@ pub fn open_database(path: &Path) -> Result<Connection, PersistenceError> {
     Migrations::from_slice(MIGRATIONS)
         .to_latest(&mut conn)
         .map_err(|source| PersistenceError::Migrate { path: path.to_owned(), source })?;
+    switch_to_incremental_vacuum(&conn, path);
     Ok(conn)
+}
+
+/// `auto_vacuum` of a file: 0 none, 1 full, 2 incremental.
+pub(super) fn auto_vacuum(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+}
+
+/// A file created before incremental auto-vacuum (every file of a release before 0003) keeps
+/// pruned pages forever unless it is rebuilt once: `VACUUM` with `auto_vacuum = INCREMENTAL`
+/// set. It runs here, on the writer thread, at the first open by this release: it rewrites the
+/// whole file (needing as much free disk again for a moment) and takes about a second per
+/// 100 MB, while events queue (bounded) and supervision goes on. If it fails (a full disk, say),
+/// pruned pages are still reused by new rows; the file just does not shrink, and the next start
+/// tries again.
+fn switch_to_incremental_vacuum(conn: &Connection, path: &Path) {
+    match auto_vacuum(conn) {
+        Ok(2) => {}
+        Ok(mode) => {
+            let started = std::time::Instant::now();
+            let result = conn
+                .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .and_then(|()| conn.execute_batch("VACUUM"))
+                .and_then(|()| auto_vacuum(conn));
+            match result {
+                Ok(2) => {
+                    tracing::info!(path = %path.display(), was = mode, took_ms = started.elapsed().as_millis() as u64,
+                    "persistence: the database now gives pruned pages back (auto_vacuum = incremental, one-time VACUUM)")
+                }
+                Ok(other) => tracing::warn!(path = %path.display(), mode = other,
+                    "persistence: could not switch the database to incremental auto-vacuum; it will not shrink"),
+                Err(error) => tracing::warn!(path = %path.display(), %error,
+                    "persistence: the one-time VACUUM failed (is the disk full?); pruned pages are reused but the file does not shrink; retried at the next start"),
+            }
+        }
+        Err(error) => tracing::warn!(path = %path.display(), %error, "persistence: cannot read auto_vacuum"),
+    }
 }
 
 /// Open the database read-only (for the HTTP layer, tools and tests): never creates anything.

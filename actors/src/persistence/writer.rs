@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::error::{write_hint, PersistenceError};
+use super::maintenance::Maintenance;
 use super::rows::{write_rows, EventRow, Gap, StoredStatus};
 use super::schema::{file_id, open_database};
 use super::{
@@ -42,6 +43,18 @@ pub struct PersistenceStats {
     pub last_failure: Option<String>,
     /// Durations of the most recent transactions (at most 4096, oldest first), in microseconds.
     pub recent_batch_micros: Vec<u64>,
+    /// Days rolled up into `daily_rollups` (per zone).
+    pub rolled_days: u64,
+    /// Events deleted by retention.
+    pub pruned_events: u64,
+    /// Pages given back to the file system by incremental vacuum.
+    pub vacuumed_pages: u64,
+    /// Maintenance passes completed (rolled up, pruned and vacuumed with nothing left to do).
+    pub maintenance_passes: u64,
+    /// Maintenance steps that failed (each logged, at most every 30 s; tried again a minute later).
+    pub maintenance_failures: u64,
+    /// The most recent maintenance failure.
+    pub last_maintenance_failure: Option<String>,
 }
 
 #[derive(Default)]
@@ -130,6 +143,7 @@ pub(super) struct Writer {
     board: StatusBoard,
     shared: Arc<Shared>,
     limits: Limits,
+    maintenance: Maintenance,
     db: Option<OpenDb>,
     /// Accepted events in order; the first `db_done` are in the database, the first `log_done`
     /// in the mirror; a prefix in both leaves the queue. Bounded: the actor admits at most
@@ -151,8 +165,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(database: &DatabaseSettings, board: StatusBoard, shared: Arc<Shared>, limits: Limits) -> Self {
+    pub(super) fn new(
+        database: &DatabaseSettings,
+        board: StatusBoard,
+        shared: Arc<Shared>,
+        limits: Limits,
+        maintenance: Maintenance,
+    ) -> Self {
         Writer {
+            maintenance,
             path: database.path.clone(),
             event_log: database.event_log.clone(),
             board,
@@ -177,7 +198,8 @@ impl Writer {
         loop {
             let mut disconnected = false;
             let first = if !self.has_work() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                // Idle: wait for commands, or until the next maintenance step is due.
+                rx.recv_timeout(self.maintenance.wait())
             } else {
                 match &self.failure {
                     Some(f) if !self.forced => {
@@ -213,6 +235,10 @@ impl Writer {
             let due = self.forced || self.failure.as_ref().is_none_or(|f| Instant::now() >= f.next_retry);
             if self.has_work() && due {
                 self.attempt();
+            }
+            // Maintenance only between writes: pending rows always go first.
+            if !self.has_work() && self.failure.is_none() && self.maintenance.due() {
+                self.maintain();
             }
             // The board first: whoever waits for the flush then sees the outcome there too.
             let flushed = std::mem::take(&mut self.forced);
@@ -291,6 +317,17 @@ impl Writer {
         }
     }
 
+    /// One maintenance step (rollups, retention, vacuum).
+    fn maintain(&mut self) {
+        match self.ensure_open() {
+            Ok(_) => {
+                let db = self.db.as_mut().expect("opened");
+                self.maintenance.step(&mut db.conn, &self.shared);
+            }
+            Err(e) => self.maintenance.failed(&e, &self.shared),
+        }
+    }
+
     fn ensure_open(&mut self) -> Result<&mut OpenDb, PersistenceError> {
         if let Some(db) = &self.db {
             if file_id(&self.path) != db.id {
@@ -306,6 +343,7 @@ impl Writer {
                 self.status.entry(account).or_insert(row);
             }
             self.db = Some(OpenDb { conn, id });
+            self.maintenance.reopened();
         }
         Ok(self.db.as_mut().expect("just opened"))
     }
@@ -315,8 +353,16 @@ impl Writer {
         let end = self.queue.len().min(self.db_done + self.limits.max_batch);
         let db = self.db.as_mut().expect("opened");
         let started = Instant::now();
-        let rows = write_rows(&mut db.conn, self.queue.range(self.db_done..end), self.status.values())
-            .map_err(|source| PersistenceError::Write { path: self.path.clone(), hint: write_hint(&source), source })?;
+        let late = self.maintenance.late(self.queue.range(self.db_done..end));
+        let rows = write_rows(&mut db.conn, self.queue.range(self.db_done..end), self.status.values(), |tx| {
+            Maintenance::unroll(tx, &late)
+        })
+        .map_err(|source| PersistenceError::Write {
+            path: self.path.clone(),
+            hint: write_hint(&source),
+            source,
+        })?;
+        self.maintenance.unrolled(&late);
         let elapsed = started.elapsed();
         if file_id(&self.path) != db.id {
             // Committed into a file that is no longer there: write the rows again in a new one.

@@ -42,10 +42,11 @@
 //!   "reset_duration": "1h",
 //!   "reset_windows": [ { "weekday": "sun", "time": "01:00", "duration": "30m" } ],
 //!   "http": { "bind": "127.0.0.1:8080", "token": null },
-//!   "database": { "path": "ibkr_supervisor.db", "event_log": null },
+//!   "database": { "path": "ibkr_supervisor.db", "event_log": null, "retention": "90d",
+//!                 "keep_audit": "2y" },
 //!   "alerts": { "webhook_url": null },
 //!   "supervisor": { "max_restarts": 5, "restart_window": "60s" },
-//!   "logging": { "format": "text" }
+//!   "logging": { "format": "text", "heartbeat_line": "changes", "heartbeat_summary_every": "15m" }
 //! }
 //! ```
 //!
@@ -68,8 +69,9 @@ mod validate;
 
 pub use error::SettingsError;
 pub use model::{
-    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LogFormat, LoggingSettings,
-    OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
+    LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+    DEFAULT_HEARTBEAT_SUMMARY_EVERY, DEFAULT_KEEP_AUDIT, DEFAULT_RETENTION,
 };
 pub use proxy::{Cidr, ProxySettings};
 
@@ -81,6 +83,9 @@ pub const MIN_TOKEN_LEN: usize = 16;
 
 /// The smallest duration accepted where a duration must be positive.
 pub const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// The shortest [`DatabaseSettings::retention`]: a day (raw events are rolled up per day first).
+pub const MIN_RETENTION: Duration = Duration::from_secs(86_400);
 
 /// A reset window (daily or extra) must be shorter than this.
 pub const MAX_RESET_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -640,6 +645,40 @@ mod tests {
         rejects(&doc(r#""supervisor": {"max_restarts": 0}"#), "supervisor.max_restarts", &["got 0"]);
         rejects(&doc(r#""supervisor": {"max_restarts": -2}"#), "supervisor.max_restarts", &["got -2"]);
         rejects(&doc(r#""logging": {"format": "xml"}"#), "logging.format", &["text", "json", "xml"]);
+    }
+
+    #[test]
+    fn retention_and_heartbeat_logging_keys() {
+        let s = Settings::default();
+        assert_eq!((s.database.retention, s.database.keep_audit), (DEFAULT_RETENTION, DEFAULT_KEEP_AUDIT));
+        assert_eq!(
+            (s.logging.heartbeat_line, s.logging.heartbeat_summary_every),
+            (HeartbeatLine::Changes, DEFAULT_HEARTBEAT_SUMMARY_EVERY)
+        );
+        let parsed = Settings::from_json_str(&doc(r#""database": {}, "logging": {}"#)).unwrap();
+        assert_eq!((parsed.database.clone(), parsed.logging), (s.database.clone(), s.logging), "the defaults");
+        let s = Settings::from_json_str(&doc(r#""database": {"retention": "30d", "keep_audit": "1y"},
+               "logging": {"heartbeat_line": "every", "heartbeat_summary_every": "1h"}"#))
+        .unwrap();
+        assert_eq!(s.database.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.database.keep_audit, Duration::from_secs(31_557_600), "humantime's year: 365.25 days");
+        assert_eq!(
+            (s.logging.heartbeat_line, s.logging.heartbeat_summary_every),
+            (HeartbeatLine::Every, Duration::from_secs(3600))
+        );
+        rejects(&doc(r#""database": {"retention": "12h"}"#), "database.retention", &["at least \"1d\"", "\"12h\""]);
+        rejects(&doc(r#""database": {"retention": "forever"}"#), "database.retention", &["duration", "\"forever\""]);
+        rejects(
+            &doc(r#""database": {"retention": "90d", "keep_audit": "30d"}"#),
+            "database.keep_audit",
+            &["database.retention", "\"90d\"", "\"30d\""],
+        );
+        rejects(&doc(r#""logging": {"heartbeat_line": "sometimes"}"#), "logging.heartbeat_line", &["every", "changes"]);
+        rejects(
+            &doc(r#""logging": {"heartbeat_summary_every": "0s"}"#),
+            "logging.heartbeat_summary_every",
+            &["at least 1ms"],
+        );
     }
 
     #[test]

@@ -208,11 +208,28 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     /// Optional JSON-lines file that mirrors every recorded event (`event_log`).
     pub event_log: Option<PathBuf>,
+    /// How long raw connection events are kept (`retention`, default `"90d"`, at least `"1d"`).
+    /// Older ones are deleted in small batches and the file shrinks (incremental vacuum); the
+    /// daily uptime rollups are kept for good.
+    pub retention: Duration,
+    /// How long the audit events are kept: trading-switch and settings changes, meltdowns,
+    /// escalations, persistence gaps (`keep_audit`, default `"2y"`, at least `retention`).
+    pub keep_audit: Duration,
 }
+
+/// Default of [`DatabaseSettings::retention`]: 90 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+/// Default of [`DatabaseSettings::keep_audit`]: two years as `"2y"` reads (2 × 365.25 days).
+pub const DEFAULT_KEEP_AUDIT: Duration = Duration::from_secs(2 * 31_557_600);
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { path: PathBuf::from("ibkr_supervisor.db"), event_log: None }
+        DatabaseSettings {
+            path: PathBuf::from("ibkr_supervisor.db"),
+            event_log: None,
+            retention: DEFAULT_RETENTION,
+            keep_audit: DEFAULT_KEEP_AUDIT,
+        }
     }
 }
 
@@ -298,10 +315,42 @@ impl Default for SupervisorSettings {
 }
 
 /// Log output (JSON section `logging`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoggingSettings {
     /// Output format (`format`, `"text"` or `"json"`, default `"text"`).
     pub format: LogFormat,
+    /// When the watchdog logs the heartbeat line (`heartbeat_line`, `"changes"` or `"every"`,
+    /// default `"changes"`). `--once` prints its line whatever this says.
+    pub heartbeat_line: HeartbeatLine,
+    /// Under `"changes"`, one heartbeat line at least this often even when nothing changed
+    /// (`heartbeat_summary_every`, default `"15m"`, at least 1ms).
+    pub heartbeat_summary_every: Duration,
+}
+
+/// Default of [`LoggingSettings::heartbeat_summary_every`]: 15 minutes.
+pub const DEFAULT_HEARTBEAT_SUMMARY_EVERY: Duration = Duration::from_secs(15 * 60);
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        LoggingSettings {
+            format: LogFormat::Text,
+            heartbeat_line: HeartbeatLine::Changes,
+            heartbeat_summary_every: DEFAULT_HEARTBEAT_SUMMARY_EVERY,
+        }
+    }
+}
+
+/// When the heartbeat line is logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeartbeatLine {
+    /// Every round (JSON `"every"`): one info line per `heartbeat.interval`, as the seed's
+    /// worker did (about 17 000 lines a day at 5 s).
+    Every,
+    /// Only when an account's mark changes, plus a summary every
+    /// `logging.heartbeat_summary_every` (JSON `"changes"`).
+    #[default]
+    Changes,
 }
 
 /// Log output format.

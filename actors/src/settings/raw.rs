@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::model::{
-    default_reset_time, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LogFormat, OrderSettings,
-    ReconnectSettings, SupervisorSettings, DEFAULT_RESET_DURATION,
+    default_reset_time, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
+    LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, DEFAULT_RESET_DURATION,
 };
 use super::scalars::{Bind, ClientId, Clock, Count, Day, Dur, Fraction, Port, ZeroOkDur, Zone};
 
@@ -144,12 +144,19 @@ impl Default for RawHttp {
 pub(super) struct RawDatabase {
     pub(super) path: PathBuf,
     pub(super) event_log: Option<PathBuf>,
+    pub(super) retention: Dur,
+    pub(super) keep_audit: Dur,
 }
 
 impl Default for RawDatabase {
     fn default() -> Self {
         let d = DatabaseSettings::default();
-        RawDatabase { path: d.path, event_log: d.event_log }
+        RawDatabase {
+            path: d.path,
+            event_log: d.event_log,
+            retention: Dur::from(d.retention),
+            keep_audit: Dur::from(d.keep_audit),
+        }
     }
 }
 
@@ -211,8 +218,21 @@ impl Default for RawSupervisor {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default, expecting = "a logging object")]
 pub(super) struct RawLogging {
     pub(super) format: LogFormat,
+    pub(super) heartbeat_line: HeartbeatLine,
+    pub(super) heartbeat_summary_every: Dur,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        let d = LoggingSettings::default();
+        RawLogging {
+            format: d.format,
+            heartbeat_line: d.heartbeat_line,
+            heartbeat_summary_every: d.heartbeat_summary_every.into(),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use super::model::{
 };
 use super::raw::{RawAccount, RawSettings};
 use super::scalars::Dur;
-use super::{MAX_RESET_DURATION, MIN_TOKEN_LEN};
+use super::{MAX_RESET_DURATION, MIN_RETENTION, MIN_TOKEN_LEN};
 
 impl RawSettings {
     pub(super) fn validate(self) -> Result<Settings, SettingsError> {
@@ -53,6 +53,23 @@ impl RawSettings {
             ));
         }
 
+        let (retention, keep_audit) = (&self.database.retention, &self.database.keep_audit);
+        if retention.value < MIN_RETENTION {
+            return Err(SettingsError::invalid(
+                "database.retention",
+                format!("expected a duration of at least \"1d\" such as \"90d\", got {:?}", retention.text),
+            ));
+        }
+        if keep_audit.value < retention.value {
+            return Err(SettingsError::invalid(
+                "database.keep_audit",
+                format!(
+                    "expected a duration at least as long as database.retention ({:?}) such as \"2y\", got {:?}",
+                    retention.text, keep_audit.text
+                ),
+            ));
+        }
+
         if let Some(url) = &self.alerts.webhook_url {
             let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
             if rest.is_none_or(|rest| rest.trim().is_empty()) {
@@ -84,7 +101,12 @@ impl RawSettings {
             reset_duration: self.reset_duration.value,
             reset_windows,
             http,
-            database: DatabaseSettings { path: self.database.path, event_log: self.database.event_log },
+            database: DatabaseSettings {
+                path: self.database.path,
+                event_log: self.database.event_log,
+                retention: self.database.retention.value,
+                keep_audit: self.database.keep_audit.value,
+            },
             alerts: AlertSettings {
                 webhook_url: self.alerts.webhook_url,
                 retry: self.alerts.retry.into_iter().map(|d| d.value).collect(),
@@ -127,7 +149,11 @@ impl RawSettings {
                 restart_window: self.supervisor.restart_window.value,
                 stuck_margin: self.supervisor.stuck_margin.value,
             },
-            logging: LoggingSettings { format: self.logging.format },
+            logging: LoggingSettings {
+                format: self.logging.format,
+                heartbeat_line: self.logging.heartbeat_line,
+                heartbeat_summary_every: self.logging.heartbeat_summary_every.value,
+            },
         })
     }
 }

@@ -329,6 +329,7 @@ impl SupervisorState {
                     board: args.board.clone(),
                     events: args.events.clone(),
                     clock: args.clock.clone(),
+                    timezone: settings.timezone,
                 };
                 let (persistence, _) =
                     Actor::spawn_linked(None, PersistenceActor::new(), persistence_args, supervisor).await?;
@@ -353,6 +354,8 @@ impl SupervisorState {
                     accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
                     interval: settings.heartbeat.interval,
                     answer_within: settings.heartbeat.probe_timeout + settings.supervisor.stuck_margin,
+                    heartbeat_line: settings.logging.heartbeat_line,
+                    summary_every: settings.logging.heartbeat_summary_every,
                     directory: args.directory.clone(),
                     board: args.board.clone(),
                     clock: args.clock.clone(),
