@@ -133,6 +133,7 @@ impl Service {
             demo: options.demo,
             version: env!("CARGO_PKG_VERSION"),
             status_cache: Default::default(),
+            connections: Default::default(),
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_addr = http::serve(state, listener, async move {

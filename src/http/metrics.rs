@@ -124,5 +124,25 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         header(&mut out, "ibkr_db_written_total", "counter", "Rows written to the database.");
         let _ = writeln!(out, "ibkr_db_written_total {}", db.written);
     }
+    let c = &state.connections;
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    header(
+        &mut out,
+        "ibkr_http_connections_open",
+        "gauge",
+        "HTTP connections open now (at most http.max_connections).",
+    );
+    let _ = writeln!(out, "ibkr_http_connections_open {}", load(&c.open));
+    header(&mut out, "ibkr_http_connections_closed_total", "counter", "HTTP connections the server closed, by reason.");
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"evicted_at_cap\"}} {}", load(&c.evicted));
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"idle\"}} {}", load(&c.idle_closed));
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"all_busy\"}} {}", load(&c.refused));
+    header(
+        &mut out,
+        "ibkr_http_requests_refused_total",
+        "counter",
+        "Requests refused for their Host, origin or Content-Type.",
+    );
+    let _ = writeln!(out, "ibkr_http_requests_refused_total {}", load(&c.rejected_requests));
     warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
 }

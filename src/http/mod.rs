@@ -4,10 +4,14 @@
 //! Status is served from the actors' in-memory board: no database read per status request.
 //! History (`/events`, `/uptime`) comes from the database through [`History`].
 //!
-//! Security: loopback by default. When a token is configured (required by the settings for a
-//! non-loopback bind) every POST needs `Authorization: Bearer <token>` (401 without, 403 with a
-//! wrong one). Request bodies are limited (413). Every string from the gateway or the database
-//! is HTML-escaped before it reaches a page.
+//! Security: loopback by default. Before any route, [`crate::web`] refuses a foreign `Host`
+//! (421), a state change from another origin (403) or not declared JSON (415), and bounds the
+//! connections. When a token is configured (required by the settings for a non-loopback bind)
+//! every POST also needs `Authorization: Bearer <token>` (401 without, 403 with a wrong one;
+//! the scheme is case-insensitive, the comparison constant-time). Request bodies are limited
+//! (413). Pages may not be framed (`X-Frame-Options`, CSP `frame-ancestors 'none'`) and run
+//! scripts only from the server itself. Every string from the gateway or the database is
+//! HTML-escaped before it reaches a page.
 
 mod api;
 mod dashboard;
@@ -57,6 +61,8 @@ pub struct AppState {
     pub version: &'static str,
     /// The last `/status` body (see `api::status`).
     pub status_cache: std::sync::Mutex<Option<api::StatusCache>>,
+    /// What the accept loop did (open connections, evictions, refusals), for `/metrics`.
+    pub connections: Arc<crate::web::ConnStats>,
 }
 
 /// The `{"error": …}` body of every 4xx/5xx answer.
@@ -75,9 +81,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
-    let addr = listener.local_addr()?;
-    let routes = routes(state);
-    tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown).run());
+    let policy = crate::web::Policy {
+        bind: state.http.bind,
+        allowed_hosts: state.http.allowed_hosts.clone(),
+        hosts_key: "http.allowed_hosts",
+    };
+    let limits = crate::web::Limits {
+        max_connections: state.http.max_connections as usize,
+        header_read_timeout: state.http.header_read_timeout,
+        idle_timeout: state.http.idle_timeout,
+    };
+    let stats = Arc::clone(&state.connections);
+    let addr = crate::web::serve(listener, warp::service(routes(state)), policy, limits, stats, shutdown)?;
     tracing::info!(%addr, "HTTP listening: /status /actors /healthz /readyz /metrics /trades");
     Ok(addr)
 }
@@ -175,7 +190,7 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
 }
 
 /// A POST is allowed when no token is configured (loopback only, enforced by the settings),
-/// or when it carries the token.
+/// or when it carries the token: `Authorization: Bearer <token>`, the scheme in any case.
 fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
@@ -184,8 +199,8 @@ fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejecti
                 match (token, header) {
                     (None, _) => Ok(()),
                     (Some(_), None) => Err(warp::reject::custom(Unauthorized)),
-                    (Some(token), Some(header)) => match header.strip_prefix("Bearer ") {
-                        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+                    (Some(token), Some(header)) => match bearer(&header) {
+                        Some(given) if token_matches(given.as_bytes(), token.as_bytes()) => Ok(()),
                         _ => Err(warp::reject::custom(Forbidden)),
                     },
                 }
@@ -194,8 +209,22 @@ fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejecti
         .untuple_one()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The credentials of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110 11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+/// Constant-time in the content and length of `given`: every byte of the token is compared
+/// (a missing one as zero) and the lengths are compared the same way, so timing says nothing
+/// about how much of a guess was right, nor how long the token is relative to it.
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut equal = (given.len() as u64).ct_eq(&(token.len() as u64));
+    for (i, expected) in token.iter().enumerate() {
+        equal &= given.get(i).copied().unwrap_or(0).ct_eq(expected);
+    }
+    equal.into()
 }
 
 #[derive(Debug)]
@@ -228,4 +257,24 @@ async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {
         error(StatusCode::BAD_REQUEST, format!("bad request: {rejection:?}"))
     };
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_in_any_case_and_an_exact_token() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
+        let token = b"0123456789abcdef";
+        assert!(token_matches(b"0123456789abcdef", token));
+        assert!(!token_matches(b"0123456789abcdeF", token));
+        assert!(!token_matches(b"0123456789abcde", token), "a prefix");
+        assert!(!token_matches(b"0123456789abcdef\0", token), "a longer guess, even padded with the zero fill");
+        assert!(!token_matches(b"", token));
+    }
 }
