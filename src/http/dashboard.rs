@@ -238,6 +238,9 @@ fn render_account(out: &mut String, view: &AccountView, meltdown: bool) {
             .map(|r| format!(" · orders refused: {}", escape(r)))
             .unwrap_or_default()
     );
+    if let Some(note) = &view.trading_note {
+        let _ = write!(out, r#"<div class="alert danger trading-note">{}</div>"#, escape(note));
+    }
     if view.trading_active {
         let _ = write!(
             out,

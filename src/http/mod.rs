@@ -63,6 +63,33 @@ pub struct AppState {
     pub status_cache: std::sync::Mutex<Option<api::StatusCache>>,
     /// What the accept loop did (open connections, evictions, refusals), for `/metrics`.
     pub connections: Arc<crate::web::ConnStats>,
+    /// What the operator must know about an account's switch, by account: it was not
+    /// persisted, or it was paused at startup because its history could not be read.
+    pub trading_notes: std::sync::Mutex<std::collections::HashMap<String, TradingNote>>,
+}
+
+/// A caveat about an account's trading switch, shown in `/status` and on the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TradingNote {
+    /// What the operator reads, e.g. "not persisted: attempt to write a readonly database".
+    pub text: String,
+    /// Shown only while database writes are failing or pending (a write that failed is
+    /// retried: once everything has landed, so has the switch).
+    pub while_db_unhealthy: bool,
+}
+
+impl AppState {
+    /// The note on `account`'s switch that still applies.
+    pub fn trading_note(
+        &self,
+        account: &str,
+        db: Option<&ibkr_supervisor_actors::status::PersistenceHealth>,
+    ) -> Option<String> {
+        let notes = self.trading_notes.lock().unwrap_or_else(|p| p.into_inner());
+        let note = notes.get(account)?;
+        let healthy = db.is_none_or(|h| h.ok && h.pending == 0);
+        (!(note.while_db_unhealthy && healthy)).then(|| note.text.clone())
+    }
 }
 
 /// The `{"error": …}` body of every 4xx/5xx answer.
