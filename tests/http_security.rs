@@ -232,3 +232,29 @@ async fn a_flood_of_idle_and_slow_sockets_never_stops_healthz() {
     assert_eq!(code, 200, "and the server is still there");
     service.shutdown().await;
 }
+
+/// The dashboard cannot be framed and runs scripts from this server only (no inline script,
+/// no inline handler: its buttons carry `data-post`).
+#[tokio::test]
+async fn the_dashboard_cannot_be_framed_and_runs_only_its_own_scripts() {
+    let (_sim, service, addr) = start(json!({}), true).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /trades HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, page) = answer.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    let csp = head.lines().find_map(|l| l.strip_prefix("content-security-policy: ")).expect("a CSP");
+    for directive in ["frame-ancestors 'none'", "script-src 'self'", "default-src 'none'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(!page.contains("onclick=") && !page.contains("<script>"), "no inline script on the page");
+    assert!(page.contains(r#"<script src="/assets/dashboard.js"></script>"#), "{page}");
+    assert!(page.contains(r#"data-post="/trading""#) && page.contains(r#"data-post="/demo/fault""#));
+    service.shutdown().await;
+}

@@ -35,6 +35,10 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+/// The Content-Security-Policy of every answer: nothing from elsewhere, no inline script.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 16 * 1024;
 
@@ -165,18 +169,17 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
             dashboard::page_with_poll(&state, poll_ms)
         });
     let trades_status = get(warp::path!("trades" / "status").boxed()).map(dashboard::fragment);
-    let htmx = warp::path!("assets" / "htmx.min.js").and(warp::get()).map(|| {
-        warp::reply::with_header(
-            warp::reply::with_header(
-                include_str!("assets/htmx.min.js"),
-                "content-type",
-                "text/javascript; charset=utf-8",
-            ),
-            "cache-control",
-            "public, max-age=86400",
-        )
-        .into_response()
-    });
+    let asset = |name: &'static str, body: &'static str, kind: &'static str| {
+        warp::path("assets").and(warp::path(name)).and(warp::path::end()).and(warp::get()).map(move || {
+            let reply = warp::reply::with_header(body, "content-type", kind);
+            warp::reply::with_header(reply, "cache-control", "public, max-age=86400").into_response()
+        })
+    };
+    let assets = asset("htmx.min.js", include_str!("assets/htmx.min.js"), "text/javascript; charset=utf-8")
+        .or(asset("dashboard.js", include_str!("assets/dashboard.js"), "text/javascript; charset=utf-8"))
+        .unify()
+        .or(asset("dashboard.css", include_str!("assets/dashboard.css"), "text/css; charset=utf-8"))
+        .unify();
     let root = warp::path::end()
         .and(warp::get())
         .map(|| warp::redirect::found(warp::http::Uri::from_static("/trades")).into_response());
@@ -204,14 +207,21 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
         .unify()
         .or(trades)
         .unify()
-        .or(htmx)
+        .or(assets)
         .unify()
         .or(root)
         .unify()
         .recover(rejection)
         .unify()
         .map(|mut reply: Response| {
-            reply.headers_mut().insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
+            use warp::http::HeaderValue;
+            let headers = reply.headers_mut();
+            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            // No page of ours may be framed (clickjacking the switch), and pages run scripts
+            // and styles from this server only.
+            headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+            headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
             reply
         })
 }
