@@ -39,6 +39,17 @@ pub struct StatusView<'a> {
     pub accounts: Vec<AccountView<'a>>,
     pub meltdown: Option<&'a Meltdown>,
     pub persistence: Option<&'a PersistenceHealth>,
+    /// Alert deliveries, and the last failure (e.g. an SMTP server without STARTTLS).
+    pub alerts: AlertsView,
+}
+
+/// `alerts` in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct AlertsView {
+    pub sent: u64,
+    pub retried: u64,
+    pub given_up: u64,
+    pub last_error: Option<String>,
 }
 
 pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> StatusView<'a> {
@@ -62,6 +73,16 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
         accounts,
         meltdown: board.meltdown.as_ref(),
         persistence: board.persistence.as_ref(),
+        alerts: {
+            let c = state.handle.alerts();
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            AlertsView {
+                sent: load(&c.sent),
+                retried: load(&c.retried),
+                given_up: load(&c.given_up),
+                last_error: c.last_error(),
+            }
+        },
     }
 }
 

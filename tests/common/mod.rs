@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod python;
+pub mod smtp;
 
 use std::future::Future;
 use std::net::SocketAddr;
