@@ -239,7 +239,7 @@ pub fn subject(message: &str) -> String {
             .strip_prefix("=?utf-8?b?")
             .or_else(|| word.strip_prefix("=?UTF-8?B?"))
             .and_then(|w| w.strip_suffix("?="))
-            .map(|b64| decode(b64));
+            .map(decode);
         match decoded {
             Some(text) => out.push_str(&text),
             None => {
