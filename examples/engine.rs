@@ -7,7 +7,7 @@
 //! ```sh
 //! cargo run -- sim --listen 127.0.0.1:4002 --account DU1234567 --listen 127.0.0.1:4001 --account U7654321
 //! cargo run --example engine                     # in another terminal
-//! curl -X POST http://127.0.0.1:7462/sim/fault -d '{"kind":"drop"}'   # watch orders being refused, then flow again
+//! curl -X POST -H 'content-type: application/json' http://127.0.0.1:7462/sim/fault -d '{"kind":"drop"}'   # watch orders being refused, then flow again
 //! ```
 //!
 //! Self-contained (starts its own simulated gateways): `cargo run --example engine -- --sim --seconds 10`.

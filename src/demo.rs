@@ -45,7 +45,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
         println!("simulated IB Gateway {name} ({account}) on {}", sim.addr(index));
     }
     println!("simulator control: http://{control}/sim/state");
-    println!("inject a fault:    curl -X POST http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
+    println!("inject a fault:    curl -X POST -H 'content-type: application/json' http://{control}/sim/fault -d '{{\"kind\":\"drop\"}}'");
     println!("press Ctrl-C to stop");
 
     let mut settings = sim_settings(Settings::default(), &sim);

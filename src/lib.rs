@@ -21,6 +21,8 @@
 //!   157..226, text and protobuf) over a simulated market, with fault injection; the tests,
 //!   benchmarks and demo run real clients against it (`ibapi`, IB's Python client, ib_async,
 //!   ib_insync). `docs/tws-protocol.md`, `docs/simulator.md`.
+//! - [`web`]: the protections both HTTP servers share (Host allow-list, same-origin JSON-only
+//!   state changes, header/idle timeouts and a connection cap), in front of every route.
 //! - [`settings`]: the validated configuration (from the actors crate).
 //! - [`logging`], `shutdown.rs`, `notify.rs`: log output, the SIGINT/SIGTERM future, systemd
 //!   notifications.
@@ -34,6 +36,7 @@ mod notify;
 mod run;
 mod shutdown;
 pub mod sim;
+pub mod web;
 
 pub use ibkr_supervisor_actors as actors;
 pub use ibkr_supervisor_actors::settings;

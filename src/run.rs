@@ -111,6 +111,7 @@ impl Service {
             settings.accounts.iter().map(|a| format!("{} ({}:{})", a.name, a.host, a.port)).collect();
         let database = settings.database.path.clone();
         let mut start = options.start;
+        let mut notes = std::collections::HashMap::new();
         // The operator's switch survives a restart: the last trading_switched event decides.
         match persistence::paused_accounts(&database) {
             Ok(paused) => {
@@ -119,7 +120,20 @@ impl Service {
                 }
                 start.paused.extend(paused);
             }
-            Err(e) => tracing::warn!(error = %e, "could not read the trading switches; every account starts active"),
+            // Fail closed: a switch we cannot read may have been "paused".
+            Err(e) if settings.trading.start_paused_if_unknown => {
+                let now = start.clock.now();
+                for account in &settings.accounts {
+                    tracing::error!(account = %account.name, error = %e,
+                        "the trading switch history cannot be read; the account starts paused (trading.start_paused_if_unknown)");
+                    start.paused.push((account.name.clone(), now));
+                    let text =
+                        format!("paused at startup: the switch history could not be read ({e}); activate once checked");
+                    notes.insert(account.name.clone(), http::TradingNote { text, while_db_unhealthy: false });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e,
+                "could not read the trading switches; every account starts active (trading.start_paused_if_unknown is false)"),
         }
         let supervision = Supervision::start(settings, start).await?;
         let history: Arc<dyn http::History> = Arc::new(DbHistory {
@@ -133,6 +147,8 @@ impl Service {
             demo: options.demo,
             version: env!("CARGO_PKG_VERSION"),
             status_cache: Default::default(),
+            connections: Default::default(),
+            trading_notes: std::sync::Mutex::new(notes),
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_addr = http::serve(state, listener, async move {

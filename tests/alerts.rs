@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::smtp::{self, MailOptions, MailServer};
 use common::*;
 use ibkr_supervisor::actors::clock::OffsetClock;
 use ibkr_supervisor::actors::{StartOptions, Supervision};
@@ -116,94 +117,133 @@ async fn nothing_is_sent_for_an_outage_inside_a_reset_window() {
     supervision.shutdown().await;
 }
 
-/// A local SMTP server: records each message's Subject; greets the first `refuse` connections
-/// with 421 (service unavailable) so the client must retry.
-#[derive(Clone, Default)]
-struct MailServer {
-    subjects: Arc<Mutex<Vec<String>>>,
-    refuse: Arc<AtomicU32>,
-}
-
-impl MailServer {
-    async fn start(&self) -> u16 {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let me = self.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let me = me.clone();
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    if me.refuse.load(Ordering::SeqCst) > 0 {
-                        me.refuse.fetch_sub(1, Ordering::SeqCst);
-                        let _ = write.write_all(b"421 try again later\r\n").await;
-                        return;
-                    }
-                    let _ = write.write_all(b"220 test ESMTP\r\n").await;
-                    let mut lines = BufReader::new(read).lines();
-                    let mut in_data = false;
-                    let mut subject = String::new();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let reply: &[u8] = if in_data {
-                            if let Some(s) = line.strip_prefix("Subject: ") {
-                                subject = s.to_owned();
-                            }
-                            if line == "." {
-                                in_data = false;
-                                me.subjects.lock().unwrap().push(std::mem::take(&mut subject));
-                                b"250 queued\r\n"
-                            } else {
-                                continue;
-                            }
-                        } else if line.starts_with("EHLO") {
-                            b"250-test\r\n250 OK\r\n"
-                        } else if line == "DATA" {
-                            in_data = true;
-                            b"354 go ahead\r\n"
-                        } else if line == "QUIT" {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        } else {
-                            b"250 OK\r\n"
-                        };
-                        if write.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        port
-    }
-
-    fn subjects(&self) -> Vec<String> {
-        self.subjects.lock().unwrap().clone()
-    }
-}
-
-#[tokio::test]
-async fn alerts_reach_a_mailbox_once_per_episode_and_retry() {
-    let mail = MailServer::default();
-    let port = mail.start().await;
-    mail.refuse.store(1, Ordering::SeqCst);
-    let sim = two_gateways().await;
-    let settings = settings_for(
+fn smtp_settings(sim: &Simulator, smtp: serde_json::Value) -> ibkr_supervisor::settings::Settings {
+    settings_for(
         &sim.addrs(),
-        json!({ "alerts": { "retry": ["50ms", "50ms"],
-                            "smtp": { "host": "127.0.0.1", "port": port, "from": "alerts@example.com", "to": ["trader@example.com"] } },
-                "reconnect": { "schedule": ["30ms"] } }),
-    );
-    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
-    supervision.board().wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
+        json!({ "alerts": { "retry": ["50ms", "50ms"], "smtp": smtp }, "reconnect": { "schedule": ["30ms"] },
+                "http": { "bind": "127.0.0.1:0" } }),
+    )
+}
 
+/// Drop Paper's gateway for a moment: one "down" and one "recovered" alert.
+async fn one_outage(sim: &Simulator, supervision: &ibkr_supervisor::actors::Handle) {
+    supervision.board().wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
     sim.inject(Fault::Refuse { duration_ms: Some(400) }, Some(sim.port(0))).unwrap();
     supervision.board().wait_for(WAIT, |b| !b.accounts[0].connected()).await.unwrap();
     supervision.board().wait_for(WAIT, |b| b.accounts[0].connected()).await.unwrap();
-    eventually(WAIT, "the down and recovered e-mails", || async { mail.subjects().len() == 2 }).await;
-    let subjects = mail.subjects();
-    assert!(subjects[0].contains("IBKR Paper disconnected"), "{subjects:?}");
+}
+
+/// STARTTLS with a certificate trusted through `ca_file`, AUTH over TLS only, a refused first
+/// connection retried; each e-mail a proper MIME message with an encoded subject.
+#[tokio::test]
+async fn alerts_reach_a_mailbox_over_starttls_with_auth_once_per_episode() {
+    let account = ("alerts".to_owned(), "hunter2-but-long".to_owned());
+    let mail = MailServer::start(MailOptions {
+        starttls: true,
+        account: Some(account),
+        refuse_first: 1,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let sim = two_gateways().await;
+    let settings = smtp_settings(
+        &sim,
+        json!({ "host": "127.0.0.1", "port": mail.port, "from": "alerts@example.com", "to": ["trader@example.com"],
+                "username": "alerts", "password": "hunter2-but-long", "ca_file": mail.ca_file(dir.path()) }),
+    );
+    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "the down and recovered e-mails", || async { mail.messages().len() == 2 }).await;
+    let messages = mail.messages();
+    let subjects: Vec<String> = messages.iter().map(|m| smtp::subject(m)).collect();
+    assert!(subjects[0].contains("IBKR Paper disconnected") && subjects[0].starts_with('❌'), "{subjects:?}");
     assert!(subjects[1].contains("IBKR Paper connected again"), "{subjects:?}");
+    let raw_subject = smtp::header(&messages[0], "Subject").unwrap();
+    assert!(raw_subject.starts_with("=?utf-8?b?"), "RFC 2047: {raw_subject}");
+    for name in ["Message-ID", "Date", "MIME-Version", "From", "To"] {
+        assert!(smtp::header(&messages[0], name).is_some(), "{name} in {}", messages[0]);
+    }
+    assert_ne!(smtp::header(&messages[0], "Message-ID"), smtp::header(&messages[1], "Message-ID"));
+    {
+        let log = mail.log.lock().unwrap();
+        assert!(!log.auth_in_clear, "the password never crossed in plain text: {:?}", log.commands);
+        assert_eq!(log.logins, 2, "{:?}", log.commands);
+        assert!(log.commands.iter().any(|c| c == "STARTTLS"), "{:?}", log.commands);
+        assert!(!log.commands.iter().any(|c| c.starts_with("MAIL FROM")), "MAIL only after TLS: {:?}", log.commands);
+    }
     assert_eq!(supervision.alerts().retried.load(Ordering::Relaxed), 1, "the refused first connection was retried");
+    supervision.shutdown().await;
+}
+
+/// A server (or a stripping attacker) that does not offer STARTTLS gets neither the password
+/// nor the message, and the failure is visible in /status, /metrics and the logs.
+#[tokio::test]
+async fn a_server_without_starttls_gets_no_password_and_no_mail() {
+    let account = ("alerts".to_owned(), "hunter2-but-long".to_owned());
+    let mail = MailServer::start(MailOptions { starttls: false, account: Some(account), ..Default::default() });
+    let sim = two_gateways().await;
+    let settings = smtp_settings(
+        &sim,
+        json!({ "host": "127.0.0.1", "port": mail.port, "from": "alerts@example.com", "to": ["trader@example.com"],
+                "username": "alerts", "password": "hunter2-but-long" }),
+    );
+    let service = ibkr_supervisor::Service::start(settings, Default::default()).await.unwrap();
+    let addr = service.http_addr();
+    one_outage(&sim, &service.handle()).await;
+    eventually(WAIT, "both alerts given up after their retries", || async {
+        service.handle().alerts().given_up.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    assert!(mail.messages().is_empty(), "nothing was sent");
+    {
+        let log = mail.log.lock().unwrap();
+        assert!(!log.auth_in_clear && log.logins == 0, "no AUTH without TLS: {:?}", log.commands);
+        assert!(!log.commands.iter().any(|c| c.starts_with("MAIL") || c.starts_with("RCPT")), "{:?}", log.commands);
+    }
+    let (_, status) = http(addr, "GET", "/status", None).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let error = status["alerts"]["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("STARTTLS"), "the reason is in /status: {status}");
+    assert!(!error.contains("hunter2"), "no secret in the error");
+    let (_, metrics) = http(addr, "GET", "/metrics", None).await;
+    assert!(metrics.contains("ibkr_alert_failing 1"), "{metrics}");
+    assert!(metrics.contains("ibkr_alert_deliveries_total{outcome=\"given_up\"} 2"), "{metrics}");
+    service.shutdown().await;
+}
+
+/// Implicit TLS (port 465 style) with the trusted certificate; an untrusted certificate is
+/// refused; plain text only when configured explicitly for a local relay.
+#[tokio::test]
+async fn implicit_tls_untrusted_certificates_and_an_explicit_plain_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = two_gateways().await;
+
+    let mail = MailServer::start(MailOptions { implicit: true, ..Default::default() });
+    let smtp = json!({ "host": "127.0.0.1", "port": mail.port, "tls": "implicit", "from": "alerts@example.com",
+                       "to": ["trader@example.com"], "ca_file": mail.ca_file(dir.path()) });
+    let supervision = Supervision::start(smtp_settings(&sim, smtp), StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "two e-mails over implicit TLS", || async { mail.messages().len() == 2 }).await;
+    assert!(mail.log.lock().unwrap().commands.iter().all(|c| c.starts_with("[tls]")), "TLS from the first byte");
+    supervision.shutdown().await;
+
+    let untrusted = MailServer::start(MailOptions { starttls: true, ..Default::default() });
+    let smtp = json!({ "host": "127.0.0.1", "port": untrusted.port, "from": "alerts@example.com", "to": ["trader@example.com"] });
+    let supervision = Supervision::start(smtp_settings(&sim, smtp), StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "refused: the certificate is not trusted", || async {
+        supervision.alerts().given_up.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    assert!(untrusted.messages().is_empty());
+    let error = supervision.alerts().last_error().unwrap_or_default();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    supervision.shutdown().await;
+
+    let relay = MailServer::start(MailOptions::default());
+    let smtp = json!({ "host": "127.0.0.1", "port": relay.port, "tls": "none", "from": "alerts@example.com", "to": ["trader@example.com"] });
+    let supervision = Supervision::start(smtp_settings(&sim, smtp), StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "two e-mails through the local relay", || async { relay.messages().len() == 2 }).await;
     supervision.shutdown().await;
 }

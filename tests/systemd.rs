@@ -15,6 +15,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_ibkr-supervisor");
 fn the_unit_file_verifies() {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/ibkr-supervisor.service")).unwrap();
     assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="));
+    // The HTTP connection cap must bind before the descriptor limit does.
+    let nofile: u32 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the unit sets LimitNOFILE");
+    let cap = ibkr_supervisor::settings::Settings::default().http.max_connections;
+    assert!(nofile >= 4 * cap, "LimitNOFILE={nofile} leaves too little above http.max_connections={cap}");
     let analyze = std::process::Command::new("systemd-analyze").arg("--version").output();
     assert!(analyze.is_ok(), "systemd-analyze missing: apt-get install systemd");
     // Point ExecStart at the binary under test so verify can check it exists and is executable.

@@ -1,6 +1,7 @@
 //! `AlertActor`: tells a human when an account goes down, degrades, recovers, or the
 //! supervisor melts down, by POSTing Slack-compatible JSON (`{"text": …}`) to
-//! `alerts.webhook_url` and/or e-mailing `alerts.smtp.to` (STARTTLS when offered).
+//! `alerts.webhook_url` and/or e-mailing `alerts.smtp.to` (`smtp`: lettre, TLS required unless
+//! `alerts.smtp.tls` is `"none"`).
 //!
 //! - **Once per episode**, not once per failed attempt: an episode opens when an account becomes
 //!   unusable and closes (with a "recovered" alert) when it is connected again.
@@ -123,6 +124,20 @@ pub struct AlertCounters {
     pub given_up: AtomicU64,
     /// Alerts dropped by `alerts.max_per_minute`.
     pub rate_limited: AtomicU64,
+    /// The last delivery failure, e.g. "SMTP …: the server does not offer STARTTLS"; cleared
+    /// by the next delivery that succeeds on the same channel kind.
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl AlertCounters {
+    /// See [`AlertCounters::last_error`].
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, result: &Result<(), String>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().cloned();
+    }
 }
 
 /// What `/actors` shows of the alert actor.
@@ -138,6 +153,8 @@ pub struct AlertSnapshot {
     pub given_up: u64,
     /// See [`AlertCounters::rate_limited`].
     pub rate_limited: u64,
+    /// See [`AlertCounters::last_error`].
+    pub last_error: Option<String>,
 }
 
 /// Messages the AlertActor handles.
@@ -214,6 +231,7 @@ impl Actor for AlertActor {
                     retried: c.retried.load(Ordering::Relaxed),
                     given_up: c.given_up.load(Ordering::Relaxed),
                     rate_limited: c.rate_limited.load(Ordering::Relaxed),
+                    last_error: c.last_error(),
                 });
             }
         }
@@ -259,6 +277,7 @@ async fn deliver(channel: Channel, alert: Alert, retry: Vec<Duration>, counters:
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
+        counters.record(&result);
         match (result, waits.next()) {
             (Ok(()), _) => {
                 counters.sent.fetch_add(1, Ordering::Relaxed);

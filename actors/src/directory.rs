@@ -8,6 +8,7 @@ use ractor::ActorRef;
 
 use crate::gateway::GatewayMessage;
 use crate::guard::GuardMessage;
+use crate::persistence::PersistenceMessage;
 use crate::reconnect::ReconnectMessage;
 
 #[derive(Default)]
@@ -15,6 +16,7 @@ struct Entries {
     gateways: HashMap<String, ActorRef<GatewayMessage>>,
     reconnect: Option<ActorRef<ReconnectMessage>>,
     guard: Option<ActorRef<GuardMessage>>,
+    persistence: Option<ActorRef<PersistenceMessage>>,
 }
 
 /// Shared, cheap to clone.
@@ -42,6 +44,15 @@ impl Directory {
     /// The current GuardActor.
     pub fn guard(&self) -> Option<ActorRef<GuardMessage>> {
         self.read().guard.clone()
+    }
+
+    /// The current PersistenceActor.
+    pub fn persistence(&self) -> Option<ActorRef<PersistenceMessage>> {
+        self.read().persistence.clone()
+    }
+
+    pub(crate) fn set_persistence(&self, persistence: ActorRef<PersistenceMessage>) {
+        self.write().persistence = Some(persistence);
     }
 
     pub(crate) fn set_guard(&self, guard: ActorRef<GuardMessage>) {

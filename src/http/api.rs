@@ -26,6 +26,8 @@ pub struct AccountView<'a> {
     pub trading_active: bool,
     /// Why an order would be refused right now (`null` when orders flow).
     pub refusal: Option<String>,
+    /// A caveat on the switch: "not persisted: …", or why it was paused at startup.
+    pub trading_note: Option<String>,
 }
 
 /// `GET /status`.
@@ -39,6 +41,17 @@ pub struct StatusView<'a> {
     pub persistence: Option<&'a PersistenceHealth>,
     /// Each guarded port: where it listens, its counters, its engine sessions.
     pub proxies: Vec<ibkr_supervisor_actors::proxy::PortSnapshot>,
+    /// Alert deliveries, and the last failure (e.g. an SMTP server without STARTTLS).
+    pub alerts: AlertsView,
+}
+
+/// `alerts` in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct AlertsView {
+    pub sent: u64,
+    pub retried: u64,
+    pub given_up: u64,
+    pub last_error: Option<String>,
 }
 
 pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> StatusView<'a> {
@@ -52,6 +65,7 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
             uptime_today_pct: board.uptime_today_pct(&status.name, now),
             trading_active: !guard.is_paused(&status.name),
             refusal: guard.refusal(&status.name).map(|r| r.to_string()),
+            trading_note: state.trading_note(&status.name, board.persistence.as_ref()),
         })
         .collect();
     StatusView {
@@ -62,6 +76,16 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
         meltdown: board.meltdown.as_ref(),
         persistence: board.persistence.as_ref(),
         proxies: state.handle.proxies().snapshot(),
+        alerts: {
+            let c = state.handle.alerts();
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            AlertsView {
+                sent: load(&c.sent),
+                retried: load(&c.retried),
+                given_up: load(&c.given_up),
+                last_error: c.last_error(),
+            }
+        },
     }
 }
 
@@ -242,15 +266,48 @@ pub async fn trading(state: Arc<AppState>, body: bytes::Bytes) -> Response {
             format!("{} is not usable ({why}); trading can be activated once it is", account.name),
         );
     }
-    if let Err(refusal) = guard.set_paused(&request.account, !request.active).await {
-        return error(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
+    let at = match guard.set_paused(&request.account, !request.active).await {
+        Ok(at) => at,
+        Err(refusal) => return error(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string()),
+    };
+    // In effect now. Durable only once the persistence thread says the trading_switched event
+    // the guard published is in the database (it is restored from there at startup).
+    let persisted = state.handle.confirm_switch(&request.account, at, CONFIRM_WITHIN).await;
+    {
+        let mut notes = state.trading_notes.lock().unwrap_or_else(|p| p.into_inner());
+        match &persisted {
+            Ok(()) => notes.remove(&request.account),
+            Err(e) => notes.insert(
+                request.account.clone(),
+                super::TradingNote { text: format!("not persisted: {e}"), while_db_unhealthy: true },
+            ),
+        };
     }
     // The switch lives in the guard, not on the board: the cached /status body is stale now.
     *state.status_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    // Persisted through the TradingSwitched event the guard publishes (retried if the database
-    // fails), and restored from it at startup.
-    json(&serde_json::json!({ "account": request.account, "active": request.active })).into_response()
+    match persisted {
+        Ok(()) => json(&serde_json::json!({ "account": request.account, "active": request.active, "persisted": true }))
+            .into_response(),
+        Err(e) => {
+            tracing::error!(account = %request.account, active = request.active, error = %e,
+                "trading switch applied but not persisted: it would be lost at a restart");
+            with_status(
+                json(&serde_json::json!({
+                    "account": request.account,
+                    "active": request.active,
+                    "applied": true,
+                    "persisted": false,
+                    "error": format!("applied now but not persisted: {e}; a restart would forget it (the write is retried)"),
+                })),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .into_response()
+        }
+    }
 }
+
+/// How long `POST /trading` waits for the database to confirm the switch.
+const CONFIRM_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `POST /demo/fault`: under `demo` only, applies a fault through the demo's panel.
 pub async fn demo_fault(state: Arc<AppState>, body: bytes::Bytes) -> Response {

@@ -42,57 +42,6 @@ fn time(t: &DateTime<Utc>) -> String {
     t.format("%H:%M:%S UTC").to_string()
 }
 
-const STYLE: &str = r#"
-:root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2127; }
-body { margin: 0 auto; max-width: 60rem; padding: 0.75rem; background: #f6f7f9; }
-h1 { font-size: 1.3rem; margin: 0.3rem 0 0.8rem; }
-.card { background: #fff; border-radius: 10px; padding: 0.9rem 1rem; margin-bottom: 0.9rem; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
-.card h2 { font-size: 1.1rem; margin: 0 0 0.5rem; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
-.tag { font-size: .75rem; padding: .1rem .45rem; border-radius: 6px; background: #e8eaed; }
-.alert { border-radius: 8px; padding: .6rem .8rem; margin: .4rem 0; line-height: 1.4; }
-.alert.ok { background: #e3f6e8; border: 1px solid #43a35c; }
-.alert.warning { background: #fff5d6; border: 1px solid #d9a400; }
-.alert.reset { background: #e8eefc; border: 1px solid #5a7bd8; }
-.alert.danger { background: #fde4e4; border: 1px solid #d23c3c; }
-.facts { font-size: .9rem; color: #444; margin: .3rem 0; }
-.actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .5rem; }
-button { font-size: 1rem; padding: .55rem .9rem; border-radius: 8px; border: 1px solid #888; background: #fff; cursor: pointer; }
-button.primary { background: #1f6feb; color: #fff; border-color: #1f6feb; }
-button:disabled { cursor: not-allowed; background: #eceef1; color: #6b7280; border-color: #c9ccd1; }
-button.primary:disabled { background: #c7d7f5; color: #33415c; border-color: #a9bde6; }
-footer { font-size: .85rem; color: #555; margin-top: 1rem; }
-#demo button { font-size: .85rem; padding: .4rem .6rem; }
-@media (max-width: 30rem) { button { width: 100%; } }
-"#;
-
-const SCRIPT: &str = r#"
-function countdowns() {
-  document.querySelectorAll('[data-countdown]').forEach(function (el) {
-    var s = Math.max(0, Math.round((Date.parse(el.dataset.countdown) - Date.now()) / 1000));
-    el.textContent = s > 0 ? 'in ' + s + 's' : 'now';
-  });
-}
-setInterval(countdowns, 1000);
-document.addEventListener('htmx:afterSwap', countdowns);
-document.addEventListener('DOMContentLoaded', countdowns);
-async function post(url, body) {
-  var headers = { 'content-type': 'application/json' };
-  var token = sessionStorage.getItem('ibkr-token');
-  if (token) headers['authorization'] = 'Bearer ' + token;
-  var r = await fetch(url, { method: 'POST', headers: headers, body: JSON.stringify(body) });
-  if (r.status === 401 || r.status === 403) {
-    var t = prompt('This supervisor needs its HTTP token for this action:');
-    if (t) { sessionStorage.setItem('ibkr-token', t); return post(url, body); }
-  }
-  var text = await r.text();
-  var msg = document.getElementById('message');
-  var error = text;
-  try { error = JSON.parse(text).error || text; } catch (e) { /* not JSON, e.g. a proxy's page */ }
-  if (msg) msg.textContent = r.ok ? '' : error;
-  htmx.ajax('GET', '/trades/status', { target: '#status', swap: 'innerHTML' });
-}
-"#;
-
 /// `GET /trades`: the page, polling the fragment every `poll_ms`.
 pub fn page_with_poll(state: &AppState, poll_ms: u64) -> Response {
     let fragment = render_fragment(state);
@@ -104,9 +53,10 @@ pub fn page_with_poll(state: &AppState, poll_ms: u64) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>IBKR supervisor</title>
-<style>{STYLE}</style>
+<meta name="htmx-config" content="{{&quot;includeIndicatorStyles&quot;: false}}">
+<link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/htmx.min.js"></script>
-<script>{SCRIPT}</script>
+<script src="/assets/dashboard.js"></script>
 </head>
 <body>
 <h1>IBKR connections</h1>
@@ -239,21 +189,24 @@ fn render_account(out: &mut String, view: &AccountView, meltdown: bool) {
             .map(|r| format!(" · orders refused: {}", escape(r)))
             .unwrap_or_default()
     );
+    if let Some(note) = &view.trading_note {
+        let _ = write!(out, r#"<div class="alert danger trading-note">{}</div>"#, escape(note));
+    }
     if view.trading_active {
         let _ = write!(
             out,
-            r#"<button class="pause" onclick='post("/trading", {{"account": {account_json}, "active": false}})'>Pause trading</button>"#
+            r#"<button class="pause" data-post="/trading" data-body="{{&quot;account&quot;: {account_json}, &quot;active&quot;: false}}">Pause trading</button>"#
         );
     } else {
         let _ = write!(
             out,
-            r#"<button class="primary activate" {} onclick='post("/trading", {{"account": {account_json}, "active": true}})'>Activate trading</button>"#,
+            r#"<button class="primary activate" {} data-post="/trading" data-body="{{&quot;account&quot;: {account_json}, &quot;active&quot;: true}}">Activate trading</button>"#,
             if usable { "" } else { "disabled" }
         );
     }
     let _ = write!(
         out,
-        r#"<button class="connect" {} onclick='post("/connect_ib", {{"account": {account_json}}})'>Connect to IB Gateway</button></div></section>"#,
+        r#"<button class="connect" {} data-post="/connect_ib" data-body="{{&quot;account&quot;: {account_json}}}">Connect to IB Gateway</button></div></section>"#,
         if a.connected() { "disabled" } else { "" }
     );
 }
@@ -265,7 +218,7 @@ fn demo_panel(panel: &dyn FaultPanel) -> String {
     for button in panel.buttons() {
         // Escaped like everything else: the browser decodes the attribute before the script runs.
         let (body, label) = (escape(button.body), escape(button.label));
-        let _ = write!(out, r#"<button onclick='post("/demo/fault", {body})'>{label}</button>"#);
+        let _ = write!(out, r#"<button data-post="/demo/fault" data-body="{body}">{label}</button>"#);
     }
     out.push_str("</div></section>");
     out

@@ -126,5 +126,38 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         header(&mut out, "ibkr_db_written_total", "counter", "Rows written to the database.");
         let _ = writeln!(out, "ibkr_db_written_total {}", db.written);
     }
+    let a = state.handle.alerts();
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    header(
+        &mut out,
+        "ibkr_alert_deliveries_total",
+        "counter",
+        "Alert deliveries by outcome (a retry is one failed attempt).",
+    );
+    let _ = writeln!(out, "ibkr_alert_deliveries_total{{outcome=\"sent\"}} {}", load(&a.sent));
+    let _ = writeln!(out, "ibkr_alert_deliveries_total{{outcome=\"retried\"}} {}", load(&a.retried));
+    let _ = writeln!(out, "ibkr_alert_deliveries_total{{outcome=\"given_up\"}} {}", load(&a.given_up));
+    let _ = writeln!(out, "ibkr_alert_deliveries_total{{outcome=\"rate_limited\"}} {}", load(&a.rate_limited));
+    header(&mut out, "ibkr_alert_failing", "gauge", "1 while the last alert delivery attempt failed.");
+    let _ = writeln!(out, "ibkr_alert_failing {}", u8::from(a.last_error().is_some()));
+    let c = &state.connections;
+    header(
+        &mut out,
+        "ibkr_http_connections_open",
+        "gauge",
+        "HTTP connections open now (at most http.max_connections).",
+    );
+    let _ = writeln!(out, "ibkr_http_connections_open {}", load(&c.open));
+    header(&mut out, "ibkr_http_connections_closed_total", "counter", "HTTP connections the server closed, by reason.");
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"evicted_at_cap\"}} {}", load(&c.evicted));
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"idle\"}} {}", load(&c.idle_closed));
+    let _ = writeln!(out, "ibkr_http_connections_closed_total{{reason=\"all_busy\"}} {}", load(&c.refused));
+    header(
+        &mut out,
+        "ibkr_http_requests_refused_total",
+        "counter",
+        "Requests refused for their Host, origin or Content-Type.",
+    );
+    let _ = writeln!(out, "ibkr_http_requests_refused_total {}", load(&c.rejected_requests));
     warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
 }

@@ -4,10 +4,14 @@
 //! Status is served from the actors' in-memory board: no database read per status request.
 //! History (`/events`, `/uptime`) comes from the database through [`History`].
 //!
-//! Security: loopback by default. When a token is configured (required by the settings for a
-//! non-loopback bind) every POST needs `Authorization: Bearer <token>` (401 without, 403 with a
-//! wrong one). Request bodies are limited (413). Every string from the gateway or the database
-//! is HTML-escaped before it reaches a page.
+//! Security: loopback by default. Before any route, [`crate::web`] refuses a foreign `Host`
+//! (421), a state change from another origin (403) or not declared JSON (415), and bounds the
+//! connections. When a token is configured (required by the settings for a non-loopback bind)
+//! every POST also needs `Authorization: Bearer <token>` (401 without, 403 with a wrong one;
+//! the scheme is case-insensitive, the comparison constant-time). Request bodies are limited
+//! (413). Pages may not be framed (`X-Frame-Options`, CSP `frame-ancestors 'none'`) and run
+//! scripts only from the server itself. Every string from the gateway or the database is
+//! HTML-escaped before it reaches a page.
 
 mod api;
 mod dashboard;
@@ -31,6 +35,10 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
+
+/// The Content-Security-Policy of every answer: nothing from elsewhere, no inline script.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 16 * 1024;
@@ -58,6 +66,35 @@ pub struct AppState {
     pub version: &'static str,
     /// The last `/status` body (see `api::status`).
     pub status_cache: std::sync::Mutex<Option<api::StatusCache>>,
+    /// What the accept loop did (open connections, evictions, refusals), for `/metrics`.
+    pub connections: Arc<crate::web::ConnStats>,
+    /// What the operator must know about an account's switch, by account: it was not
+    /// persisted, or it was paused at startup because its history could not be read.
+    pub trading_notes: std::sync::Mutex<std::collections::HashMap<String, TradingNote>>,
+}
+
+/// A caveat about an account's trading switch, shown in `/status` and on the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TradingNote {
+    /// What the operator reads, e.g. "not persisted: attempt to write a readonly database".
+    pub text: String,
+    /// Shown only while database writes are failing or pending (a write that failed is
+    /// retried: once everything has landed, so has the switch).
+    pub while_db_unhealthy: bool,
+}
+
+impl AppState {
+    /// The note on `account`'s switch that still applies.
+    pub fn trading_note(
+        &self,
+        account: &str,
+        db: Option<&ibkr_supervisor_actors::status::PersistenceHealth>,
+    ) -> Option<String> {
+        let notes = self.trading_notes.lock().unwrap_or_else(|p| p.into_inner());
+        let note = notes.get(account)?;
+        let healthy = db.is_none_or(|h| h.ok && h.pending == 0);
+        (!(note.while_db_unhealthy && healthy)).then(|| note.text.clone())
+    }
 }
 
 /// The `{"error": …}` body of every 4xx/5xx answer.
@@ -76,9 +113,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
-    let addr = listener.local_addr()?;
-    let routes = routes(state);
-    tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown).run());
+    let policy = crate::web::Policy {
+        bind: state.http.bind,
+        allowed_hosts: state.http.allowed_hosts.clone(),
+        hosts_key: "http.allowed_hosts",
+    };
+    let limits = crate::web::Limits {
+        max_connections: state.http.max_connections as usize,
+        header_read_timeout: state.http.header_read_timeout,
+        idle_timeout: state.http.idle_timeout,
+    };
+    let stats = Arc::clone(&state.connections);
+    let addr = crate::web::serve(listener, warp::service(routes(state)), policy, limits, stats, shutdown)?;
     tracing::info!(%addr, "HTTP listening: /status /actors /healthz /readyz /metrics /trades");
     Ok(addr)
 }
@@ -124,18 +170,17 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
             dashboard::page_with_poll(&state, poll_ms)
         });
     let trades_status = get(warp::path!("trades" / "status").boxed()).map(dashboard::fragment);
-    let htmx = warp::path!("assets" / "htmx.min.js").and(warp::get()).map(|| {
-        warp::reply::with_header(
-            warp::reply::with_header(
-                include_str!("assets/htmx.min.js"),
-                "content-type",
-                "text/javascript; charset=utf-8",
-            ),
-            "cache-control",
-            "public, max-age=86400",
-        )
-        .into_response()
-    });
+    let asset = |name: &'static str, body: &'static str, kind: &'static str| {
+        warp::path("assets").and(warp::path(name)).and(warp::path::end()).and(warp::get()).map(move || {
+            let reply = warp::reply::with_header(body, "content-type", kind);
+            warp::reply::with_header(reply, "cache-control", "public, max-age=86400").into_response()
+        })
+    };
+    let assets = asset("htmx.min.js", include_str!("assets/htmx.min.js"), "text/javascript; charset=utf-8")
+        .or(asset("dashboard.js", include_str!("assets/dashboard.js"), "text/javascript; charset=utf-8"))
+        .unify()
+        .or(asset("dashboard.css", include_str!("assets/dashboard.css"), "text/css; charset=utf-8"))
+        .unify();
     let root = warp::path::end()
         .and(warp::get())
         .map(|| warp::redirect::found(warp::http::Uri::from_static("/trades")).into_response());
@@ -163,20 +208,27 @@ pub fn routes(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error 
         .unify()
         .or(trades)
         .unify()
-        .or(htmx)
+        .or(assets)
         .unify()
         .or(root)
         .unify()
         .recover(rejection)
         .unify()
         .map(|mut reply: Response| {
-            reply.headers_mut().insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
+            use warp::http::HeaderValue;
+            let headers = reply.headers_mut();
+            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            // No page of ours may be framed (clickjacking the switch), and pages run scripts
+            // and styles from this server only.
+            headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+            headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
             reply
         })
 }
 
 /// A POST is allowed when no token is configured (loopback only, enforced by the settings),
-/// or when it carries the token.
+/// or when it carries the token: `Authorization: Bearer <token>`, the scheme in any case.
 fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
@@ -185,8 +237,8 @@ fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejecti
                 match (token, header) {
                     (None, _) => Ok(()),
                     (Some(_), None) => Err(warp::reject::custom(Unauthorized)),
-                    (Some(token), Some(header)) => match header.strip_prefix("Bearer ") {
-                        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+                    (Some(token), Some(header)) => match bearer(&header) {
+                        Some(given) if token_matches(given.as_bytes(), token.as_bytes()) => Ok(()),
                         _ => Err(warp::reject::custom(Forbidden)),
                     },
                 }
@@ -195,8 +247,22 @@ fn authorized(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejecti
         .untuple_one()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The credentials of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110 11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+/// Constant-time in the content and length of `given`: every byte of the token is compared
+/// (a missing one as zero) and the lengths are compared the same way, so timing says nothing
+/// about how much of a guess was right, nor how long the token is relative to it.
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut equal = (given.len() as u64).ct_eq(&(token.len() as u64));
+    for (i, expected) in token.iter().enumerate() {
+        equal &= given.get(i).copied().unwrap_or(0).ct_eq(expected);
+    }
+    equal.into()
 }
 
 #[derive(Debug)]
@@ -229,4 +295,24 @@ async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {
         error(StatusCode::BAD_REQUEST, format!("bad request: {rejection:?}"))
     };
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_in_any_case_and_an_exact_token() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
+        let token = b"0123456789abcdef";
+        assert!(token_matches(b"0123456789abcdef", token));
+        assert!(!token_matches(b"0123456789abcdeF", token));
+        assert!(!token_matches(b"0123456789abcde", token), "a prefix");
+        assert!(!token_matches(b"0123456789abcdef\0", token), "a longer guess, even padded with the zero fill");
+        assert!(!token_matches(b"", token));
+    }
 }

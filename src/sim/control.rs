@@ -9,8 +9,9 @@
 //!   the one on `P`), so a test stages a fill deterministically; 400 for an unknown symbol or a
 //!   price that is not positive, 404 for an unknown port.
 //!
-//! Every route is declared in [`routes`], so checks that apply to all of them (origin, host,
-//! connection limits) go in one place.
+//! Every request first passes `crate::web` (the supervisor's protections: Host allow-list, 421;
+//! state changes same-origin only, 403, and JSON only, 415; header/idle timeouts, a connection
+//! cap), then the routes declared in [`routes`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,11 +31,20 @@ pub(super) async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let routes = routes(sim);
-    tokio::spawn(async move {
-        warp::serve(routes).incoming(listener).graceful(async move { shutdown.cancelled().await }).run().await;
-    });
+    // The same protections as the supervisor's API (`crate::web`): a web page must not inject faults.
+    let policy = crate::web::Policy {
+        bind: addr,
+        allowed_hosts: Vec::new(),
+        hosts_key: "no setting (the simulator answers only to its bind address and loopback names)",
+    };
+    let limits = crate::web::Limits {
+        max_connections: 64,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(60),
+    };
+    let service = warp::service(routes(sim).map(warp::Reply::into_response));
+    let stats = Default::default();
+    let bound = crate::web::serve(listener, service, policy, limits, stats, async move { shutdown.cancelled().await })?;
     tracing::info!(addr = %bound, "simulator control API listening");
     Ok(bound)
 }

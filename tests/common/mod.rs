@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod proxy;
 pub mod python;
+pub mod smtp;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -40,8 +40,8 @@ pub enum GuardMessage {
         account: String,
         /// True: pause; false: activate.
         paused: bool,
-        /// Answered once the gate changed (or the account is unknown).
-        reply: RpcReplyPort<Result<(), Refusal>>,
+        /// Answered once the gate changed, with when (or the account is unknown).
+        reply: RpcReplyPort<Result<DateTime<Utc>, Refusal>>,
     },
     /// A published status event.
     Event(StatusEvent),
@@ -137,7 +137,7 @@ impl Actor for GuardActor {
                     Some(gate) => {
                         gate.paused_since = paused.then(|| gate.paused_since.unwrap_or(now));
                         tracing::warn!(%account, paused, "trading {} by operator", if paused { "paused" } else { "activated" });
-                        Ok(())
+                        Ok(now)
                     }
                     None => Err(Refusal::UnknownAccount { account: account.clone() }),
                 };

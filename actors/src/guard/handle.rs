@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use ibapi::contracts::Contract;
 use ractor::rpc::CallResult;
 
@@ -115,8 +116,9 @@ impl Guard {
         }
     }
 
-    /// The operator's switch.
-    pub async fn set_paused(&self, account: &str, paused: bool) -> Result<(), Refusal> {
+    /// The operator's switch: in effect at once; returns when it was switched (the `at` of the
+    /// `trading_switched` event the guard publishes, which the persistence actor records).
+    pub async fn set_paused(&self, account: &str, paused: bool) -> Result<DateTime<Utc>, Refusal> {
         let guard = self.directory.guard().ok_or(Refusal::ShuttingDown)?;
         let account = account.to_owned();
         let call = guard.call(|reply| GuardMessage::SetPaused { account, paused, reply }, Some(Duration::from_secs(2)));

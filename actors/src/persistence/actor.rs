@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -56,11 +57,26 @@ pub enum PersistenceMessage {
     Snapshot(RpcReplyPort<PersistenceSnapshot>),
     /// Write statistics, answered at once.
     Stats(RpcReplyPort<PersistenceStats>),
+    /// Answered once the operator's `trading_switched` event of `account` at `at` is in the
+    /// database (`Ok`), or when it cannot be (`Err` with why: the write failed and is retried,
+    /// or the event was dropped). Waits for the event to arrive through the event port first.
+    /// The HTTP layer says "persisted" only on `Ok`; see [`confirm_switch`].
+    Durable {
+        /// The account switched.
+        account: String,
+        /// When the guard switched it (the event's `at`).
+        at: DateTime<Utc>,
+        /// Where the answer goes.
+        reply: RpcReplyPort<Result<(), String>>,
+    },
     /// Answered once, for every account, the last `StateChanged` received ends in the board's
     /// current state: the events that led there (which travel through the event port's fan-out
     /// task, behind the board) have all reached the actor. Used at shutdown, see [`stop_last`].
     Settle(RpcReplyPort<()>),
 }
+
+/// Where a [`PersistenceMessage::Durable`] answer goes.
+type DurableReply = RpcReplyPort<Result<(), String>>;
 
 /// Records the status board and every status event in SQLite; see the module documentation.
 /// Spawn it as `PersistenceActor::new()`.
@@ -125,6 +141,10 @@ pub struct PersistenceState {
     /// The state each account's last `StateChanged` entered.
     last_state: HashMap<String, ConnectionState>,
     settle_waiters: Vec<RpcReplyPort<()>>,
+    /// The latest `trading_switched` event admitted (true) or dropped (false), per account.
+    switches: HashMap<String, (DateTime<Utc>, bool)>,
+    /// `Durable` requests whose event has not arrived yet.
+    durable_waiters: Vec<(String, DateTime<Utc>, DurableReply)>,
     _watcher: AbortOnDrop,
 }
 
@@ -188,6 +208,8 @@ impl PersistenceState {
             last_drop_log: None,
             last_state: HashMap::new(),
             settle_waiters: Vec::new(),
+            switches: HashMap::new(),
+            durable_waiters: Vec::new(),
             _watcher: watcher,
         };
         state.send_status()?;
@@ -220,7 +242,19 @@ impl PersistenceState {
                     EventKind::StateChanged { to, .. } => Some((event.account.clone(), to.clone())),
                     _ => None,
                 };
-                self.admit(event)?;
+                let switch =
+                    matches!(event.kind, EventKind::TradingSwitched { .. }).then(|| (event.account.clone(), event.at));
+                let admitted = self.admit(event)?;
+                if let Some((account, at)) = switch {
+                    self.switches.insert(account.clone(), (at, admitted));
+                    let (ready, waiting) = std::mem::take(&mut self.durable_waiters)
+                        .into_iter()
+                        .partition(|(a, t, _)| *a == account && *t <= at);
+                    self.durable_waiters = waiting;
+                    for (_, _, reply) in ready {
+                        self.durable(admitted, reply)?;
+                    }
+                }
                 if let Some((account, state)) = entered {
                     self.last_state.insert(account, state);
                     if !self.settle_waiters.is_empty() && self.settled() {
@@ -228,6 +262,13 @@ impl PersistenceState {
                             let _ = waiter.send(());
                         }
                     }
+                }
+            }
+            PersistenceMessage::Durable { account, at, reply } => {
+                self.durable_waiters.retain(|(_, _, r)| !r.is_closed());
+                match self.switches.get(&account) {
+                    Some((seen, admitted)) if *seen >= at => self.durable(*admitted, reply)?,
+                    _ => self.durable_waiters.push((account, at, reply)),
                 }
             }
             PersistenceMessage::Settle(reply) => {
@@ -274,7 +315,21 @@ impl PersistenceState {
     }
 
     /// Queue an event, or count it dropped when too many wait already.
-    fn admit(&mut self, event: StatusEvent) -> Result<(), ActorProcessingErr> {
+    /// The writer answers once the admitted event is written (or the attempt failed).
+    fn durable(&mut self, admitted: bool, reply: RpcReplyPort<Result<(), String>>) -> Result<(), ActorProcessingErr> {
+        if !admitted {
+            let _ = reply.send(Err(format!(
+                "dropped: more than {} events are waiting for the database",
+                self.limits.max_pending
+            )));
+            return Ok(());
+        }
+        self.send_gap()?;
+        self.send(Command::Durable(reply))
+    }
+
+    /// Hand `event` to the writer; false when it was dropped (the pending bound is full).
+    fn admit(&mut self, event: StatusEvent) -> Result<bool, ActorProcessingErr> {
         let limit = self.limits.max_pending;
         if self.shared.outstanding.load(Ordering::Acquire) >= limit {
             let dropped = self.shared.dropped.fetch_add(1, Ordering::AcqRel) + 1;
@@ -293,11 +348,12 @@ impl PersistenceState {
                 );
                 self.last_drop_log = Some(Instant::now());
             }
-            return Ok(());
+            return Ok(false);
         }
         self.send_gap()?;
         self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
-        self.send(Command::Event(Box::new(event)))
+        self.send(Command::Event(Box::new(event)))?;
+        Ok(true)
     }
 
     /// Hand the final board to the thread and wait (in real time, bounded) for it to land.
@@ -350,6 +406,22 @@ pub async fn flush(actor: &ActorRef<PersistenceMessage>, within: Duration) -> Re
     match actor.call(PersistenceMessage::Flush, Some(within)).await {
         Ok(CallResult::Success(())) => Ok(()),
         _ => Err(PersistenceError::Unavailable),
+    }
+}
+
+/// Whether the operator's switch of `account` at `at` reached the database within `within`:
+/// `Err` says why not ("attempt to write a readonly database …", or that no answer came).
+pub async fn confirm_switch(
+    actor: &ActorRef<PersistenceMessage>,
+    account: &str,
+    at: DateTime<Utc>,
+    within: Duration,
+) -> Result<(), String> {
+    let account = account.to_owned();
+    match actor.call(|reply| PersistenceMessage::Durable { account, at, reply }, Some(within)).await {
+        Ok(CallResult::Success(result)) => result,
+        Ok(CallResult::Timeout) => Err(format!("the database did not confirm the write within {within:?}")),
+        _ => Err("the persistence actor is not running".to_owned()),
     }
 }
 

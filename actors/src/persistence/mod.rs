@@ -65,8 +65,8 @@ mod writer;
 mod fixtures;
 
 pub use actor::{
-    flush, health, stats, stop_last, PersistenceActor, PersistenceArgs, PersistenceMessage, PersistenceSnapshot,
-    PersistenceState, SETTLE_WITHIN,
+    confirm_switch, flush, health, stats, stop_last, PersistenceActor, PersistenceArgs, PersistenceMessage,
+    PersistenceSnapshot, PersistenceState, SETTLE_WITHIN,
 };
 pub use error::PersistenceError;
 pub use outages::{outages, Outage};

@@ -99,9 +99,18 @@ impl Shared {
 pub(super) enum Command {
     Event(Box<StatusEvent>),
     Gap(Gap),
-    Status { accounts: Vec<AccountStatus>, at: DateTime<Utc> },
+    Status {
+        accounts: Vec<AccountStatus>,
+        at: DateTime<Utc>,
+    },
     Flush(RpcReplyPort<()>),
-    Shutdown { deadline: Instant, done: mpsc::Sender<bool> },
+    /// Answer once every event accepted so far is in the database (`Ok`), or after the attempt
+    /// to write them failed (`Err` with why; they stay queued and retried).
+    Durable(RpcReplyPort<Result<(), String>>),
+    Shutdown {
+        deadline: Instant,
+        done: mpsc::Sender<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +167,10 @@ pub(super) struct Writer {
     written_status: HashMap<String, StoredStatus>,
     failure: Option<Failure>,
     flush_waiters: Vec<RpcReplyPort<()>>,
+    /// Waiting for the events up to an absolute position (see `drained`) to be written.
+    durable_waiters: Vec<(u64, RpcReplyPort<Result<(), String>>)>,
+    /// Events that left the front of `queue` so far: `drained + i` is queue[i]'s position.
+    drained: u64,
     forced: bool,
     stop: Option<(Instant, mpsc::Sender<bool>)>,
     published: Option<(PersistenceHealth, Instant)>,
@@ -187,6 +200,8 @@ impl Writer {
             written_status: HashMap::new(),
             failure: None,
             flush_waiters: Vec::new(),
+            durable_waiters: Vec::new(),
+            drained: 0,
             forced: false,
             stop: None,
             published: None,
@@ -246,6 +261,15 @@ impl Writer {
             for waiter in self.flush_waiters.drain(..) {
                 let _ = waiter.send(());
             }
+            let written = self.drained + self.db_done as u64;
+            for (target, waiter) in self.durable_waiters.drain(..) {
+                let answer = if written >= target {
+                    Ok(())
+                } else {
+                    Err(self.failure.as_ref().map_or_else(|| "not written yet".to_owned(), |f| f.error.clone()))
+                };
+                let _ = waiter.send(answer);
+            }
         }
     }
 
@@ -264,6 +288,10 @@ impl Writer {
             }
             Command::Flush(reply) => {
                 self.flush_waiters.push(reply);
+                self.forced = true;
+            }
+            Command::Durable(reply) => {
+                self.durable_waiters.push((self.drained + self.queue.len() as u64, reply));
                 self.forced = true;
             }
             Command::Shutdown { deadline, done } => self.stop = Some((deadline, done)),
@@ -306,6 +334,7 @@ impl Writer {
         }
         let done = self.db_done.min(self.log_done);
         self.queue.drain(..done);
+        self.drained += done as u64;
         self.db_done -= done;
         self.log_done -= done;
         self.shared.mirror_pending.store(self.db_done.saturating_sub(self.log_done) as u64, Ordering::Release);

@@ -70,8 +70,8 @@ mod validate;
 pub use error::SettingsError;
 pub use model::{
     AccountSettings, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
-    DEFAULT_HEARTBEAT_SUMMARY_EVERY, DEFAULT_KEEP_AUDIT, DEFAULT_RETENTION,
+    LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls,
+    SupervisorSettings, TradingSettings, DEFAULT_HEARTBEAT_SUMMARY_EVERY, DEFAULT_KEEP_AUDIT, DEFAULT_RETENTION,
 };
 pub use proxy::{Cidr, ProxySettings};
 
@@ -619,10 +619,68 @@ mod tests {
         assert_eq!(s.http.bind.port(), 8080);
     }
 
+    /// Tokens the settings accept can authenticate: a header value carries printable ASCII and
+    /// loses surrounding spaces.
+    #[test]
+    fn tokens_are_printable_ascii_without_surrounding_spaces() {
+        let token = |t: &str| doc(&format!(r#""http": {{"token": {}}}"#, serde_json::to_string(t).unwrap()));
+        rejects(&token("päßwörd-päßwörd-päßwörd"), "http.token", &["printable ASCII", "'ä'"]);
+        rejects(&token("                    "), "http.token", &["leading or trailing spaces"]);
+        rejects(&token(" 0123456789abcdefgh"), "http.token", &["leading or trailing spaces"]);
+        rejects(&token("0123456789abcdef\t"), "http.token", &["printable ASCII"]);
+        rejects(&token("0123456789abcde"), "http.token", &["at least 16", "got 15"]);
+        let s = Settings::from_json_str(&token("0123456789 abcdef!#")).unwrap();
+        assert_eq!(s.http.token.as_deref(), Some("0123456789 abcdef!#"), "inner spaces and punctuation are fine");
+    }
+
+    #[test]
+    fn allowed_hosts_and_connection_bounds() {
+        let s = Settings::from_json_str(&doc(
+            r#""http": {"allowed_hosts": ["Trader.LAN", "192.168.1.20", "[fd00::2]"], "max_connections": 8,
+                        "header_read_timeout": "2s", "idle_timeout": "30s"}"#,
+        ))
+        .unwrap();
+        assert_eq!(s.http.allowed_hosts, ["trader.lan", "192.168.1.20", "[fd00::2]"]);
+        assert_eq!(s.http.max_connections, 8);
+        assert_eq!(s.http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.http.idle_timeout, Duration::from_secs(30));
+        let d = Settings::default().http;
+        assert_eq!(
+            (d.max_connections, d.header_read_timeout, d.idle_timeout),
+            (128, Duration::from_secs(10), Duration::from_secs(60))
+        );
+        rejects(
+            &doc(r#""http": {"allowed_hosts": ["http://trader.lan"]}"#),
+            "http.allowed_hosts[0]",
+            &["without scheme or port"],
+        );
+        rejects(
+            &doc(r#""http": {"allowed_hosts": ["ok", "trader.lan:8080"]}"#),
+            "http.allowed_hosts[1]",
+            &["trader.lan:8080"],
+        );
+        rejects(&doc(r#""http": {"allowed_hosts": [""]}"#), "http.allowed_hosts[0]", &["host name"]);
+        rejects(&doc(r#""http": {"max_connections": 0}"#), "http.max_connections", &[]);
+        rejects(&doc(r#""http": {"max_connections": 100000}"#), "http.max_connections", &["1 to 65536"]);
+        rejects(&doc(r#""http": {"idle_timeout": "0s"}"#), "http.idle_timeout", &["at least 1ms"]);
+        rejects(&doc(r#""http": {"header_read_timeout": 5}"#), "http.header_read_timeout", &["duration"]);
+    }
+
+    #[test]
+    fn the_trading_switch_fails_closed_by_default() {
+        assert!(Settings::default().trading.start_paused_if_unknown);
+        let s = Settings::from_json_str(&doc(r#""trading": {"start_paused_if_unknown": false}"#)).unwrap();
+        assert!(!s.trading.start_paused_if_unknown);
+        rejects(&doc(r#""trading": {"start_paused": false}"#), "trading.start_paused", &["unknown key"]);
+    }
+
     #[test]
     fn http_debug_hides_the_token() {
-        let http =
-            HttpSettings { bind: "0.0.0.0:8080".parse().unwrap(), token: Some("super-secret-token-123".to_owned()) };
+        let http = HttpSettings {
+            bind: "0.0.0.0:8080".parse().unwrap(),
+            token: Some("super-secret-token-123".to_owned()),
+            ..HttpSettings::default()
+        };
         let shown = format!("{http:?} {http:#?}");
         assert!(!shown.contains("super-secret"), "{shown}");
         assert!(shown.contains("***"), "{shown}");

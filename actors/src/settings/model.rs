@@ -47,6 +47,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Outbound alerts (JSON key `alerts`).
     pub alerts: AlertSettings,
+    /// The operator's trading switch (JSON key `trading`).
+    pub trading: TradingSettings,
     /// Restart limits of the supervision tree (JSON key `supervisor`).
     pub supervisor: SupervisorSettings,
     /// Log output (JSON key `logging`).
@@ -180,15 +182,34 @@ pub struct ResetWindowSettings {
 pub struct HttpSettings {
     /// Address to listen on (`bind`, default `"127.0.0.1:8080"`).
     pub bind: SocketAddr,
-    /// Bearer token required by the API (`token`, optional). At least
-    /// [`MIN_TOKEN_LEN`](super::MIN_TOKEN_LEN) characters when set, and required when `bind` is not a loopback
-    /// address.
+    /// Bearer token required by every POST (`token`, optional): printable ASCII, no leading or
+    /// trailing space, at least [`MIN_TOKEN_LEN`](super::MIN_TOKEN_LEN) characters; required
+    /// when `bind` is not a loopback address.
     pub token: Option<String>,
+    /// Extra names the server answers to (`allowed_hosts`, default empty), besides the bind
+    /// address, `localhost`, `127.0.0.1` and `[::1]`: a request whose `Host` is anything else
+    /// gets 421 (DNS rebinding). Host names or IP literals without a port, lower-cased.
+    pub allowed_hosts: Vec<String>,
+    /// Open connections at most (`max_connections`, default 128, 1-65536). At the cap a new
+    /// connection closes the one idle the longest; `LimitNOFILE` in the unit must exceed it.
+    pub max_connections: u32,
+    /// A request's headers must arrive within this (`header_read_timeout`, default `"10s"`),
+    /// or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A connection with no request for this long is closed (`idle_timeout`, default `"60s"`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080), token: None }
+        HttpSettings {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            token: None,
+            allowed_hosts: Vec::new(),
+            max_connections: 128,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -197,7 +218,26 @@ impl fmt::Debug for HttpSettings {
         f.debug_struct("HttpSettings")
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
+    }
+}
+
+/// The operator's trading switch (JSON section `trading`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradingSettings {
+    /// When the switch history cannot be read at startup (an unreadable database), every
+    /// account starts paused with that reason shown, until the operator activates it
+    /// (`start_paused_if_unknown`, default true: fail closed).
+    pub start_paused_if_unknown: bool,
+}
+
+impl Default for TradingSettings {
+    fn default() -> Self {
+        TradingSettings { start_paused_if_unknown: true }
     }
 }
 
@@ -249,13 +289,31 @@ pub struct AlertSettings {
     pub smtp: Option<SmtpSettings>,
 }
 
-/// E-mail alerts (JSON section `alerts.smtp`): STARTTLS is used when the server offers it.
+/// How the e-mail connection is protected (`alerts.smtp.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `"starttls"` (the default, port 587): the server must offer STARTTLS, or nothing is sent.
+    StartTls,
+    /// `"implicit"` (port 465): TLS from the first byte.
+    Implicit,
+    /// `"none"`: plain text, only as an explicit choice for a relay on the same machine.
+    None,
+}
+
+/// E-mail alerts (JSON section `alerts.smtp`): TLS is required unless `tls` is `"none"`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// Mail server (`host`, required).
     pub host: String,
-    /// Its port (`port`, default 587).
+    /// Its port (`port`, default 587, or 465 with `tls: "implicit"`, 25 with `"none"`).
     pub port: u16,
+    /// `tls`: `"starttls"` (default), `"implicit"` or `"none"`.
+    pub tls: SmtpTls,
+    /// Extra trust roots (`ca_file`, optional): a PEM file of certificates trusted besides the
+    /// public web roots, e.g. a company relay's own CA (and the tests' self-signed server).
+    pub ca_file: Option<PathBuf>,
+    /// Connect, command and TLS timeout (`timeout`, default `"10s"`).
+    pub timeout: Duration,
     /// Sender address (`from`, required).
     pub from: String,
     /// Recipients (`to`, required, at least one).
@@ -271,6 +329,9 @@ impl std::fmt::Debug for SmtpSettings {
         f.debug_struct("SmtpSettings")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("timeout", &self.timeout)
             .field("from", &self.from)
             .field("to", &self.to)
             .field("username", &self.username)
@@ -389,6 +450,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             database: DatabaseSettings::default(),
             alerts: AlertSettings::default(),
+            trading: TradingSettings::default(),
             supervisor: SupervisorSettings::default(),
             logging: LoggingSettings::default(),
         }

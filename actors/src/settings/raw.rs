@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::model::{
     default_reset_time, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, DEFAULT_RESET_DURATION,
+    LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, TradingSettings, DEFAULT_RESET_DURATION,
 };
 use super::scalars::{Bind, ClientId, Clock, Count, Day, Dur, Fraction, Port, ZeroOkDur, Zone};
 
@@ -35,6 +35,8 @@ pub(super) struct RawSettings {
     pub(super) database: RawDatabase,
     #[serde(default)]
     pub(super) alerts: RawAlerts,
+    #[serde(default)]
+    pub(super) trading: RawTrading,
     #[serde(default)]
     pub(super) supervisor: RawSupervisor,
     #[serde(default)]
@@ -131,11 +133,35 @@ pub(super) struct RawResetWindow {
 pub(super) struct RawHttp {
     pub(super) bind: Bind,
     pub(super) token: Option<String>,
+    pub(super) allowed_hosts: Vec<String>,
+    pub(super) max_connections: Count,
+    pub(super) header_read_timeout: Dur,
+    pub(super) idle_timeout: Dur,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
-        RawHttp { bind: Bind(HttpSettings::default().bind), token: None }
+        let d = HttpSettings::default();
+        RawHttp {
+            bind: Bind(d.bind),
+            token: None,
+            allowed_hosts: d.allowed_hosts,
+            max_connections: Count(d.max_connections),
+            header_read_timeout: d.header_read_timeout.into(),
+            idle_timeout: d.idle_timeout.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a trading object")]
+pub(super) struct RawTrading {
+    pub(super) start_paused_if_unknown: bool,
+}
+
+impl Default for RawTrading {
+    fn default() -> Self {
+        RawTrading { start_paused_if_unknown: TradingSettings::default().start_paused_if_unknown }
     }
 }
 
@@ -173,18 +199,20 @@ pub(super) struct RawAlerts {
 #[serde(deny_unknown_fields, expecting = "an smtp object")]
 pub(super) struct RawSmtp {
     pub(super) host: String,
-    #[serde(default = "default_smtp_port")]
-    pub(super) port: u16,
+    #[serde(default)]
+    pub(super) port: Option<u16>,
+    #[serde(default)]
+    pub(super) tls: Option<String>,
+    #[serde(default)]
+    pub(super) ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) timeout: Option<Dur>,
     pub(super) from: String,
     pub(super) to: Vec<String>,
     #[serde(default)]
     pub(super) username: Option<String>,
     #[serde(default)]
     pub(super) password: Option<String>,
-}
-
-fn default_smtp_port() -> u16 {
-    587
 }
 
 impl Default for RawAlerts {

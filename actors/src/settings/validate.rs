@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::error::SettingsError;
 use super::model::{
     AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings, OrderSettings,
-    ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SupervisorSettings,
+    ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls, SupervisorSettings, TradingSettings,
 };
 use super::raw::{RawAccount, RawSettings};
 use super::scalars::Dur;
@@ -37,7 +37,14 @@ impl RawSettings {
             });
         }
 
-        let http = HttpSettings { bind: self.http.bind.0, token: self.http.token };
+        let http = HttpSettings {
+            bind: self.http.bind.0,
+            token: self.http.token,
+            allowed_hosts: validate_hosts(self.http.allowed_hosts)?,
+            max_connections: self.http.max_connections.0,
+            header_read_timeout: self.http.header_read_timeout.value,
+            idle_timeout: self.http.idle_timeout.value,
+        };
         validate_http(&http)?;
 
         if self.database.path.as_os_str().is_empty() {
@@ -121,8 +128,37 @@ impl RawSettings {
                         if smtp.host.trim().is_empty() {
                             return Err(invalid("host", "expected the mail server's host name, got an empty string"));
                         }
-                        if smtp.port == 0 {
+                        let tls = match smtp.tls.as_deref().map(str::trim) {
+                            None | Some("starttls") => SmtpTls::StartTls,
+                            Some("implicit") => SmtpTls::Implicit,
+                            Some("none") => SmtpTls::None,
+                            Some(other) => {
+                                return Err(invalid(
+                                    "tls",
+                                    &format!(
+                                        "expected \"starttls\" (port 587), \"implicit\" (port 465) or \"none\" \
+                                         (plain text, a relay on this machine only), got {other:?}"
+                                    ),
+                                ))
+                            }
+                        };
+                        let port = smtp.port.unwrap_or(match tls {
+                            SmtpTls::StartTls => 587,
+                            SmtpTls::Implicit => 465,
+                            SmtpTls::None => 25,
+                        });
+                        if port == 0 {
                             return Err(invalid("port", "expected a TCP port 1-65535, got 0"));
+                        }
+                        if smtp.ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                            return Err(invalid("ca_file", "expected the path of a PEM file, got an empty string"));
+                        }
+                        if tls == SmtpTls::None && smtp.password.is_some() {
+                            return Err(invalid(
+                                "tls",
+                                "\"none\" would send the password in plain text; use \"starttls\" or \"implicit\", \
+                                 or drop the credentials for a local relay",
+                            ));
                         }
                         if !smtp.from.contains('@') {
                             return Err(invalid("from", "expected an e-mail address such as alerts@example.com"));
@@ -135,7 +171,10 @@ impl RawSettings {
                         }
                         Some(SmtpSettings {
                             host: smtp.host.trim().to_owned(),
-                            port: smtp.port,
+                            port,
+                            tls,
+                            ca_file: smtp.ca_file,
+                            timeout: smtp.timeout.map_or(std::time::Duration::from_secs(10), |d| d.value),
                             from: smtp.from,
                             to: smtp.to,
                             username: smtp.username,
@@ -144,6 +183,7 @@ impl RawSettings {
                     }
                 },
             },
+            trading: TradingSettings { start_paused_if_unknown: self.trading.start_paused_if_unknown },
             supervisor: SupervisorSettings {
                 max_restarts: self.supervisor.max_restarts.0,
                 restart_window: self.supervisor.restart_window.value,
@@ -242,9 +282,53 @@ fn check_reset_duration(field: &str, d: &Dur) -> Result<(), SettingsError> {
     Ok(())
 }
 
+/// `http.allowed_hosts`: bare host names or IP literals (`[::1]` for IPv6), no port, no scheme.
+fn validate_hosts(hosts: Vec<String>) -> Result<Vec<String>, SettingsError> {
+    let mut out = Vec::with_capacity(hosts.len());
+    for (i, host) in hosts.into_iter().enumerate() {
+        let field = format!("http.allowed_hosts[{i}]");
+        let name = host.trim().to_ascii_lowercase();
+        let ipv6 = name.starts_with('[')
+            && name.ends_with(']')
+            && name[1..name.len() - 1].parse::<std::net::Ipv6Addr>().is_ok();
+        let plain =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+        if !(ipv6 || plain) {
+            return Err(SettingsError::invalid(
+                field,
+                format!(
+                    "expected a host name such as \"trader.lan\" or an IP such as \"192.168.1.20\" or \"[fd00::2]\", \
+                     without scheme or port, got {host:?}"
+                ),
+            ));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
 fn validate_http(http: &HttpSettings) -> Result<(), SettingsError> {
+    if http.max_connections > 65_536 {
+        return Err(SettingsError::invalid(
+            "http.max_connections",
+            format!("expected a number from 1 to 65536, got {}", http.max_connections),
+        ));
+    }
     let token = http.token.as_deref();
     if let Some(token) = token {
+        // A token a browser or curl can send as-is: an HTTP header value that is not trimmed away.
+        if let Some((at, c)) = token.char_indices().find(|(_, c)| !(c.is_ascii_graphic() || *c == ' ')) {
+            return Err(SettingsError::invalid(
+                "http.token",
+                format!("expected printable ASCII only (letters, digits, punctuation), got {c:?} at byte {at}"),
+            ));
+        }
+        if token.trim() != token {
+            return Err(SettingsError::invalid(
+                "http.token",
+                "expected no leading or trailing spaces (HTTP drops them, so the token could never match)",
+            ));
+        }
         let len = token.chars().count();
         if len < MIN_TOKEN_LEN {
             return Err(SettingsError::invalid(

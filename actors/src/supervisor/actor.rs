@@ -333,6 +333,7 @@ impl SupervisorState {
                 };
                 let (persistence, _) =
                     Actor::spawn_linked(None, PersistenceActor::new(), persistence_args, supervisor).await?;
+                args.directory.set_persistence(persistence.clone());
                 persistence.get_cell()
             }
             Child::Alert => {

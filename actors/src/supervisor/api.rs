@@ -217,6 +217,16 @@ impl Handle {
         self.directory.gateway(account)
     }
 
+    /// Whether the operator's switch of `account` at `at` (from [`Guard::set_paused`]) is in
+    /// the database: `Err` says why not (the write failed, and is retried; or no answer within
+    /// `within`). Never blocks an actor: the persistence actor hands the wait to its writer thread.
+    pub async fn confirm_switch(&self, account: &str, at: DateTime<Utc>, within: Duration) -> Result<(), String> {
+        match self.directory.persistence() {
+            Some(persistence) => crate::persistence::confirm_switch(&persistence, account, at, within).await,
+            None => Err("the persistence actor is not running".to_owned()),
+        }
+    }
+
     /// One immediate connection attempt for `account`, rate-limited.
     pub async fn connect_now(&self, account: &str) -> Result<(), ConnectNowError> {
         let reconnect = self.directory.reconnect().ok_or(ConnectNowError::Unavailable)?;
