@@ -66,7 +66,7 @@ pub enum GatewayMessage {
     #[doc(hidden)]
     OrderStreamLive { session: u64 },
     #[doc(hidden)]
-    ReconcileDone { session: u64, result: Result<Found, String> },
+    ReconcileDone { session: u64, mark: u64, result: Result<Found, String> },
 }
 
 /// Failures injected on purpose, to prove the supervisor recovers from them.
@@ -250,7 +250,7 @@ impl Actor for GatewayActor {
                     state.start_reconcile(&myself);
                 }
             }
-            GatewayMessage::ReconcileDone { session, result } => state.reconcile_done(session, result),
+            GatewayMessage::ReconcileDone { session, mark, result } => state.reconcile_done(session, mark, result),
             GatewayMessage::Snapshot(reply) => {
                 let _ = reply.send(GatewaySnapshot {
                     account: state.args.account.name.clone(),

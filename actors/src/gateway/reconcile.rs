@@ -79,6 +79,7 @@ impl GatewayState {
         // Days back to the gateway's midnight before the oldest order, whatever its zone.
         let days = ((self.args.clock.now() - oldest).num_days() + 1).clamp(1, MAX_DAYS) as i32;
         let (session, myself) = (self.session, myself.clone());
+        let mark = self.args.registry.writes();
         self.tasks.spawn(async move {
             let result = match tokio::time::timeout(SNAPSHOTS_WITHIN, snapshots(&client, days)).await {
                 Ok(result) => result,
@@ -86,7 +87,7 @@ impl GatewayState {
                     "open orders, completed orders and executions did not arrive within {SNAPSHOTS_WITHIN:?}"
                 )),
             };
-            let _ = myself.send_message(GatewayMessage::ReconcileDone { session, result });
+            let _ = myself.send_message(GatewayMessage::ReconcileDone { session, mark, result });
         });
     }
 
@@ -100,7 +101,7 @@ impl GatewayState {
         }
     }
 
-    pub(super) fn reconcile_done(&mut self, session: u64, result: Result<Found, String>) {
+    pub(super) fn reconcile_done(&mut self, session: u64, mark: u64, result: Result<Found, String>) {
         if session != self.session {
             return;
         }
@@ -114,7 +115,7 @@ impl GatewayState {
             }
         };
         tracing::debug!(account = %self.name(), ?found, "reconcile snapshots");
-        for report in self.args.registry.reconcile(&found) {
+        for report in self.args.registry.reconcile(&found, mark) {
             let account = self.name().to_owned();
             let (order_id, client_id) = (report.order_id, report.client_id);
             if report.after == "Unknown" {

@@ -54,6 +54,9 @@ pub(crate) struct Facts {
     next_subscription: u64,
     pub(crate) orders: HashMap<u64, OrderEntry>,
     pub(crate) next_ticket: u64,
+    /// Bumped for every order written to a gateway: a reconcile judges only orders written
+    /// before its snapshots were asked for.
+    pub(crate) writes: u64,
 }
 
 impl AccountRegistry {

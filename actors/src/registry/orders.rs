@@ -51,6 +51,8 @@ pub struct OrderEntry {
     /// The last reconcile found it nowhere (it is looked for again at the next).
     pub unknown: bool,
     settled_at: Option<Instant>,
+    /// Which write it was (the registry's count at [`AccountRegistry::written`]); 0 unwritten.
+    write: u64,
     exec_ids: HashSet<String>,
     commissions: HashSet<String>,
     last_open: Option<String>,
@@ -239,6 +241,7 @@ impl AccountRegistry {
                 answered: false,
                 unknown: false,
                 settled_at: None,
+                write: 0,
                 exec_ids: HashSet::new(),
                 commissions: HashSet::new(),
                 last_open: None,
@@ -250,7 +253,11 @@ impl AccountRegistry {
 
     /// The gateway is about to write the order on `client_id` as `order_id`.
     pub fn written(&self, ticket: u64, client_id: i32, order_id: i32) {
-        if let Some(entry) = self.lock().orders.get_mut(&ticket) {
+        let mut facts = self.lock();
+        facts.writes += 1;
+        let write = facts.writes;
+        if let Some(entry) = facts.orders.get_mut(&ticket) {
+            entry.write = write;
             entry.client_id = Some(client_id);
             entry.order_id = Some(order_id);
             entry.stage = Stage::Written;
@@ -345,13 +352,22 @@ impl AccountRegistry {
 
     /// Settle every unsettled order from a gateway snapshot; the events are delivered, the
     /// reports returned for publishing.
-    pub fn reconcile(&self, found: &Found) -> Vec<ReconcileReport> {
+    /// The count of writes so far: pass it to [`reconcile`](Self::reconcile) with snapshots
+    /// asked for after reading it.
+    pub fn writes(&self) -> u64 {
+        self.lock().writes
+    }
+
+    /// Judge every unsettled order written up to write `mark` (read before the snapshots were
+    /// asked for) by the snapshots: an order written while they were being taken may not be
+    /// in them yet, and is left to its own stream and the next reconcile.
+    pub fn reconcile(&self, found: &Found, mark: u64) -> Vec<ReconcileReport> {
         let decisions: Vec<(u64, String, Decision)> = {
             let facts = self.lock();
             facts
                 .orders
                 .values()
-                .filter(|o| !o.is_settled())
+                .filter(|o| !o.is_settled() && o.write <= mark)
                 .map(|o| (o.ticket, o.status.clone(), decide(o, found)))
                 .collect()
         };
@@ -479,6 +495,28 @@ mod tests {
             Decision::Now { status: "Filled".into(), filled: 5.0, avg_fill_price: Some(16.0) },
             "a repeated execution id counts once"
         );
+    }
+
+    #[test]
+    fn an_order_written_while_the_snapshots_were_taken_is_not_judged_by_them() {
+        let registry = AccountRegistry::default();
+        let mark = registry.writes();
+        let mut request = OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::market_order(Action::Buy, 5.0),
+            sink: Arc::new(|_| true),
+        };
+        let ticket = registry.track(&mut request, Utc::now());
+        registry.written(ticket, 1, 7);
+        // The snapshots asked for before the write cannot list it: no verdict, not Unknown.
+        assert!(registry.reconcile(&Found::default(), mark).is_empty());
+        assert!(!registry.lock().orders[&ticket].unknown);
+        // The next reconcile, asked for after the write, does judge it.
+        let reports = registry.reconcile(&Found::default(), registry.writes());
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].after, "Unknown");
     }
 
     #[test]
