@@ -317,7 +317,7 @@ async fn a_limit_order_away_from_the_market_rests_until_the_price_crosses_it() {
     })
     .await;
     // Dozens of price steps later (10 ms each) it is still working: 5 % away is far for the walk.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // thirty clock rounds: only waiting shows it stays unfilled
     assert_eq!(sim.orders()[0].status, Some("Submitted"), "resting while the market is above the limit");
 
     let (status, body) = http(control, "POST", "/sim/price", Some(br#"{"symbol":"AAPL","price":189.5}"#)).await;
