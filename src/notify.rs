@@ -1,6 +1,7 @@
-//! systemd integration (`Type=notify`): READY=1 once the service is up, WATCHDOG=1 on every
-//! heartbeat round (so a wedged actor system stops pinging and systemd restarts the process),
-//! STOPPING=1 on shutdown. Without `NOTIFY_SOCKET` (not under systemd) every call is a no-op.
+//! systemd integration (`Type=notify`): READY=1 once the service is up, WATCHDOG=1 for every
+//! heartbeat round in which every actor of the tree answered (so a wedged actor, or a wedged
+//! root, stops the pings and systemd restarts the process if the supervisor's own restart does
+//! not cure it), STOPPING=1 on shutdown. Without `NOTIFY_SOCKET` (not under systemd) every call is a no-op.
 
 use sd_notify::NotifyState;
 
@@ -15,7 +16,7 @@ pub fn ready() {
     send(NotifyState::Ready);
 }
 
-/// One heartbeat round happened.
+/// A heartbeat round in which every actor answered.
 pub fn watchdog() {
     send(NotifyState::Watchdog);
 }

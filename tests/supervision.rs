@@ -467,3 +467,84 @@ async fn starting_inside_a_reset_window_makes_no_attempt_until_it_ends() {
     );
     supervision.shutdown().await;
 }
+
+/// The watchdog's counters, from `/actors`.
+async fn watchdog_view(supervision: &Supervision) -> serde_json::Value {
+    let actors = supervision.actors().await;
+    actors.into_iter().find(|a| a.info.name == "watchdog").expect("the watchdog in the tree").snapshot
+}
+
+#[tokio::test]
+async fn a_stuck_guard_and_a_stuck_reconnect_actor_are_restarted_and_systemd_pings_stop_meanwhile() {
+    use ibkr_supervisor::actors::guard::GuardMessage;
+    use ibkr_supervisor::actors::reconnect::ReconnectMessage;
+    let sim = two_gateways().await;
+    let pings = Arc::new(AtomicUsize::new(0));
+    let on_heartbeat = {
+        let pings = Arc::clone(&pings);
+        Arc::new(move || {
+            pings.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    // 100 ms rounds; an actor has 1 s to answer, so about ten rounds start while one is stuck.
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "heartbeat": { "interval": "100ms", "probe_timeout": "100ms" }, "supervisor": { "stuck_margin": "900ms" } }),
+    );
+    let options = StartOptions { on_heartbeat: Some(on_heartbeat), ..StartOptions::default() };
+    let supervision = Supervision::start(settings, options).await.unwrap();
+    wait_state(&supervision, "Paper", "connected", WAIT).await;
+    wait_state(&supervision, "Live", "connected", WAIT).await;
+    let events = Events::record(supervision.events()).await;
+    eventually(WAIT, "healthy rounds ping systemd", || async { pings.load(Ordering::SeqCst) >= 3 }).await;
+
+    let directory = supervision.directory().clone();
+    for actor in ["guard", "reconnect"] {
+        let id = || match actor {
+            "guard" => directory.guard().map(|g| g.get_id()),
+            _ => directory.reconnect().map(|r| r.get_id()),
+        };
+        let before = id().expect("the actor is running");
+        let withheld_before = watchdog_view(&supervision).await["withheld_rounds"].as_u64().unwrap();
+        let pinged_before = pings.load(Ordering::SeqCst);
+        let freeze = Drill::Freeze(Duration::from_secs(3600));
+        match actor {
+            "guard" => directory.guard().unwrap().send_message(GuardMessage::Drill(freeze)).unwrap(),
+            _ => directory.reconnect().unwrap().send_message(ReconnectMessage::Drill(freeze)).unwrap(),
+        }
+        eventually(WAIT, &format!("the stuck {actor} was replaced"), || async {
+            id().is_some_and(|now| now != before)
+        })
+        .await;
+        let pinged_while_stuck = pings.load(Ordering::SeqCst) - pinged_before;
+        // At most the round that had its answers before the freeze, and one the replacement
+        // answered before this line ran: not the ten that started while it was stuck.
+        assert!(pinged_while_stuck <= 3, "{pinged_while_stuck} WATCHDOG=1 pings while the {actor} was stuck");
+        let view = watchdog_view(&supervision).await;
+        assert!(view["withheld_rounds"].as_u64().unwrap() > withheld_before, "{view}");
+        let unanswered: Vec<&str> =
+            view["last_unanswered"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+        assert!(unanswered.contains(&actor), "the withheld round names the {actor}: {view}");
+        assert!(
+            events.of("*").iter().any(|e| matches!(&e.kind,
+                EventKind::ActorRestarted { actor: a, reason, .. } if a == actor && reason.contains("stuck"))),
+            "an ActorRestarted event for the {actor}"
+        );
+        let pinged = pings.load(Ordering::SeqCst);
+        eventually(WAIT, "pings resume once every actor answers", || async {
+            pings.load(Ordering::SeqCst) >= pinged + 2
+        })
+        .await;
+    }
+    // The restarted guard gates as before, from the published state.
+    assert_eq!(supervision.guard().refusal("Paper"), None, "a connected account passes orders");
+    let tree = supervision.tree().await;
+    for actor in ["guard", "reconnect"] {
+        assert_eq!(tree.iter().find(|c| c.name == actor).unwrap().restarts, 1, "{actor} restarted once");
+    }
+    // The restarted reconnect actor still recovers a loss.
+    sim.inject(Fault::Drop, Some(sim.port(0))).unwrap();
+    wait_state(&supervision, "Paper", "disconnected", WAIT).await;
+    wait_state(&supervision, "Paper", "connected", WAIT).await;
+    supervision.shutdown().await;
+}

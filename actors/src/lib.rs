@@ -10,7 +10,8 @@
 //!  ├─ GuardActor                engine orders pass only while the account is usable
 //!  ├─ ProxyActor × port         guarded TWS API port: engine sessions relayed, placeOrder gated
 //!  ├─ ReconnectActor            backoff per account, reset-window calendar, manual attempts
-//!  └─ WatchdogActor             heartbeat every interval; reports stuck gateways
+//!  └─ WatchdogActor             heartbeat every interval; checks every actor, reports stuck
+//!                               ones; WATCHDOG=1 to systemd only when every actor answered
 //! gateway ── StatusEvent ──▶ EventPort ──▶ reconnect, persistence, guard, alert
 //! gateway, reconnect, watchdog ── write ──▶ StatusBoard ◀── read ── HTTP, --once, persistence
 //! engine ── Guard::place_order ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi ──▶ IB Gateway
@@ -25,6 +26,7 @@
 //!   simulator and the guarded port (*pure*, plus a cancel-safe frame reader).
 //! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
 //!   `scalars`, `validate`, `error`).
+//! - [`drill`]: failures injected on purpose (panic, freeze) into an actor.
 //! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
 //!   presets per region from `config/reset-presets.json`; quiesce before a window (*pure*).
 //! - IB's operating facts, each *pure* (wired by issue 14): [`farms`] (data-farm notices per
@@ -55,6 +57,7 @@ pub mod calendar;
 pub mod clock;
 pub mod conditions;
 pub mod directory;
+pub mod drill;
 pub mod engine;
 pub mod escalation;
 pub mod farms;
@@ -74,8 +77,9 @@ pub mod supervisor;
 pub mod watchdog;
 pub mod wire;
 
+pub use drill::Drill;
 pub use engine::{MarketEvent, OrderEvent, OrderRequest, OrderSink, Refusal, Tick, TickReceiver, TickSink};
-pub use gateway::{Drill, GatewayActor, GatewayMessage};
+pub use gateway::{GatewayActor, GatewayMessage};
 pub use guard::Guard;
 pub use status::{transition, AccountStatus, BoardSnapshot, ConnectionState, EventKind, StatusBoard, StatusEvent};
 pub use supervisor::{ActorView, Handle, Outcome, StartOptions, Supervision, SupervisionError};

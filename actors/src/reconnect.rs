@@ -18,6 +18,7 @@ use crate::backoff::{sample_jitter, AttemptFailure, BackoffPolicy, ManualRejecti
 use crate::calendar::{ResetCalendar, Window};
 use crate::clock::{instant_at, wall_time_at, SharedClock};
 use crate::directory::Directory;
+use crate::drill::Drill;
 use crate::gateway::GatewayMessage;
 use crate::settings::{AccountSettings, ReconnectSettings};
 use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
@@ -46,6 +47,9 @@ pub enum ReconnectMessage {
     },
     /// A view for `/actors` and tests.
     Snapshot(RpcReplyPort<Vec<ReconnectSnapshot>>),
+    /// A failure injected on purpose (the watchdog finds a frozen reconnect actor; the
+    /// supervisor restarts it).
+    Drill(Drill),
 }
 
 /// Why a manual connect was not started.
@@ -188,6 +192,7 @@ impl Actor for ReconnectActor {
                 }
             }
             ReconnectMessage::CalendarCheck => state.check_calendar(&myself),
+            ReconnectMessage::Drill(drill) => drill.run("ReconnectActor").await,
             ReconnectMessage::ConnectNow { account, reply } => {
                 let _ = reply.send(state.connect_now(&myself, &account));
             }

@@ -12,6 +12,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::connection::{ConnectOutcome, Link, Liveness};
 use crate::clock::SharedClock;
+use crate::drill::Drill;
 use crate::registry::{AccountRegistry, Found, Ticket};
 use crate::settings::{AccountSettings, HeartbeatSettings, OrderSettings};
 use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
@@ -67,15 +68,6 @@ pub enum GatewayMessage {
     OrderStreamLive { session: u64 },
     #[doc(hidden)]
     ReconcileDone { session: u64, mark: u64, result: Result<Found, String> },
-}
-
-/// Failures injected on purpose, to prove the supervisor recovers from them.
-#[derive(Debug, Clone, Copy)]
-pub enum Drill {
-    /// Panic inside the handler.
-    Panic,
-    /// Stop handling messages for this long (the actor looks stuck).
-    Freeze(Duration),
 }
 
 /// The watchdog's answer.
@@ -265,8 +257,7 @@ impl Actor for GatewayActor {
                     silent_ms: state.liveness.silent_for().as_millis() as u64,
                 });
             }
-            GatewayMessage::Drill(Drill::Panic) => panic!("drill: GatewayActor {} panics", state.args.account.name),
-            GatewayMessage::Drill(Drill::Freeze(duration)) => tokio::time::sleep(duration).await,
+            GatewayMessage::Drill(drill) => drill.run(&format!("GatewayActor {}", state.args.account.name)).await,
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ mod market_data;
 mod orders;
 mod reconcile;
 
-pub use actor::{Drill, GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
+pub use crate::drill::Drill;
+pub use actor::{GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
 #[doc(hidden)]
 pub use connection::ConnectOutcome;

@@ -13,6 +13,7 @@ use super::gates::{read, Gate, GateSnapshot, SharedGates};
 use super::ticks::TickQueue;
 use crate::clock::SharedClock;
 use crate::directory::Directory;
+use crate::drill::Drill;
 use crate::engine::{Refusal, Tick, TickReceiver, TickSink};
 use crate::gateway::GatewayMessage;
 use crate::registry::{Registry, Ticket};
@@ -47,6 +48,9 @@ pub enum GuardMessage {
     Event(StatusEvent),
     /// The gates and counters, for `/actors`.
     Snapshot(RpcReplyPort<GuardSnapshot>),
+    /// A failure injected on purpose (the watchdog finds a frozen guard; the supervisor
+    /// restarts it).
+    Drill(Drill),
 }
 
 /// What `/actors` shows of the guard.
@@ -159,6 +163,7 @@ impl Actor for GuardActor {
                 drop(gates);
                 let _ = reply.send(snapshot);
             }
+            GuardMessage::Drill(drill) => drill.run("GuardActor").await,
             GuardMessage::Event(event) => {
                 let mut gates = state.args.gates.write().unwrap_or_else(|p| p.into_inner());
                 match event.kind {

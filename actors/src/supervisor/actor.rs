@@ -1,5 +1,5 @@
 //! The [`RootSupervisor`]: spawns every child linked, restarts a failed one (one-for-one, with
-//! a [`RestartIntensity`] per child), kills a gateway the watchdog reports stuck, melts down
+//! a [`RestartIntensity`] per child), kills an actor the watchdog reports stuck, melts down
 //! past the limit, and stops the children in order at shutdown.
 
 use std::collections::HashMap;
@@ -27,12 +27,12 @@ use crate::watchdog::{RoundHook, WatchdogActor, WatchdogArgs};
 
 /// Messages the root supervisor handles.
 pub enum SupervisorMessage {
-    /// The watchdog found a gateway (this incarnation of it) that does not answer heartbeats.
-    GatewayStuck {
-        /// The account.
-        account: String,
+    /// The watchdog found an actor (this incarnation of it) that does not answer.
+    Stuck {
+        /// Its name (`gateway:Paper`, `guard`, …).
+        actor: String,
         /// The incarnation that did not answer (a late report cannot kill its replacement).
-        gateway: ActorId,
+        id: ActorId,
     },
     /// Ordered shutdown: heartbeats stop, clients disconnect, then the root stops.
     Shutdown(RpcReplyPort<()>),
@@ -198,11 +198,18 @@ impl Actor for RootSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMessage::GatewayStuck { account, gateway } => {
-                let child = Child::Gateway(account);
-                if let Some(cell) = state.cells.get(&child).filter(|cell| cell.get_id() == gateway) {
-                    state.kill_reasons.insert(child.clone(), "stuck: no answer to the heartbeat".into());
-                    cell.kill();
+            SupervisorMessage::Stuck { actor, id } => {
+                // Only the current incarnation: a late report names one already replaced.
+                if let Some(child) = state.by_id.get(&id).cloned() {
+                    let why = match child {
+                        Child::Gateway(_) => "stuck: no answer to the heartbeat",
+                        _ => "stuck: no answer to the watchdog",
+                    };
+                    tracing::warn!(%actor, "killing a stuck actor");
+                    state.kill_reasons.insert(child.clone(), why.into());
+                    if let Some(cell) = state.cells.get(&child) {
+                        cell.kill();
+                    }
                 }
             }
             SupervisorMessage::Shutdown(reply) => {
@@ -360,10 +367,11 @@ impl SupervisorState {
                     directory: args.directory.clone(),
                     board: args.board.clone(),
                     clock: args.clock.clone(),
+                    check_tree: Some(super::tree::tree_check(myself.clone())),
                     on_stuck: {
                         let supervisor = myself.clone();
-                        Arc::new(move |account, gateway| {
-                            let _ = supervisor.send_message(SupervisorMessage::GatewayStuck { account, gateway });
+                        Arc::new(move |actor, id| {
+                            let _ = supervisor.send_message(SupervisorMessage::Stuck { actor, id });
                         })
                     },
                     on_round: args.on_round.clone(),

@@ -65,7 +65,7 @@ pub struct StartOptions {
     pub clock: SharedClock,
     /// Accounts the operator paused (and since when), e.g. loaded from the database.
     pub paused: Vec<(String, DateTime<Utc>)>,
-    /// Run on every heartbeat round (e.g. systemd's watchdog ping).
+    /// Run for every heartbeat round in which every actor answered (systemd's watchdog ping).
     pub on_heartbeat: Option<RoundHook>,
 }
 
@@ -210,6 +210,12 @@ impl Handle {
     /// The guarded ports: where each listens, its counters and its engine sessions.
     pub fn proxies(&self) -> &ProxyStats {
         &self.proxies
+    }
+
+    /// The current ref of every actor the directory holds (the guard, the reconnect actor,
+    /// persistence, each gateway); each changes when its actor is restarted.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The current GatewayActor of `account` (it changes when restarted).

@@ -1,5 +1,6 @@
 //! The actor tree for `/actors`: every child of the root supervisor, whether ractor reports it
-//! alive, and a snapshot of its state asked of the actor itself.
+//! alive, and a snapshot of its state asked of the actor itself. The watchdog's
+//! [`TreeCheck`] asks the same snapshots to learn whether every actor answers.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::guard::GuardMessage;
 use crate::persistence::PersistenceMessage;
 use crate::proxy::ProxyMessage;
 use crate::reconnect::ReconnectMessage;
-use crate::watchdog::WatchdogMessage;
+use crate::watchdog::{Answer, TreeCheck, WatchdogMessage};
 
 /// How long `/actors` waits for each actor's snapshot.
 pub const SNAPSHOT_WITHIN: Duration = Duration::from_millis(200);
@@ -86,7 +87,7 @@ impl Handle {
                 _ => None,
             };
             async move {
-                let snapshot = snapshot(&entry).await;
+                let snapshot = snapshot(&entry, SNAPSHOT_WITHIN).await;
                 ActorView {
                     info: ChildInfo::of(&entry),
                     status: if snapshot.is_some() { "running" } else { "unresponsive" },
@@ -99,9 +100,31 @@ impl Handle {
     }
 }
 
+/// The watchdog's check of the tree: the root lists its children (bounded by `within`), then
+/// every child except the gateways (they get heartbeats) and the watchdog (which asks) is asked
+/// for its snapshot at once, each bounded by `within`.
+pub(super) fn tree_check(root: ActorRef<SupervisorMessage>) -> TreeCheck {
+    std::sync::Arc::new(move |within| {
+        let root = root.clone();
+        Box::pin(async move {
+            let tree = match root.call(SupervisorMessage::Tree, Some(within)).await {
+                Ok(CallResult::Success(tree)) => tree,
+                _ => return None,
+            };
+            let asked = tree.into_iter().filter(|e| !matches!(e.child, Child::Gateway(_) | Child::Watchdog)).map(
+                |entry| async move {
+                    let answered = snapshot(&entry, within).await.is_some();
+                    Answer { actor: entry.child.name(), id: Some(entry.cell.get_id()), answered }
+                },
+            );
+            Some(futures::future::join_all(asked).await)
+        })
+    })
+}
+
 /// Ask the child's current incarnation for its snapshot, as JSON.
-async fn snapshot(entry: &ChildEntry) -> Option<serde_json::Value> {
-    let (cell, within) = (entry.cell.clone(), Some(SNAPSHOT_WITHIN));
+async fn snapshot(entry: &ChildEntry, within: Duration) -> Option<serde_json::Value> {
+    let (cell, within) = (entry.cell.clone(), Some(within));
     match entry.child {
         Child::Gateway(_) => {
             answer(ActorRef::<GatewayMessage>::from(cell).call(GatewayMessage::Snapshot, within).await)
