@@ -548,3 +548,29 @@ async fn a_stuck_guard_and_a_stuck_reconnect_actor_are_restarted_and_systemd_pin
     wait_state(&supervision, "Paper", "connected", WAIT).await;
     supervision.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pacing_notice_answering_the_probe_is_a_sign_of_life_not_an_outage() {
+    let sim = two_gateways().await;
+    let (supervision, events) = start(&sim, json!({ "heartbeat": { "interval": "1h", "probe_timeout": "5s" } })).await;
+    let gateway = supervision.gateway("Paper").unwrap();
+    // The gateway stops reading: the probe's reqCurrentTime waits at the socket.
+    sim.inject(Fault::Hang, Some(sim.port(0))).unwrap();
+    let probe = tokio::spawn({
+        let gateway = gateway.clone();
+        async move { gateway.call(GatewayMessage::ProbeNow, Some(Duration::from_secs(6))).await }
+    });
+    eventually(WAIT, "the probe is in flight", || async {
+        let snapshot = gateway.call(GatewayMessage::Snapshot, Some(Duration::from_secs(1))).await;
+        matches!(snapshot, Ok(ractor::rpc::CallResult::Success(s)) if s.probe_in_flight)
+    })
+    .await;
+    // IB's 100 comes first (with no request id, as a pending one-shot's answer), then the time.
+    sim.inject(Fault::PacingViolation, Some(sim.port(0))).unwrap();
+    sim.inject(Fault::Clear, Some(sim.port(0))).unwrap();
+    let answer = probe.await.unwrap();
+    assert!(matches!(answer, Ok(ractor::rpc::CallResult::Success(Ok(_)))), "{answer:?}");
+    assert!(state_of(&supervision, "Paper").is_usable(), "{:?}", state_of(&supervision, "Paper"));
+    assert_eq!(events.count("Paper", |k| matches!(k, EventKind::Lost { .. } | EventKind::ProbeFailed { .. })), 0);
+    supervision.shutdown().await;
+}

@@ -229,6 +229,13 @@ impl GatewayState {
             let started = Instant::now();
             let result = match tokio::time::timeout(timeout, client.server_time()).await {
                 Ok(Ok(_)) => Ok(()),
+                // Any notice is a frame from the gateway's API thread: it is alive. Dropping
+                // the link on one would turn IB's pacing warning (100, which arrives as the
+                // answer of whatever request is pending) into an outage.
+                Ok(Err(IbError::Notice(notice))) => {
+                    tracing::info!(code = notice.code, message = %notice.message, "probe answered with a notice: alive");
+                    Ok(())
+                }
                 Ok(Err(e)) => Err(format!("probe failed: {e}")),
                 Err(_) => Err(format!("no answer to the probe within {}", humantime::format_duration(timeout))),
             };
