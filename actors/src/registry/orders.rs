@@ -56,6 +56,8 @@ pub struct OrderEntry {
     exec_ids: HashSet<String>,
     commissions: HashSet<String>,
     last_open: Option<String>,
+    /// `Sent` reached the engine (it comes before any other event of a written order).
+    sent: bool,
     sink: OrderSink,
 }
 
@@ -245,6 +247,7 @@ impl AccountRegistry {
                 exec_ids: HashSet::new(),
                 commissions: HashSet::new(),
                 last_open: None,
+                sent: false,
                 sink: std::sync::Arc::clone(&request.sink),
             },
         );
@@ -282,11 +285,21 @@ impl AccountRegistry {
 
     /// Deliver one event of order `ticket` to the engine, once: a repeated status (same status
     /// and filled), a repeated fill or commission (same execution id), a status that would go
-    /// back from a terminal one, are dropped. Returns whether it was delivered.
+    /// back from a terminal one, are dropped. `Sent` comes first: the gateway's ack can arrive
+    /// on the order-update stream before the writing task resumes from the write, so the first
+    /// gateway event of a written order brings its `Sent` with it (and the writer's own is
+    /// then dropped). Returns whether it was delivered.
     pub fn deliver(&self, ticket: u64, event: OrderEvent) -> bool {
-        let sink = {
+        let (sink, sent_first) = {
             let mut facts = self.lock();
             let Some(entry) = facts.orders.get_mut(&ticket) else { return false };
+            let from_gateway = matches!(
+                event,
+                OrderEvent::Open { .. }
+                    | OrderEvent::Status { .. }
+                    | OrderEvent::Execution { .. }
+                    | OrderEvent::Commission { .. }
+            );
             let fresh = match &event {
                 OrderEvent::Status { status, filled, avg_fill_price, .. } => {
                     let same = *status == entry.status && (*filled - entry.filled).abs() < 1e-9;
@@ -316,13 +329,29 @@ impl AccountRegistry {
                     entry.answered = true;
                     first
                 }
-                OrderEvent::Sent { .. } | OrderEvent::Reconciled { .. } | OrderEvent::Unknown { .. } => true,
+                OrderEvent::Sent { .. } => !std::mem::replace(&mut entry.sent, true),
+                OrderEvent::Reconciled { .. } | OrderEvent::Unknown { .. } => true,
             };
             if !fresh {
                 return false;
             }
-            std::sync::Arc::clone(&entry.sink)
+            let sent_first = match (from_gateway, entry.sent, entry.client_id, entry.order_id) {
+                (true, false, Some(client_id), Some(order_id)) if entry.stage == Stage::Written => {
+                    entry.sent = true;
+                    Some(OrderEvent::Sent {
+                        account: entry.account.clone(),
+                        order_id,
+                        client_id,
+                        order_ref: entry.order_ref.clone(),
+                    })
+                }
+                _ => None,
+            };
+            (std::sync::Arc::clone(&entry.sink), sent_first)
         };
+        if let Some(sent) = sent_first {
+            sink(sent);
+        }
         sink(event);
         true
     }
@@ -592,5 +621,35 @@ mod tests {
         assert_eq!(failed, 1);
         assert!(registry.deliver(ticket, status("Filled", 1.0)));
         assert!(!registry.deliver(ticket, status("Submitted", 0.0)), "never back from Filled");
+    }
+
+    #[test]
+    fn the_engine_hears_sent_before_the_gateway_ack_whichever_arrives_first() {
+        let registry = AccountRegistry::default();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut request = OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::market_order(Action::Buy, 1.0),
+            sink: {
+                let seen = Arc::clone(&seen);
+                Arc::new(move |e| {
+                    seen.lock().unwrap().push(e);
+                    true
+                })
+            },
+        };
+        let ticket = registry.track(&mut request, Utc::now());
+        registry.written(ticket, 7, 42);
+        // The order-update stream's OpenOrder wins the race with the writing task's Sent.
+        assert!(registry.deliver(ticket, OrderEvent::Open { order_id: 42, status: "Submitted".into() }));
+        let order_ref = request.order.order_ref.clone();
+        let sent = OrderEvent::Sent { account: "Paper".into(), order_id: 42, client_id: 7, order_ref };
+        assert!(!registry.deliver(ticket, sent.clone()), "the writer's Sent came already");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(matches!(&seen[0], OrderEvent::Sent { order_id: 42, client_id: 7, account, .. } if account == "Paper"));
+        assert!(matches!(&seen[1], OrderEvent::Open { order_id: 42, .. }));
     }
 }
