@@ -24,6 +24,9 @@
 //!    order handed to ibapi on the live connection; timestamped inside the sink) and to
 //!    `OrderEvent::Open` (the simulator's OpenOrder back over TCP). The same without a flood,
 //!    first, as the baseline. Goal: `Sent` p99 <= 1 ms under the flood.
+//! 3. The liveness gate (`silent.rs`): with `orders.max_silence` = 5 ms, place_order -> Sent on
+//!    a fresh link and after 20 ms of silence (the gateway probes before it writes), side by
+//!    side: the difference is one probe round trip.
 //!
 //! Everything (simulator, supervision tree, bench actors, producer, measuring tasks) runs as
 //! tasks of one multi-thread tokio runtime with a worker per core. Besides the rates, each
@@ -35,6 +38,8 @@
 //! `GUARD_FLOODERS` (2 flood tasks), `RUST_LOG` (default `warn`). The process exits 0 even
 //! when a goal is missed: it is a measurement, and the verdicts are printed.
 
+#[path = "guard/silent.rs"]
+mod silent;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -168,7 +173,7 @@ async fn run(config: Config) {
 
     // ---- 2. order latency, without and with the flood ----
     eprintln!("  orders: {} without a flood", config.orders);
-    let quiet = order_phase(&guard, config.orders).await;
+    let quiet = order_phase(&guard, config.orders, Gap::Random).await;
     eprintln!("  orders: {} under a flood of {} task(s)", config.orders, config.flooders);
     let flood = flood_phase(&guard, config).await;
     let total = started.elapsed();
@@ -182,9 +187,12 @@ async fn run(config: Config) {
 
     let still_connected = supervision.board().account(ACCOUNT).is_some_and(|a| a.connected());
     supervision.shutdown().await;
+    let silent_orders = (config.orders / 5).max(20);
+    let silent = silent::run(&sim, &scratch.path().join("guard-bench-silent.db"), silent_orders).await;
     sim.shutdown();
 
     report(config, &throughput, &quiet, &flood, still_connected, total, &machine);
+    report_silent(silent.as_ref());
 }
 
 /// CPU time over the measurement: the whole machine's busy time and steal, and this process's.
@@ -615,7 +623,16 @@ fn order_request(sink: OrderSink) -> OrderRequest {
     }
 }
 
-async fn order_phase(guard: &Guard, orders: usize) -> OrderPhase {
+/// The pause before each order of a phase.
+#[derive(Clone, Copy)]
+enum Gap {
+    /// 0-1 ms at random: the next order lands at a random phase of the scheduler's work.
+    Random,
+    /// Exactly this long (longer than `orders.max_silence`: the link has gone quiet).
+    Fixed(Duration),
+}
+
+async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> OrderPhase {
     let mut out = OrderPhase::default();
     let started = Instant::now();
     for _ in 0..orders {
@@ -653,8 +670,12 @@ async fn order_phase(guard: &Guard, orders: usize) -> OrderPhase {
                 }
             }
         }
-        // Land the next order at a random phase of the scheduler's (and the flood's) work.
-        tokio::time::sleep(Duration::from_micros(rand::random_range(0..1000))).await;
+        let pause = match gap {
+            // Land the next order at a random phase of the scheduler's (and the flood's) work.
+            Gap::Random => Duration::from_micros(rand::random_range(0..1000)),
+            Gap::Fixed(pause) => pause,
+        };
+        tokio::time::sleep(pause).await;
     }
     out.elapsed = started.elapsed();
     out
@@ -710,7 +731,7 @@ async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
         .collect();
     tokio::time::sleep(FLOOD_LEAD).await;
     let shed_at_first_order = paper_counts(guard).ticks_shed - before.ticks_shed;
-    let orders = order_phase(guard, config.orders).await;
+    let orders = order_phase(guard, config.orders, Gap::Random).await;
     stop.store(true, Ordering::Relaxed);
     let (mut offered, mut accepted) = (0, 0);
     for flooder in flooders {
@@ -961,7 +982,7 @@ fn report(
     );
     println!(
         "  order latency: Instant::now() just before guard.place_order(request) to Instant::now() inside the \
-         order's sink when it is called with Sent (GatewayActor, before ibapi's place_order is awaited) and with \
+         order's sink when it is called with Sent (after ibapi's place_order wrote the order) and with \
          Open (ibapi's OpenOrder from the simulator). 'seen by the waiting task' adds the wake-up of the task \
          waiting on the sink's channel. Orders are placed one at a time (the next after the previous one's Open)."
     );
@@ -997,4 +1018,39 @@ fn report(
         "Overall: {} (exit code is 0 regardless: this is a measurement)",
         if all { "all goals met" } else { "NOT all goals met" }
     );
+}
+
+fn report_silent(phase: Option<&silent::SilentPhase>) {
+    println!();
+    let Some(phase) = phase else {
+        println!("3. Liveness gate: ABORTED, the phase's tree did not connect to the simulator within 5 s");
+        return;
+    };
+    println!(
+        "3. Liveness gate: orders.max_silence = {:?}; {} orders per row, one at a time (ms)",
+        silent::MAX_SILENCE,
+        phase.fresh.sent.len().max(phase.silent.sent.len())
+    );
+    println!("{:<48} {:>5} {:>9} {:>9} {:>9} {:>9}   {:<14}", "measurement", "n", "p50", "p90", "p99", "max", "bound");
+    println!("{}", "-".repeat(124));
+    let fresh = stats(&ms(&phase.fresh.sent));
+    let quiet = stats(&ms(&phase.silent.sent));
+    latency_row("  fresh link (0-1 ms apart): place -> Sent", &fresh, None, "");
+    latency_row(&format!("  silent {:?} > max_silence: place -> Sent", silent::SILENT_GAP), &quiet, None, "");
+    latency_row("  silent: place -> Open (gateway ack over TCP)", &stats(&ms(&phase.silent.open)), None, "");
+    println!("{}", "-".repeat(124));
+    if let (Some(fresh), Some(quiet)) = (fresh, quiet) {
+        println!(
+            "the probe first adds {:.3} ms at p50 and {:.3} ms at p99 (one reqCurrentTime round trip); \
+             refused/failed/missing: fresh {}/{}/{}, silent {}/{}/{}",
+            quiet.p50 - fresh.p50,
+            quiet.p99 - fresh.p99,
+            phase.fresh.refused.len(),
+            phase.fresh.failed.len(),
+            phase.fresh.missing,
+            phase.silent.refused.len(),
+            phase.silent.failed.len(),
+            phase.silent.missing
+        );
+    }
 }
