@@ -10,6 +10,7 @@ use common::proxy::*;
 use common::*;
 use ibapi::orders::{OrderStatusKind, PlaceOrder};
 use ibapi::prelude::*;
+use ibkr_supervisor::actors::gateway::GatewayMessage;
 use ibkr_supervisor::actors::EventKind;
 use ibkr_supervisor::sim::Fault;
 use serde_json::json;
@@ -160,6 +161,35 @@ async fn a_hang_closes_the_engine_session_once_the_link_is_judged_dead_and_no_or
     g.sim.inject(Fault::Hang, None).unwrap();
     tokio::time::timeout(WAIT, raw.read_to_close()).await.expect("closed once the probe fails").expect("FIN");
     assert!(try_connect(g.port, ENGINE).await.is_err(), "no session while the link is down");
+    recovers_and_trades_again(&g).await;
+}
+
+#[tokio::test]
+async fn an_order_into_a_silent_hung_link_waits_for_a_probe_and_is_answered_201_never_forwarded() {
+    // No heartbeat round during the test: only the send-path liveness gate can find the hang.
+    let g = guarded(
+        json!({ "heartbeat": { "interval": "1h", "probe_timeout": "300ms" }, "orders": { "max_silence": "50ms" } }),
+        |_| {},
+    )
+    .await;
+    let (client, _notices) = connect(g.port, ENGINE).await;
+    let order_id = client.next_valid_order_id().await.unwrap();
+    g.sim.inject(Fault::Hang, None).unwrap();
+    // The link goes quiet for longer than max_silence; nothing has judged it yet.
+    let gateway = g.supervision.gateway("Paper").unwrap();
+    eventually(WAIT, "the hung link silent past orders.max_silence", || async {
+        let snapshot = gateway.call(GatewayMessage::Snapshot, Some(WAIT)).await;
+        matches!(snapshot, Ok(ractor::rpc::CallResult::Success(s)) if s.silent_ms >= 100)
+    })
+    .await;
+    assert!(g.supervision.guard().refusal("Paper").is_none(), "the gates still say usable");
+    // The order waits for the probe, which fails: 201 with the reason, before the session's FIN.
+    refused_with(
+        place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await,
+        "gateway not answering",
+    );
+    assert!(g.orders_from(ENGINE).is_empty(), "the order never reached the gateway");
+    assert_eq!(g.port_stats().orders_refused, 1);
     recovers_and_trades_again(&g).await;
 }
 

@@ -32,3 +32,4 @@ pub use crate::drill::Drill;
 pub use actor::{GatewayActor, GatewayArgs, GatewayMessage, GatewaySnapshot, GatewayState, HeartbeatAck};
 #[doc(hidden)]
 pub use connection::ConnectOutcome;
+pub(crate) use connection::Liveness;

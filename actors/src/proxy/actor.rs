@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use super::session::{self, canonical, SessionCtx};
 use super::stats::{PortSnapshot, PortStats};
 use crate::clock::SharedClock;
+use crate::directory::Directory;
 use crate::guard::SharedGates;
 use crate::settings::AccountSettings;
 use crate::status::{EventKind, EventPort, StatusBoard, StatusEvent};
@@ -70,6 +71,14 @@ pub struct ProxyArgs {
     pub clock: SharedClock,
     /// The port's counters and sessions (outlive a restart).
     pub stats: Arc<PortStats>,
+    /// Where the account's GatewayActor is found: it probes the gateway for a session whose
+    /// upstream has been silent too long.
+    pub directory: Directory,
+    /// A `placeOrder` goes upstream only if the session's upstream showed life within this
+    /// (`orders.max_silence`), else after a probe.
+    pub max_silence: Duration,
+    /// How long a session waits for that probe (probe timeout + stuck margin).
+    pub probe_within: Duration,
 }
 
 /// The actor; its state is [`ProxyState`].
@@ -129,6 +138,9 @@ impl Actor for ProxyActor {
             clock: args.clock.clone(),
             port: Arc::clone(&args.stats),
             actor: myself,
+            directory: args.directory.clone(),
+            max_silence: args.max_silence,
+            probe_within: args.probe_within,
         };
         Ok(ProxyState { args, ctx, link_up, sessions: HashMap::new(), _listener: stop })
     }

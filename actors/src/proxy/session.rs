@@ -4,7 +4,10 @@
 //!
 //! - engine → gateway: complete frames only, each looked at by [`inspect`]; a `placeOrder` goes
 //!   upstream only if the guard's gates let it (the very [`Gates::refusal`](crate::guard::Gates)
-//!   the library guard uses), else it is answered with error 201 and never forwarded;
+//!   the library guard uses) and the link is fresh — the session's upstream sent something
+//!   within `orders.max_silence`, or else the account's GatewayActor answered a probe of the
+//!   gateway (the engine's later frames wait meanwhile, so their order is kept) — otherwise it
+//!   is answered with error 201 and never forwarded;
 //! - gateway → engine: bytes as they come, with only the frame boundaries tracked, so a 201
 //!   answer is slipped in between two gateway frames, never inside one.
 //!
@@ -20,12 +23,15 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::ProxyMessage;
 use super::inspect::{inspect, rejection, Inspected};
 use super::stats::{PortStats, SessionStats};
 use crate::clock::SharedClock;
+use crate::directory::Directory;
+use crate::engine::Refusal;
+use crate::gateway::{GatewayMessage, Liveness};
 use crate::guard::SharedGates;
 use crate::settings::ProxySettings;
 use crate::wire::frame::{frame_head, parse_prefix, Framing, WireError, MAX_FRAME_LEN, MAX_PREFIX_LEN};
@@ -39,6 +45,9 @@ const PENDING_ANSWERS: usize = 256;
 /// Everything a session needs; cheap to clone per session.
 #[derive(Clone)]
 pub(super) struct SessionCtx {
+    pub(super) directory: Directory,
+    pub(super) max_silence: Duration,
+    pub(super) probe_within: Duration,
     pub(super) account: String,
     pub(super) listen: String,
     pub(super) upstream: String,
@@ -75,7 +84,9 @@ impl std::fmt::Display for End {
     }
 }
 
-/// Run one session to its end; `close` fires (or is dropped) when the port closes it.
+/// Run one session to its end; `close` fires (or is dropped) when the port closes it. A
+/// close lets the session finish the engine frame it is deciding and write the 201 answers
+/// already decided (bounded), so an order refused as the link died is answered before the FIN.
 pub(super) async fn run(
     mut engine: TcpStream,
     session: Arc<SessionStats>,
@@ -83,9 +94,19 @@ pub(super) async fn run(
     close: oneshot::Receiver<()>,
 ) {
     let mut upstream = None;
-    let end = tokio::select! {
-        end = relay(&mut engine, &mut upstream, &session, &ctx) => end,
-        _ = close => End::Closed,
+    let (closing, closed) = watch::channel(false);
+    let end = {
+        let relay = relay(&mut engine, &mut upstream, &session, &ctx, closed);
+        tokio::pin!(relay);
+        tokio::select! {
+            end = &mut relay => end,
+            _ = close => {
+                let _ = closing.send(true);
+                let flush = ctx.probe_within + ctx.settings.write_timeout;
+                let _ = tokio::time::timeout(flush, &mut relay).await;
+                End::Closed
+            }
+        }
     };
     match &end {
         End::Malformed(_) => ctx.port.malformed.fetch_add(1, Ordering::Relaxed),
@@ -113,6 +134,7 @@ async fn relay(
     upstream_slot: &mut Option<TcpStream>,
     session: &SessionStats,
     ctx: &SessionCtx,
+    closed: watch::Receiver<bool>,
 ) -> End {
     // 1. The engine's `API\0` and version range, kept as sent.
     let mut from_engine = Vec::with_capacity(READ_CHUNK);
@@ -156,18 +178,32 @@ async fn relay(
         return End::Slow("engine");
     }
     from_engine.drain(..prefix_len);
+    if *closed.borrow() {
+        return End::Closed;
+    }
     *upstream_slot = Some(upstream);
     let upstream = upstream_slot.as_mut().expect("just set");
 
-    // 3. Both directions until either ends.
+    // 3. Both directions until either ends. The handshake reply was the first sign of life.
+    let liveness = Liveness::default();
+    liveness.touch();
     let (engine_read, engine_write) = engine.split();
     let (upstream_read, upstream_write) = upstream.split();
     let (answers, pending) = mpsc::channel(PENDING_ANSWERS);
-    let up = to_gateway(engine_read, upstream_write, from_engine, version, answers, session, ctx);
-    let down = to_engine(upstream_read, engine_write, pending, session, ctx);
+    let toward = Toward { version, answers, session, ctx, liveness: &liveness, closed };
+    let up = to_gateway(engine_read, upstream_write, from_engine, toward);
+    let down = to_engine(upstream_read, engine_write, pending, session, ctx, &liveness);
+    tokio::pin!(down);
     tokio::select! {
-        end = up => end,
-        end = down => end,
+        end = up => {
+            if end == End::Closed {
+                // Closed by the port: the answers already decided go out first (`down` ends
+                // once the channel is drained; the caller bounds the wait).
+                let _ = (&mut down).await;
+            }
+            end
+        }
+        end = &mut down => end,
     }
 }
 
@@ -185,15 +221,27 @@ async fn read_prefix(engine: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option
     }
 }
 
+/// What the engine → gateway direction works with besides its sockets and buffer.
+struct Toward<'a> {
+    /// The negotiated server version (text or protobuf framing).
+    version: i32,
+    /// Where 201 answers go, for the other direction to slip in between gateway frames.
+    answers: mpsc::Sender<Vec<u8>>,
+    session: &'a SessionStats,
+    ctx: &'a SessionCtx,
+    /// The upstream's last sign of life.
+    liveness: &'a Liveness,
+    /// True once the port closes the session: stop reading the engine between frames.
+    closed: watch::Receiver<bool>,
+}
+
 async fn to_gateway(
     mut engine: impl AsyncRead + Unpin,
     mut upstream: impl AsyncWrite + Unpin,
     mut buf: Vec<u8>,
-    version: i32,
-    answers: mpsc::Sender<Vec<u8>>,
-    session: &SessionStats,
-    ctx: &SessionCtx,
+    toward: Toward<'_>,
 ) -> End {
+    let Toward { version, answers, session, ctx, liveness, mut closed } = toward;
     let framing = Framing::for_version(version);
     let limit = ctx.settings.buffer_bytes.min(MAX_FRAME_LEN) as usize;
     loop {
@@ -217,7 +265,10 @@ async fn to_gateway(
             let frame = &rest[..head.len];
             match inspect(&head, frame, version) {
                 Inspected::PlaceOrder { order_id } => {
-                    let refusal = crate::guard::read_gates(&ctx.gates).refusal(&ctx.account);
+                    let mut refusal = crate::guard::read_gates(&ctx.gates).refusal(&ctx.account);
+                    if refusal.is_none() && liveness.silent_for() > ctx.max_silence {
+                        refusal = prove_alive(ctx, session, liveness).await;
+                    }
                     match refusal {
                         None => {
                             session.orders_passed.fetch_add(1, Ordering::Relaxed);
@@ -263,10 +314,13 @@ async fn to_gateway(
             buf.shrink_to(READ_CHUNK);
         }
         buf.reserve(READ_CHUNK.min(limit));
-        match engine.read_buf(&mut buf).await {
-            Ok(0) => return End::EngineClosed,
-            Ok(_) => {}
-            Err(_) => return End::EngineClosed,
+        tokio::select! {
+            biased;
+            _ = closed.wait_for(|closed| *closed) => return End::Closed,
+            read = engine.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => return End::EngineClosed,
+                Ok(_) => {}
+            },
         }
     }
 }
@@ -277,13 +331,16 @@ async fn to_engine(
     mut answers: mpsc::Receiver<Vec<u8>>,
     session: &SessionStats,
     ctx: &SessionCtx,
+    liveness: &Liveness,
 ) -> End {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut boundary = Boundary::default();
     loop {
         tokio::select! {
             biased;
-            Some(answer) = answers.recv(), if boundary.at_frame_start() => {
+            answer = answers.recv(), if boundary.at_frame_start() => {
+                // None: the other direction ended, and every answer it decided is written.
+                let Some(answer) = answer else { return End::Closed };
                 if write_bounded(&mut engine, &answer, ctx.settings.write_timeout).await.is_err() {
                     return End::Slow("engine");
                 }
@@ -294,6 +351,7 @@ async fn to_engine(
                     Ok(0) | Err(_) => return End::UpstreamClosed,
                     Ok(n) => n,
                 };
+                liveness.touch();
                 boundary.advance(&buf[..n]);
                 if write_bounded(&mut engine, &buf[..n], ctx.settings.write_timeout).await.is_err() {
                     return End::Slow("engine");
@@ -335,6 +393,28 @@ impl Boundary {
                 self.prefix_have = 0;
             }
         }
+    }
+}
+
+/// The session's upstream was silent longer than `orders.max_silence`: have the account's
+/// GatewayActor probe the gateway (bounded by `probe_within`); `None` when it answered. The
+/// gateway's API thread serves every socket, so its answer on the actor's own connection
+/// vouches for this one; a failed probe also marks the link down, which closes this session.
+async fn prove_alive(ctx: &SessionCtx, session: &SessionStats, liveness: &Liveness) -> Option<Refusal> {
+    tracing::debug!(account = %ctx.account, session = session.id, silent_ms = liveness.silent_for().as_millis() as u64,
+        "guarded port: order waits for a probe");
+    let Some(gateway) = ctx.directory.gateway(&ctx.account) else {
+        return Some(Refusal::NotAnswering { error: "no gateway actor to probe the gateway".into() });
+    };
+    match gateway.call(GatewayMessage::ProbeNow, Some(ctx.probe_within)).await {
+        Ok(ractor::rpc::CallResult::Success(Ok(_))) => {
+            liveness.touch();
+            None
+        }
+        Ok(ractor::rpc::CallResult::Success(Err(error))) => Some(Refusal::NotAnswering { error }),
+        _ => Some(Refusal::NotAnswering {
+            error: format!("no probe answer within {}", humantime::format_duration(ctx.probe_within)),
+        }),
     }
 }
 

@@ -326,6 +326,9 @@ impl SupervisorState {
                     events: args.events.clone(),
                     clock: args.clock.clone(),
                     stats: Arc::clone(args.proxies.port(account).ok_or("no port for the account")?),
+                    directory: args.directory.clone(),
+                    max_silence: settings.orders.max_silence,
+                    probe_within: settings.heartbeat.probe_timeout + settings.supervisor.stuck_margin,
                 };
                 let (proxy, _) = Actor::spawn_linked(None, ProxyActor, proxy_args, supervisor).await?;
                 proxy.get_cell()
