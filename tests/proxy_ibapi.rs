@@ -14,6 +14,8 @@ use ibkr_supervisor::actors::gateway::GatewayMessage;
 use ibkr_supervisor::actors::EventKind;
 use ibkr_supervisor::sim::Fault;
 use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The engine's client id: distinct from the supervisor's own (1, 11, 21).
 const ENGINE: i32 = 50;
@@ -298,4 +300,111 @@ async fn status_metrics_actors_and_dashboard_show_each_session() {
     let (_, page) = http(http_addr, "GET", "/trades/status", None).await;
     assert!(page.contains(&format!("Guarded port {port}")) && page.contains("paused by operator"), "{page}");
     service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_engine_is_cut_off_and_stalls_no_other_session() {
+    let g = guarded(json!({}), |p| p.write_timeout = Duration::from_millis(200)).await;
+    let (client, _notices) = connect(g.port, ENGINE).await;
+    // A slow engine: a tiny receive buffer, asks for answers and never reads them.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(g.port).await.unwrap();
+    let mut slow = RawClient { stream };
+    slow.send_prefix("v213..226").await;
+    slow.read_handshake().await.unwrap();
+    slow.send_frame(271, &[0x08, 61]).await;
+    while slow.read_frame().await.unwrap().0 != 209 {}
+    // reqCurrentTime (protobuf at 226, an empty body) 400 000 times: 5.6 MB of answers, more
+    // than the kernel buffers between the port and the engine hold.
+    let frame = [0, 0, 0, 4, 0, 0, 0, 249];
+    let flood = tokio::spawn(async move {
+        for _ in 0..400_000 {
+            if slow.stream.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        slow
+    });
+    eventually(Duration::from_secs(20), "the slow engine cut off", || async { g.port_stats().slow_cut == 1 }).await;
+    let mut slow = flood.await.unwrap();
+    // Its socket is closed: reading what was buffered ends (FIN, or a reset for the unread).
+    let closed = tokio::time::timeout(WAIT, async {
+        let mut sink = vec![0; 64 * 1024];
+        loop {
+            match slow.stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    });
+    closed.await.expect("the slow session's socket was closed");
+    // The other engine was never stalled by it and still trades.
+    let order_id = client.next_valid_order_id().await.unwrap();
+    place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await.expect("the other engine trades");
+    let stats = g.port_stats();
+    assert_eq!((stats.slow_cut, stats.sessions.len()), (1, 1), "only the slow session ended");
+}
+
+#[tokio::test]
+async fn inside_a_reset_window_ticks_flow_through_the_port_and_orders_get_201_until_it_ends() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    // 23:44:59.700 in New York: the nightly window (3 s here) opens 300 ms after the start.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:44:59.700Z").unwrap().with_timezone(&chrono::Utc);
+    let options = ibkr_supervisor::actors::StartOptions {
+        clock: std::sync::Arc::new(OffsetClock::starting_at(start)),
+        ..Default::default()
+    };
+    let overrides = json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "3s" });
+    let g = guarded_with(overrides, |_| {}, options).await;
+    let (client, _notices) = connect(g.port, ENGINE).await;
+    wait_state(&g.supervision, "reset_window").await;
+    let mut ticks = client.market_data(&Contract::stock("AAPL").build()).subscribe().await.unwrap();
+    let mut seen = 0;
+    tokio::time::timeout(WAIT, async {
+        while seen < 3 {
+            if let Some(Ok(_)) = ticks.next().await {
+                seen += 1;
+            }
+        }
+    })
+    .await
+    .expect("ticks through the port inside the reset window");
+    let refused = client.next_valid_order_id().await.unwrap();
+    let result = place(&client, refused, &order_builder::market_order(Action::Buy, 1.0)).await;
+    refused_with(result, "scheduled reset window until");
+    // The window ends; the same session trades again (it was never closed).
+    wait_connected(&g.supervision).await;
+    let order_id = refused + 1;
+    place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await.expect("fills after the window");
+    assert_eq!(g.orders_from(ENGINE), [order_id], "the refused order never reached the gateway");
+    assert_eq!(g.port_stats().sessions.len(), 1, "the engine's session lived through the window");
+    assert_eq!(g.port_stats().accepted, 1);
+}
+
+#[tokio::test]
+async fn at_a_meltdown_orders_get_201_then_the_port_closes_and_nothing_reached_the_gateway() {
+    use ibkr_supervisor::actors::gateway::Drill;
+    use ibkr_supervisor::actors::StatusEvent;
+    let g = guarded(json!({ "supervisor": { "max_restarts": 1, "restart_window": "60s" } }), |_| {}).await;
+    let (client, _notices) = connect(g.port, ENGINE).await;
+    let order_id = client.next_valid_order_id().await.unwrap();
+    // The root publishes Meltdown before it stops the tree: every gate closes on it first.
+    let now = g.supervision.clock().now();
+    let kind = EventKind::Meltdown { actor: "gateway:Paper".into(), reason: "drill".into() };
+    g.supervision.events().send(StatusEvent::new("*", now, kind));
+    eventually(WAIT, "the gates closed", || async { g.supervision.guard().refusal("Paper").is_some() }).await;
+    refused_with(place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await, "supervisor meltdown");
+    // The real one: past the restart limit the tree stops, the port with it.
+    let mut raw = RawClient::start(g.port, 62).await;
+    let first = g.supervision.gateway("Paper").unwrap();
+    first.send_message(GatewayMessage::Drill(Drill::Panic)).unwrap();
+    eventually(WAIT, "restarted once", || async {
+        g.supervision.gateway("Paper").is_some_and(|now| now.get_id() != first.get_id())
+    })
+    .await;
+    g.supervision.gateway("Paper").unwrap().send_message(GatewayMessage::Drill(Drill::Panic)).unwrap();
+    tokio::time::timeout(WAIT, raw.read_to_close()).await.expect("the session is closed").expect("a FIN");
+    eventually(WAIT, "the port is closed", || async { tokio::net::TcpStream::connect(g.port).await.is_err() }).await;
+    assert!(g.orders_from(ENGINE).is_empty(), "no order reached the gateway");
 }

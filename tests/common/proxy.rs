@@ -20,6 +20,15 @@ pub struct Guarded {
 /// One simulated gateway (fast fills, fast ticks), the supervisor on it with the guarded port
 /// on a free loopback port, `proxy` applied to its settings; returns once Paper is connected.
 pub async fn guarded(overrides: serde_json::Value, proxy: impl FnOnce(&mut ProxySettings)) -> Guarded {
+    guarded_with(overrides, proxy, StartOptions::default()).await
+}
+
+/// [`guarded`] with start options (e.g. an injected clock).
+pub async fn guarded_with(
+    overrides: serde_json::Value,
+    proxy: impl FnOnce(&mut ProxySettings),
+    options: StartOptions,
+) -> Guarded {
     let sim = Simulator::start(SimConfig::default().loopback(super::ACCOUNT).options(SimOptions {
         fill_delay: Duration::from_millis(50),
         tick_interval: Duration::from_millis(10),
@@ -32,7 +41,7 @@ pub async fn guarded(overrides: serde_json::Value, proxy: impl FnOnce(&mut Proxy
     let mut port = ProxySettings::new("127.0.0.1:0".parse().unwrap());
     proxy(&mut port);
     settings.accounts[0].proxy = Some(port);
-    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    let supervision = Supervision::start(settings, options).await.unwrap();
     wait_connected(&supervision).await;
     let port = supervision.proxies().port("Paper").and_then(|p| p.local_addr()).expect("the port listens");
     Guarded { sim, supervision, port }
