@@ -306,7 +306,7 @@ async fn status_metrics_actors_and_dashboard_show_each_session() {
 async fn a_slow_engine_is_cut_off_and_stalls_no_other_session() {
     let g = guarded(json!({}), |p| p.write_timeout = Duration::from_millis(200)).await;
     let (client, _notices) = connect(g.port, ENGINE).await;
-    // A slow engine: a tiny receive buffer, asks for answers and never reads them.
+    // A slow engine: a tiny receive buffer, sends orders and never reads their answers.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(2048).unwrap();
     let stream = socket.connect(g.port).await.unwrap();
@@ -315,18 +315,23 @@ async fn a_slow_engine_is_cut_off_and_stalls_no_other_session() {
     slow.read_handshake().await.unwrap();
     slow.send_frame(271, &[0x08, 61]).await;
     while slow.read_frame().await.unwrap().0 != 209 {}
-    // reqCurrentTime (protobuf at 226, an empty body) 400 000 times: 5.6 MB of answers, more
-    // than the kernel buffers between the port and the engine hold.
-    let frame = [0, 0, 0, 4, 0, 0, 0, 249];
+    // Paused: the port answers every placeOrder itself (201, about 100 bytes each) and forwards
+    // none, so only the port's own writes to the engine can back up.
+    g.supervision.guard().set_paused("Paper", true).await.unwrap();
+    let frame = [0, 0, 0, 7, 0, 0, 0, 3, b'4', b'2', 0];
     let flood = tokio::spawn(async move {
-        for _ in 0..400_000 {
+        for _ in 0..200_000 {
             if slow.stream.write_all(&frame).await.is_err() {
                 break;
             }
         }
         slow
     });
-    eventually(Duration::from_secs(20), "the slow engine cut off", || async { g.port_stats().slow_cut == 1 }).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while g.port_stats().slow_cut == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the slow engine was not cut off: {:?}", g.port_stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut slow = flood.await.unwrap();
     // Its socket is closed: reading what was buffered ends (FIN, or a reset for the unread).
     let closed = tokio::time::timeout(WAIT, async {
@@ -339,11 +344,13 @@ async fn a_slow_engine_is_cut_off_and_stalls_no_other_session() {
         }
     });
     closed.await.expect("the slow session's socket was closed");
-    // The other engine was never stalled by it and still trades.
+    // The other engine's session was never stalled by it: activated again, it trades.
+    g.supervision.guard().set_paused("Paper", false).await.unwrap();
     let order_id = client.next_valid_order_id().await.unwrap();
     place(&client, order_id, &order_builder::market_order(Action::Buy, 1.0)).await.expect("the other engine trades");
     let stats = g.port_stats();
     assert_eq!((stats.slow_cut, stats.sessions.len()), (1, 1), "only the slow session ended");
+    assert_eq!(g.orders_from(61), Vec::<i32>::new(), "none of the slow engine's orders was forwarded");
 }
 
 #[tokio::test]
