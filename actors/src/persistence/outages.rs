@@ -1,7 +1,10 @@
 //! The outages of each account (each stretch of downtime: disconnected, connecting or degraded,
 //! reset windows excluded) from the recorded state changes, with the cause the gateway gave: for
 //! `ibkr-supervisor history` and the dashboard. Only as far back as the raw events are kept
-//! (`database.retention`); the daily counts of older days are in the rollups.
+//! (`database.retention`); the daily counts of older days are in the rollups. The first change
+//! recorded of an account says what it left (`from`, with its `since`): an account that was
+//! already down then — at startup, or before the retention cut — has its outage begin at that
+//! `since`, not at the first change.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{named_params, Connection};
@@ -28,6 +31,13 @@ pub struct Outage {
     pub cause: String,
 }
 
+/// What the first recorded change of an account left.
+struct Before {
+    state: String,
+    since: Option<DateTime<Utc>>,
+    cause: String,
+}
+
 /// The outages that ended at or after `since` (or last still), of one account or all, oldest
 /// first.
 pub fn outages(
@@ -41,7 +51,8 @@ pub fn outages(
     }
     let rows = select(
         conn,
-        "SELECT account, at, to_state, \
+        "SELECT account, at, from_state, to_state, json_extract(detail, '$.from.since') AS from_since, \
+         coalesce(json_extract(detail, '$.from.last_error'), json_extract(detail, '$.from.reason'), '') AS from_cause, \
          coalesce(json_extract(detail, '$.to.last_error'), json_extract(detail, '$.to.reason'), '') AS cause \
          FROM connection_events WHERE kind = 'state_changed' AND (:account IS NULL OR account = :account) \
          AND (at >= :since OR id IN (SELECT max(id) FROM connection_events WHERE kind = 'state_changed' \
@@ -49,11 +60,17 @@ pub fn outages(
         named_params! { ":account": account, ":since": timestamp(since) },
         "connection_events",
         |c| {
+            let before = Before {
+                state: c.get::<Option<String>>("from_state")?.unwrap_or_default(),
+                since: c.get::<Option<String>>("from_since")?.and_then(|t| t.parse::<DateTime<Utc>>().ok()),
+                cause: c.get::<Option<String>>("from_cause")?.unwrap_or_default(),
+            };
             Ok((
                 c.get::<String>("account")?,
                 c.required_time("at")?,
                 c.get::<Option<String>>("to_state")?.unwrap_or_default(),
                 c.get::<Option<String>>("cause")?.unwrap_or_default(),
+                before,
             ))
         },
     )?;
@@ -67,9 +84,18 @@ pub fn outages(
             found.push(Outage { account, start, end, duration_secs, cause });
         }
     };
-    for (account, at, to, cause) in rows {
+    let mut seen: Option<String> = None;
+    for (account, at, to, cause, before) in rows {
         if open.as_ref().is_some_and(|(a, _, _)| *a != account) {
             close(open.take().expect("open"), None, &mut found);
+        }
+        if seen.as_deref() != Some(account.as_str()) {
+            seen = Some(account.clone());
+            // The account's first recorded change: was it down before it?
+            if Slot::of_state(&before.state).is_down() {
+                let start = before.since.filter(|since| *since <= at).unwrap_or(at);
+                open = Some((account.clone(), start, before.cause));
+            }
         }
         let down = Slot::of_state(&to).is_down();
         match (&mut open, down) {
@@ -88,4 +114,44 @@ pub fn outages(
     }
     found.sort_by(|a, b| (a.start, &a.account).cmp(&(b.start, &b.account)));
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::fixtures::{at, TempDir};
+    use crate::persistence::rows::{write_rows, EventRow};
+    use crate::persistence::schema::open_database;
+    use crate::status::{ConnectionState, EventKind, StatusEvent};
+
+    #[test]
+    fn an_account_down_before_its_first_recorded_change_has_that_stretch_as_an_outage() {
+        let tmp = TempDir::new("outages-first");
+        let mut conn = open_database(&tmp.0.join("o.db")).unwrap();
+        let started = at("2026-03-09T09:00:00Z");
+        let down = ConnectionState::Disconnected { since: started, last_error: Some("connection refused".into()) };
+        let trying = ConnectionState::Connecting { since: at("2026-03-09T09:20:00Z"), attempt: 9, client_id: 1 };
+        let up = ConnectionState::Connected { since: at("2026-03-09T09:20:01Z"), client_id: 1 };
+        let rows = [
+            // The first change kept: down (since the start at 09:00) to connecting at 09:20.
+            EventRow::from_event(&StatusEvent::new(
+                "Paper",
+                at("2026-03-09T09:20:00Z"),
+                EventKind::StateChanged { from: down, to: trying.clone() },
+            )),
+            EventRow::from_event(&StatusEvent::new(
+                "Paper",
+                at("2026-03-09T09:20:01Z"),
+                EventKind::StateChanged { from: trying, to: up },
+            )),
+        ];
+        write_rows(&mut conn, rows.iter(), std::iter::empty(), |_| Ok(())).unwrap();
+        let now = at("2026-03-09T12:00:00Z");
+        let found = outages(&conn, None, at("2026-03-09T00:00:00Z"), now).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let outage = &found[0];
+        assert_eq!((outage.start, outage.end), (started, Some(at("2026-03-09T09:20:01Z"))));
+        assert_eq!(outage.duration_secs, 20.0 * 60.0 + 1.0);
+        assert_eq!(outage.cause, "connection refused");
+    }
 }
