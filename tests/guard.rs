@@ -342,3 +342,49 @@ async fn an_order_still_open_after_a_reconnect_is_followed_to_its_fill() {
     assert_eq!(filled, 4.0);
     supervision.shutdown().await;
 }
+
+/// 00:14:50 in New York (EDT) on Tuesday 2026-06-02: the daily window of the North American
+/// preset (00:15–01:45 ET) opens 10 s in.
+fn ten_seconds_before_the_nightly_reset() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-06-02T04:14:50Z").unwrap().with_timezone(&chrono::Utc)
+}
+
+#[tokio::test]
+async fn new_orders_are_refused_quiesce_before_reset_ahead_of_a_window_and_pass_outside_it() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    for (quiesce, refused) in [("30s", true), ("5s", false), ("0s", false)] {
+        let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
+        let overrides = json!({ "reset_preset": "ib-north-america", "guard": { "quiesce_before_reset": quiesce } });
+        let clock = Arc::new(OffsetClock::starting_at(ten_seconds_before_the_nightly_reset()));
+        let options = StartOptions { clock, ..StartOptions::default() };
+        let supervision = Supervision::start(settings_for(&sim.addrs(), overrides), options).await.unwrap();
+        supervision
+            .board()
+            .wait_for(WAIT, |b| b.account("Paper").is_some_and(|a| a.connected()))
+            .await
+            .expect("connected before the window");
+        let (request, mut rx) = order("Paper", "AAPL", 1.0);
+        supervision.guard().place_order(request);
+        let first = until(&mut rx, |e| match e {
+            OrderEvent::Refused { reason, .. } => Some(Err(reason.clone())),
+            OrderEvent::Sent { .. } => Some(Ok(())),
+            _ => None,
+        })
+        .await;
+        if refused {
+            let Err(Refusal::ResetSoon { starts_in_s, starts_at }) = first else {
+                panic!("quiesce {quiesce}: expected a ResetSoon refusal, got {first:?}")
+            };
+            assert!((1..=10).contains(&starts_in_s), "{starts_in_s} s before the window");
+            assert_eq!(starts_at, ten_seconds_before_the_nightly_reset() + chrono::Duration::seconds(10));
+            let text = Refusal::ResetSoon { starts_at, starts_in_s }.to_string();
+            assert!(text.starts_with(&format!("reset window starts in {starts_in_s} s")), "{text}");
+            assert!(sim.orders().is_empty(), "the refused order never reached the gateway");
+            assert!(supervision.guard().refusal("Paper").is_some(), "the engine's pre-check says so too");
+        } else {
+            assert_eq!(first, Ok(()), "quiesce {quiesce}: 10 s before the window the order passes");
+        }
+        supervision.shutdown().await;
+        sim.shutdown();
+    }
+}

@@ -221,3 +221,13 @@ fn malformed_json() {
     assert!(run.stderr.contains("error: "), "{run}");
     assert!(run.stderr.contains("line 1"), "stderr should locate the problem\n{run}");
 }
+
+#[test]
+fn reset_preset_and_guard_quiesce() {
+    let run = check_json(&doc(PAPER, r#""reset_preset": "ib-mars""#));
+    assert_rejected(&run, "reset_preset", &["\"ib-mars\"", "ib-north-america", "ib-europe", "ib-asia"]);
+    let run = check_json(&doc(PAPER, r#""reset_preset": "ib-europe", "guard": { "quiesce_before_reset": "45s" }"#));
+    assert_eq!(run.code, Some(0), "{run}");
+    let run = check_json(&doc(PAPER, r#""guard": { "quiesce_before_reset": "soon" }"#));
+    assert_rejected(&run, "guard.quiesce_before_reset", &["\"soon\""]);
+}

@@ -224,6 +224,14 @@ pub enum Refusal {
         /// When it ends.
         until: DateTime<Utc>,
     },
+    /// A reset window opens within `guard.quiesce_before_reset`: no new orders now, so none
+    /// is caught working when the gateway restarts.
+    ResetSoon {
+        /// When the window opens.
+        starts_at: DateTime<Utc>,
+        /// Whole seconds until then (rounded up).
+        starts_in_s: u64,
+    },
     /// The supervisor passed its restart limit.
     Meltdown {
         /// When.
@@ -281,6 +289,9 @@ impl fmt::Display for Refusal {
             }
             Refusal::UpstreamLost { since, code } => write!(f, "IB upstream lost since {} ({code})", ts(since)),
             Refusal::ResetWindow { until } => write!(f, "scheduled reset window until {}", ts(until)),
+            Refusal::ResetSoon { starts_at, starts_in_s } => {
+                write!(f, "reset window starts in {starts_in_s} s (at {})", ts(starts_at))
+            }
             Refusal::Meltdown { at } => write!(f, "supervisor meltdown at {}", ts(at)),
             Refusal::PausedByOperator { since } => write!(f, "paused by operator since {}", ts(since)),
             Refusal::NotAnswering { error } => write!(f, "gateway not answering ({error})"),

@@ -24,11 +24,11 @@
 //!
 //! - [`wire`]: the TWS API framing, versions, message ids and `error` encoding, shared by the
 //!   simulator and the guarded port (*pure*, plus a cancel-safe frame reader).
+//! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
+//!   presets per region from `config/reset-presets.json`; quiesce before a window (*pure*).
 //! - [`settings`]: the validated configuration; a mistake names the field (`model`, `raw`,
 //!   `scalars`, `validate`, `error`).
 //! - [`drill`]: failures injected on purpose (panic, freeze) into an actor.
-//! - [`clock`]: the wall-clock seam. [`calendar`]: IB's reset windows, DST-correct, and the
-//!   presets per region from `config/reset-presets.json`; quiesce before a window (*pure*).
 //! - IB's operating facts, each *pure* (wired by issue 14): [`farms`] (data-farm notices per
 //!   farm), [`conditions`] (10197 competing session, 100 pacing violations), [`pacing`] (the
 //!   outgoing message budget, orders first), [`reauth`] (the weekly login), [`escalation`] (the

@@ -46,7 +46,7 @@ pub mod presets;
 pub mod quiesce;
 
 pub use presets::{PresetCatalog, PresetError, PresetNext, PresetWindow, PresetWindows, ScheduleConfig};
-pub use quiesce::{Quiesce, QuiesceConfig};
+pub use quiesce::{Quiesce, QuiesceConfig, DEFAULT_QUIESCE_LEAD};
 
 use std::time::Duration;
 

@@ -185,7 +185,7 @@ impl Actor for GuardActor {
 impl GuardState {
     fn order(&mut self, ticket: Ticket) {
         let account = ticket.request.account.clone();
-        let refusal = read(&self.args.gates).refusal(&account);
+        let refusal = read(&self.args.gates).order_refusal(&account, self.args.clock.now());
         let ticket = match refusal {
             Some(refusal) => Err((ticket, refusal)),
             None => match self.args.directory.gateway(&account) {

@@ -1,5 +1,6 @@
 //! The gates: what the guard knows per account (the last published state, the operator's
-//! switch) and the meltdown, and from them the reason an order is refused.
+//! switch) and the meltdown, and from them the reason an order is refused; for new orders also
+//! the quiesce before a reset window (`guard.quiesce_before_reset`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -7,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::calendar::{QuiesceConfig, ResetCalendar};
 use crate::engine::Refusal;
 use crate::status::ConnectionState;
 
@@ -22,9 +24,26 @@ pub(super) struct Gate {
 pub struct Gates {
     pub(super) accounts: HashMap<String, Gate>,
     pub(super) meltdown: Option<DateTime<Utc>>,
+    /// IB's reset windows and how long before one new orders stop.
+    calendar: ResetCalendar,
+    quiesce: QuiesceConfig,
 }
 
 impl Gates {
+    /// Gates that quiesce new orders `quiesce` before each window of `calendar`.
+    pub fn new(calendar: ResetCalendar, quiesce: QuiesceConfig) -> Gates {
+        Gates { calendar, quiesce, ..Gates::default() }
+    }
+
+    /// Why a new order for `account` is refused at `now`: [`Gates::refusal`], or a reset
+    /// window about to open. Ticks pass on [`Gates::refusal`] alone.
+    pub fn order_refusal(&self, account: &str, now: DateTime<Utc>) -> Option<Refusal> {
+        self.refusal(account).or_else(|| {
+            let soon = self.calendar.quiesce_at(now, self.quiesce)?;
+            Some(Refusal::ResetSoon { starts_at: soon.window.start, starts_in_s: soon.seconds() })
+        })
+    }
+
     /// Why `account` is closed, or `None` when orders may flow.
     pub fn refusal(&self, account: &str) -> Option<Refusal> {
         let Some(gate) = self.accounts.get(account) else {

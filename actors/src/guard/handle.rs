@@ -128,9 +128,11 @@ impl Guard {
         }
     }
 
-    /// Why `account` is closed right now, or `None` when open (a cheap read for engines).
+    /// Why an order for `account` would be refused right now (a closed link, the operator's
+    /// switch, a meltdown, a reset window about to open), or `None` when open: a cheap read
+    /// for engines.
     pub fn refusal(&self, account: &str) -> Option<Refusal> {
-        read(&self.gates).refusal(account)
+        read(&self.gates).order_refusal(account, self.clock.now())
     }
 
     /// Whether the operator paused `account`.

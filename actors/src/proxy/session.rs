@@ -265,7 +265,8 @@ async fn to_gateway(
             let frame = &rest[..head.len];
             match inspect(&head, frame, version) {
                 Inspected::PlaceOrder { order_id } => {
-                    let mut refusal = crate::guard::read_gates(&ctx.gates).refusal(&ctx.account);
+                    let now = ctx.clock.now();
+                    let mut refusal = crate::guard::read_gates(&ctx.gates).order_refusal(&ctx.account, now);
                     if refusal.is_none() && liveness.silent_for() > ctx.max_silence {
                         refusal = prove_alive(ctx, session, liveness).await;
                     }

@@ -69,8 +69,8 @@ mod validate;
 
 pub use error::SettingsError;
 pub use model::{
-    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls,
+    AccountSettings, AlertSettings, DatabaseSettings, GuardSettings, HeartbeatLine, HeartbeatSettings, HttpSettings,
+    LogFormat, LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls,
     SupervisorSettings, TradingSettings, DEFAULT_HEARTBEAT_SUMMARY_EVERY, DEFAULT_KEEP_AUDIT, DEFAULT_RETENTION,
 };
 pub use proxy::{Cidr, ProxySettings};

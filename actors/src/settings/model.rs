@@ -41,6 +41,13 @@ pub struct Settings {
     /// Extra reset windows, e.g. IB's weekly weekend maintenance (JSON key `reset_windows`,
     /// default empty).
     pub reset_windows: Vec<ResetWindowSettings>,
+    /// IB's published reset schedule of a region (JSON key `reset_preset`, default none), e.g.
+    /// `"ib-north-america"`, `"ib-europe"`, `"ib-asia"` (`config/reset-presets.json`): its
+    /// daily and weekend windows in their own time zones, added to `reset_time` and
+    /// `reset_windows`.
+    pub reset_preset: Option<String>,
+    /// What the guard refuses besides a closed link (JSON key `guard`).
+    pub guard: GuardSettings,
     /// The HTTP API (JSON key `http`).
     pub http: HttpSettings,
     /// Persistence (JSON key `database`).
@@ -223,6 +230,20 @@ impl fmt::Debug for HttpSettings {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .finish()
+    }
+}
+
+/// What the guard refuses besides a closed link (JSON section `guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSettings {
+    /// New orders are refused "reset window starts in N s" this long before a reset window
+    /// opens (`quiesce_before_reset`, default `"30s"`; `"0s"` turns it off).
+    pub quiesce_before_reset: Duration,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings { quiesce_before_reset: crate::calendar::DEFAULT_QUIESCE_LEAD }
     }
 }
 
@@ -447,6 +468,8 @@ impl Default for Settings {
             timezone: DEFAULT_TIMEZONE,
             reset_duration: DEFAULT_RESET_DURATION,
             reset_windows: Vec::new(),
+            reset_preset: None,
+            guard: GuardSettings::default(),
             http: HttpSettings::default(),
             database: DatabaseSettings::default(),
             alerts: AlertSettings::default(),

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::model::{
-    default_reset_time, AlertSettings, DatabaseSettings, HeartbeatLine, HeartbeatSettings, HttpSettings, LogFormat,
-    LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, TradingSettings, DEFAULT_RESET_DURATION,
+    default_reset_time, AlertSettings, DatabaseSettings, GuardSettings, HeartbeatLine, HeartbeatSettings, HttpSettings,
+    LogFormat, LoggingSettings, OrderSettings, ReconnectSettings, SupervisorSettings, TradingSettings,
+    DEFAULT_RESET_DURATION,
 };
 use super::scalars::{Bind, ClientId, Clock, Count, Day, Dur, Fraction, Port, ZeroOkDur, Zone};
 
@@ -29,6 +30,10 @@ pub(super) struct RawSettings {
     pub(super) reset_duration: Dur,
     #[serde(default)]
     pub(super) reset_windows: Vec<RawResetWindow>,
+    #[serde(default)]
+    pub(super) reset_preset: Option<String>,
+    #[serde(default)]
+    pub(super) guard: RawGuard,
     #[serde(default)]
     pub(super) http: RawHttp,
     #[serde(default)]
@@ -150,6 +155,18 @@ impl Default for RawHttp {
             header_read_timeout: d.header_read_timeout.into(),
             idle_timeout: d.idle_timeout.into(),
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a guard object")]
+pub(super) struct RawGuard {
+    pub(super) quiesce_before_reset: ZeroOkDur,
+}
+
+impl Default for RawGuard {
+    fn default() -> Self {
+        RawGuard { quiesce_before_reset: ZeroOkDur(GuardSettings::default().quiesce_before_reset) }
     }
 }
 

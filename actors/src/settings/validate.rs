@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use super::error::SettingsError;
 use super::model::{
-    AccountSettings, AlertSettings, DatabaseSettings, HeartbeatSettings, HttpSettings, LoggingSettings, OrderSettings,
-    ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls, SupervisorSettings, TradingSettings,
+    AccountSettings, AlertSettings, DatabaseSettings, GuardSettings, HeartbeatSettings, HttpSettings, LoggingSettings,
+    OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls, SupervisorSettings,
+    TradingSettings,
 };
 use super::raw::{RawAccount, RawSettings};
 use super::scalars::Dur;
@@ -60,6 +61,20 @@ impl RawSettings {
             ));
         }
 
+        let reset_preset = match self.reset_preset {
+            None => None,
+            Some(name) => {
+                let catalog = crate::calendar::PresetCatalog::builtin();
+                if catalog.get(name.trim()).is_err() {
+                    return Err(SettingsError::invalid(
+                        "reset_preset",
+                        format!("expected one of {}, got {name:?}", catalog.names().join(", ")),
+                    ));
+                }
+                Some(name.trim().to_owned())
+            }
+        };
+
         let (retention, keep_audit) = (&self.database.retention, &self.database.keep_audit);
         if retention.value < MIN_RETENTION {
             return Err(SettingsError::invalid(
@@ -107,6 +122,8 @@ impl RawSettings {
             timezone,
             reset_duration: self.reset_duration.value,
             reset_windows,
+            reset_preset,
+            guard: GuardSettings { quiesce_before_reset: self.guard.quiesce_before_reset.0 },
             http,
             database: DatabaseSettings {
                 path: self.database.path,

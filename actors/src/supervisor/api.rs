@@ -11,11 +11,11 @@ use ractor::{Actor, ActorRef, OutputPort};
 
 use super::actor::{RootSupervisor, SupervisorArgs, SupervisorMessage};
 use crate::alert::AlertCounters;
-use crate::calendar::{ResetCalendar, WindowSpec};
+use crate::calendar::{PresetCatalog, QuiesceConfig, ResetCalendar, WindowSpec};
 use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
-use crate::guard::{tick_pump, Guard, GuardStats, SharedGates};
+use crate::guard::{tick_pump, Gates, Guard, GuardStats, SharedGates};
 use crate::proxy::{PortStats, ProxyStats};
 use crate::reconnect::{ConnectNowError, ReconnectMessage};
 use crate::registry::Registry;
@@ -23,9 +23,13 @@ use crate::settings::Settings;
 use crate::status::{EventPort, Meltdown, StatusBoard};
 use crate::watchdog::RoundHook;
 
-/// The reset calendar the settings describe: the daily window plus the extra ones.
+/// The reset calendar the settings describe: the daily window, the extra ones, and the
+/// region's preset (`reset_preset`, validated with the settings).
 pub fn calendar_from(settings: &Settings) -> ResetCalendar {
     let mut specs = Vec::new();
+    if let Some(preset) = settings.reset_preset.as_deref().and_then(|name| PresetCatalog::builtin().get(name).ok()) {
+        specs.extend(preset.specs());
+    }
     if let Some(start) = settings.reset_time {
         specs.push(WindowSpec::daily(start, settings.reset_duration, settings.timezone));
     }
@@ -111,7 +115,9 @@ impl Supervision {
         let events: EventPort = Arc::new(OutputPort::default());
         let directory = Directory::default();
         let registry = Registry::new(settings.accounts.iter().map(|a| a.name.as_str()));
-        let gates: SharedGates = Default::default();
+        let calendar = calendar_from(&settings);
+        let quiesce = QuiesceConfig { lead: settings.guard.quiesce_before_reset };
+        let gates: SharedGates = Arc::new(std::sync::RwLock::new(Gates::new(calendar.clone(), quiesce)));
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());
@@ -131,7 +137,7 @@ impl Supervision {
             registry.clone(),
         );
         let args = SupervisorArgs {
-            calendar: calendar_from(&settings),
+            calendar,
             settings,
             clock: clock.clone(),
             board: board.clone(),
