@@ -1,5 +1,8 @@
-//! Alerts against a local webhook receiver: one per episode, retried when the receiver fails,
-//! none inside a reset window.
+//! Alerts against a local webhook receiver and a local SMTP server: one per episode, retried
+//! when the receiver fails, none inside a reset window; in order per channel (a "recovered"
+//! never overtakes its retried "down", a slow channel never holds up the other); the rate
+//! limit drops whole episodes only; a restarted AlertActor still closes its episodes; a
+//! meltdown gets through past the rate limit and ahead of a retry wait.
 
 mod common;
 
@@ -9,34 +12,54 @@ use std::time::Duration;
 
 use common::smtp::{self, MailOptions, MailServer};
 use common::*;
+use ibkr_supervisor::actors::alert::QueueView;
 use ibkr_supervisor::actors::clock::OffsetClock;
-use ibkr_supervisor::actors::{StartOptions, Supervision};
+use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
+use ibkr_supervisor::actors::{EventKind, Outcome, StartOptions, StatusEvent, Supervision};
 use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
 use serde_json::json;
 use warp::Filter;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// A Slack-like receiver: records each accepted body; answers 500 to the first `fail` posts.
-#[derive(Clone, Default)]
+/// A Slack-like receiver: records every request's text in arrival order (`seen`) and each
+/// accepted one (`texts`); answers 500 to the first `fail` posts and to every text containing
+/// `fail_containing`; holds the first request containing `hold` unanswered until `release`,
+/// then answers it 500.
+#[derive(Clone)]
 struct Receiver {
     texts: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<String>>>,
     fail: Arc<AtomicU32>,
     failed: Arc<AtomicU32>,
+    fail_containing: Arc<Mutex<Option<&'static str>>>,
+    hold: Arc<Mutex<Option<&'static str>>>,
+    holding: Arc<AtomicU32>,
+    released: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Receiver {
+            texts: Default::default(),
+            seen: Default::default(),
+            fail: Default::default(),
+            failed: Default::default(),
+            fail_containing: Default::default(),
+            hold: Default::default(),
+            holding: Default::default(),
+            released: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
 }
 
 impl Receiver {
     async fn start(&self) -> String {
         let me = self.clone();
         let route =
-            warp::path!("hook").and(warp::post()).and(warp::body::json()).map(move |body: serde_json::Value| {
-                if me.fail.load(Ordering::SeqCst) > 0 {
-                    me.fail.fetch_sub(1, Ordering::SeqCst);
-                    me.failed.fetch_add(1, Ordering::SeqCst);
-                    return warp::reply::with_status("busy", warp::http::StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                me.texts.lock().unwrap().push(body["text"].as_str().unwrap_or_default().to_owned());
-                warp::reply::with_status("ok", warp::http::StatusCode::OK)
+            warp::path!("hook").and(warp::post()).and(warp::body::json()).then(move |body: serde_json::Value| {
+                let me = me.clone();
+                async move { me.answer(body["text"].as_str().unwrap_or_default().to_owned()).await }
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -44,8 +67,35 @@ impl Receiver {
         format!("http://{addr}/hook")
     }
 
+    async fn answer(&self, text: String) -> warp::reply::WithStatus<&'static str> {
+        use warp::http::StatusCode;
+        self.seen.lock().unwrap().push(text.clone());
+        let held = {
+            let mut hold = self.hold.lock().unwrap();
+            hold.is_some_and(|pattern| text.contains(pattern)) && hold.take().is_some()
+        };
+        if held {
+            self.holding.store(1, Ordering::SeqCst);
+            let _ = self.released.acquire().await;
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return warp::reply::with_status("late and busy", StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let refuse = *self.fail_containing.lock().unwrap();
+        let first_ones = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if first_ones || refuse.is_some_and(|pattern| text.contains(pattern)) {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return warp::reply::with_status("busy", StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        self.texts.lock().unwrap().push(text);
+        warp::reply::with_status("ok", StatusCode::OK)
+    }
+
     fn texts(&self) -> Vec<String> {
         self.texts.lock().unwrap().clone()
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
     }
 }
 
@@ -246,4 +296,190 @@ async fn implicit_tls_untrusted_certificates_and_an_explicit_plain_relay() {
     one_outage(&sim, &supervision.handle()).await;
     eventually(WAIT, "two e-mails through the local relay", || async { relay.messages().len() == 2 }).await;
     supervision.shutdown().await;
+}
+
+/// The webhook holds Paper's first "down" unanswered while the account recovers, then fails
+/// it: the "recovered" waits in the webhook's queue behind the retried "down" and arrives
+/// after it; the e-mail channel meanwhile delivers both, held up by nothing.
+#[tokio::test]
+async fn a_retried_down_is_never_overtaken_by_its_recovery_and_never_holds_the_other_channel() {
+    let receiver = Receiver::default();
+    *receiver.hold.lock().unwrap() = Some("disconnected");
+    let url = receiver.start().await;
+    let mail = MailServer::start(MailOptions::default());
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "alerts": { "webhook_url": url, "retry": ["50ms", "50ms"],
+                            "smtp": { "host": "127.0.0.1", "port": mail.port, "tls": "none",
+                                      "from": "alerts@example.com", "to": ["trader@example.com"] } },
+                "reconnect": { "schedule": ["30ms"] } }),
+    );
+    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "the webhook holding the down", || async { receiver.holding.load(Ordering::SeqCst) == 1 }).await;
+    eventually(WAIT, "the recovery queued behind the held down", || async {
+        supervision.alerts().queues().iter().any(|q| q.channel == "webhook" && q.queued == 2)
+    })
+    .await;
+    eventually(WAIT, "both e-mails while the webhook is held", || async { mail.messages().len() == 2 }).await;
+    let subjects: Vec<String> = mail.messages().iter().map(|m| smtp::subject(m)).collect();
+    assert!(subjects[0].contains("IBKR Paper disconnected"), "{subjects:?}");
+    assert!(subjects[1].contains("IBKR Paper connected again"), "{subjects:?}");
+    assert_eq!(receiver.seen().len(), 1, "nothing else was posted while the down was held: {:?}", receiver.seen());
+
+    receiver.released.add_permits(1);
+    eventually(WAIT, "down, then recovered, on the webhook", || async { receiver.texts().len() == 2 }).await;
+    let texts = receiver.texts();
+    assert!(texts[0].contains("IBKR Paper disconnected"), "{texts:?}");
+    assert!(texts[1].contains("IBKR Paper connected again"), "{texts:?}");
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 3, "the held down, its retry, the recovery: {seen:?}");
+    assert!(seen[..2].iter().all(|t| t.contains("disconnected")), "{seen:?}");
+    eventually(WAIT, "four deliveries counted", || async { supervision.alerts().sent.load(Ordering::Relaxed) == 4 })
+        .await;
+    assert_eq!(supervision.alerts().retried.load(Ordering::Relaxed), 1);
+    assert!(supervision.alerts().queues().iter().all(|q| q.queued == 0), "{:?}", supervision.alerts().queues());
+    supervision.shutdown().await;
+}
+
+/// Four accounts drop at once, two alerts a minute allowed: two "down"s go out, two are dropped;
+/// every delivered "down" gets its "recovered" although the window is full, and no "recovered"
+/// arrives for a "down" that was dropped.
+#[tokio::test]
+async fn a_burst_over_the_rate_limit_drops_whole_episodes_only() {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let sim = Simulator::start(SimConfig::default().loopback("DU1").loopback("U2").loopback("U3").loopback("U4"))
+        .await
+        .unwrap();
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "alerts": { "webhook_url": url, "retry": ["50ms"], "max_per_minute": 2 },
+                "reconnect": { "schedule": ["100ms"] } }),
+    );
+    let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    let board = supervision.board();
+    board.wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
+    let names: Vec<String> = board.snapshot().accounts.iter().map(|a| a.name.clone()).collect();
+    assert_eq!(names.len(), 4);
+
+    // Each account goes down once and comes back: eight alerts decided (an account that
+    // reconnects fast may never be seen down beside the others, so count the decisions).
+    sim.inject(Fault::Drop, None).unwrap();
+    let alerts = supervision.alerts();
+    eventually(WAIT, "eight alerts decided: four sent, four dropped", || async {
+        alerts.sent.load(Ordering::Relaxed) + alerts.rate_limited.load(Ordering::Relaxed) == 8
+    })
+    .await;
+    board.wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
+    assert_eq!(alerts.rate_limited.load(Ordering::Relaxed), 4, "two downs and their recoveries");
+    assert_eq!(alerts.sent.load(Ordering::Relaxed), 4);
+    let texts = receiver.texts();
+    let mut reported = 0;
+    for name in &names {
+        let down = texts.iter().position(|t| t.contains(&format!("IBKR {name} disconnected")));
+        let up = texts.iter().position(|t| t.contains(&format!("IBKR {name} connected again")));
+        match (down, up) {
+            (Some(down), Some(up)) => {
+                assert!(down < up, "{name}: recovered before down: {texts:?}");
+                reported += 1;
+            }
+            (None, None) => {}
+            _ => panic!("{name}: a down without its recovery, or the reverse: {texts:?}"),
+        }
+    }
+    assert_eq!(reported, 2, "{texts:?}");
+    supervision.shutdown().await;
+}
+
+fn state_changed(account: &str, to: ibkr_supervisor::actors::ConnectionState) -> StatusEvent {
+    let from =
+        ibkr_supervisor::actors::ConnectionState::Connecting { since: chrono::Utc::now(), attempt: 1, client_id: 1 };
+    StatusEvent::new(account, chrono::Utc::now(), EventKind::StateChanged { from, to })
+}
+
+/// The AlertActor is killed (as the supervisor kills a stuck one) while its "down" is being
+/// retried; the next incarnation, on the same counters, finds the queue and the open episode:
+/// the "down" arrives once, then the "recovered" decided after the restart.
+#[tokio::test]
+async fn a_restarted_alert_actor_keeps_its_queue_and_closes_its_episode() {
+    use ibkr_supervisor::actors::alert::{AlertActor, AlertArgs, AlertCounters, Channel};
+    use ibkr_supervisor::actors::ConnectionState;
+    let receiver = Receiver::default();
+    receiver.fail.store(2, Ordering::SeqCst);
+    let url = receiver.start().await;
+    let events: ibkr_supervisor::actors::status::EventPort = Arc::new(ractor::OutputPort::default());
+    let counters = Arc::new(AlertCounters::default());
+    let args = AlertArgs {
+        channels: vec![Channel::Webhook(url)],
+        retry: vec![Duration::from_millis(300), Duration::from_millis(300)],
+        max_per_minute: 20,
+        events: events.clone(),
+        counters: Arc::clone(&counters),
+    };
+    let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();
+    let down = ConnectionState::Disconnected { since: chrono::Utc::now(), last_error: Some("refused".into()) };
+    events.send(state_changed("Paper", down));
+    eventually(WAIT, "the down's first attempt failed", || async { counters.retried.load(Ordering::Relaxed) == 1 })
+        .await;
+    first.kill_and_wait(None).await.unwrap();
+
+    let (second, _) = ractor::Actor::spawn(None, AlertActor, args).await.unwrap();
+    events.send(state_changed("Paper", ConnectionState::Connected { since: chrono::Utc::now(), client_id: 1 }));
+    eventually(WAIT, "down and recovered", || async { receiver.texts().len() == 2 }).await;
+    let texts = receiver.texts();
+    assert!(texts[0].contains("IBKR Paper disconnected: refused"), "{texts:?}");
+    assert!(texts[1].contains("IBKR Paper connected again"), "{texts:?}");
+    assert_eq!(receiver.seen().len(), 4, "two failed attempts, the down once, the recovery: {:?}", receiver.seen());
+    eventually(WAIT, "both counted", || async { counters.sent.load(Ordering::Relaxed) == 2 }).await;
+    assert_eq!(counters.retried.load(Ordering::Relaxed), 2);
+    second.kill_and_wait(None).await.unwrap();
+}
+
+/// A meltdown while the window is full and Paper's "down" waits 30 s for its retry: the
+/// meltdown is not rate-limited and does not wait behind the retry — the down gets one last
+/// attempt at once, is given up with its recovery, and the meltdown goes out.
+#[tokio::test]
+async fn a_meltdown_gets_through_the_rate_limit_and_a_retry_wait() {
+    let receiver = Receiver::default();
+    *receiver.fail_containing.lock().unwrap() = Some("disconnected");
+    let url = receiver.start().await;
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "alerts": { "webhook_url": url, "retry": ["30s"], "max_per_minute": 1 },
+                "reconnect": { "schedule": ["30ms"] },
+                "supervisor": { "max_restarts": 1, "restart_window": "60s" } }),
+    );
+    let mut supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
+    one_outage(&sim, &supervision.handle()).await;
+    eventually(WAIT, "the down failed and waits, its recovery behind it", || async {
+        supervision.alerts().queues() == [QueueView { channel: "webhook", queued: 2, head_failures: 1 }]
+    })
+    .await;
+    for round in 0..2 {
+        let gateway = supervision.gateway("Live").unwrap();
+        gateway.send_message(GatewayMessage::Drill(Drill::Panic)).unwrap();
+        if round == 0 {
+            eventually(WAIT, "Live restarted", || async {
+                supervision.gateway("Live").is_some_and(|g| g.get_id() != gateway.get_id())
+            })
+            .await;
+        }
+    }
+    let outcome = tokio::time::timeout(WAIT, supervision.wait()).await.expect("the tree stops");
+    assert!(matches!(outcome, Outcome::Meltdown(_)), "{outcome:?}");
+    eventually(WAIT, "the meltdown alert", || async { !receiver.texts().is_empty() }).await;
+    let texts = receiver.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("meltdown (gateway:Live)"), "{texts:?}");
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 3, "the down twice, then the meltdown: {seen:?}");
+    assert!(seen[..2].iter().all(|t| t.contains("IBKR Paper disconnected")), "{seen:?}");
+    assert!(!seen.iter().any(|t| t.contains("connected again")), "no recovery for a down never delivered");
+    eventually(WAIT, "the down and its recovery given up", || async {
+        supervision.alerts().given_up.load(Ordering::Relaxed) == 2
+    })
+    .await;
 }

@@ -6,7 +6,8 @@
 //!  ├─ PersistenceActor          SQLite on its own thread: status rows, event history
 //!  ├─ GatewayActor × account    owns the ibapi client and the ConnectionState; probes, notices,
 //!  │                            market data, orders; reconciles orders after a reconnect
-//!  ├─ AlertActor                one alert per episode (webhook, e-mail), never in a reset window
+//!  ├─ AlertActor                one alert per episode (webhook, e-mail), never in a reset window;
+//!  │                            one ordered delivery queue per channel
 //!  ├─ GuardActor                engine orders pass only while the account is usable
 //!  ├─ ProxyActor × port         guarded TWS API port: engine sessions relayed, placeOrder gated
 //!  ├─ ReconnectActor            backoff per account, reset-window calendar, manual attempts
@@ -46,7 +47,10 @@
 //! - [`guard`]: the GuardActor, its gates and counters, the tick pump, the engine's [`Guard`].
 //! - [`proxy`]: the guarded TWS API port per account (ProxyActor, sessions, what is read of a
 //!   frame, the 201 answer, counters): engines in any language trade through the guard.
-//! - [`reconnect`], [`watchdog`], [`alert`]: one actor per file (`smtp` sends the e-mails).
+//! - [`reconnect`], [`watchdog`]: one actor per file.
+//! - [`alert`]: the AlertActor (`actor`), its rules (`rules`, `limit`: *pure*), one ordered
+//!   delivery queue per channel (`queue`: *pure*; `outbox`: its task), what outlives an
+//!   incarnation (`counters`), the channels (`channel`, `smtp` sends the e-mails).
 //! - [`persistence`]: the PersistenceActor (`schema`, `rows`, `read`, `uptime`, `writer`, `actor`).
 //! - [`supervisor`]: the [`RootSupervisor`](supervisor::RootSupervisor), and [`Supervision`] /
 //!   [`Handle`], what a program holds on the running tree (`/actors` in `tree`).
@@ -71,7 +75,6 @@ pub mod reauth;
 pub mod reconnect;
 pub mod registry;
 pub mod settings;
-mod smtp;
 pub mod status;
 pub mod supervisor;
 pub mod watchdog;

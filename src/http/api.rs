@@ -51,7 +51,10 @@ pub struct AlertsView {
     pub sent: u64,
     pub retried: u64,
     pub given_up: u64,
+    pub rate_limited: u64,
     pub last_error: Option<String>,
+    /// Each channel's delivery queue: how many wait, and the failed attempts of its head.
+    pub queues: Vec<ibkr_supervisor_actors::alert::QueueView>,
 }
 
 pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> StatusView<'a> {
@@ -83,7 +86,9 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
                 sent: load(&c.sent),
                 retried: load(&c.retried),
                 given_up: load(&c.given_up),
+                rate_limited: load(&c.rate_limited),
                 last_error: c.last_error(),
+                queues: c.queues(),
             }
         },
     }

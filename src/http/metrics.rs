@@ -140,6 +140,15 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
     let _ = writeln!(out, "ibkr_alert_deliveries_total{{outcome=\"rate_limited\"}} {}", load(&a.rate_limited));
     header(&mut out, "ibkr_alert_failing", "gauge", "1 while the last alert delivery attempt failed.");
     let _ = writeln!(out, "ibkr_alert_failing {}", u8::from(a.last_error().is_some()));
+    header(
+        &mut out,
+        "ibkr_alert_queued",
+        "gauge",
+        "Alerts waiting in a channel's delivery queue (the one being attempted included).",
+    );
+    for queue in a.queues() {
+        let _ = writeln!(out, "ibkr_alert_queued{{channel=\"{}\"}} {}", queue.channel, queue.queued);
+    }
     let c = &state.connections;
     header(
         &mut out,

@@ -304,7 +304,8 @@ pub struct AlertSettings {
     /// `["1s","5s","15s","60s"]`); after the last one the alert is given up and logged.
     pub retry: Vec<Duration>,
     /// At most this many alerts per minute over all accounts (`max_per_minute`, default 20);
-    /// beyond it alerts are dropped and counted.
+    /// beyond it a "down" or "degraded" is dropped and counted, and so is its "recovered". A
+    /// "recovered" whose alert went out, a meltdown and an order seen nowhere always go.
     pub max_per_minute: u32,
     /// E-mail alerts too (`smtp`, optional), under the same rules.
     pub smtp: Option<SmtpSettings>,

@@ -128,4 +128,27 @@ mod tests {
         }
         assert!(headers.is_ascii(), "headers are 7-bit");
     }
+
+    #[test]
+    fn smtp_settings_are_checked_and_the_password_never_printed() {
+        let json = |smtp: &str| {
+            format!(
+                r#"{{"accounts":[{{"name":"P","paper_trading":true,"host":"h","port":1,"client_id":1}}],"alerts":{{"smtp":{smtp}}}}}"#
+            )
+        };
+        let ok = crate::settings::Settings::from_json_str(&json(
+            r#"{"host":"mail","from":"a@b.c","to":["t@b.c"],"username":"u","password":"hunter2"}"#,
+        ))
+        .unwrap();
+        let smtp = ok.alerts.smtp.unwrap();
+        assert_eq!(smtp.port, 587);
+        assert!(!format!("{smtp:?}").contains("hunter2"));
+        let err =
+            crate::settings::Settings::from_json_str(&json(r#"{"host":"mail","from":"a@b.c","to":[]}"#)).unwrap_err();
+        assert_eq!(err.field(), Some("alerts.smtp.to"));
+        let err =
+            crate::settings::Settings::from_json_str(&json(r#"{"host":"mail","from":"a@b.c","to":["t@b.c"],"tls":1}"#))
+                .unwrap_err();
+        assert!(err.to_string().contains("tls"), "{err}");
+    }
 }
