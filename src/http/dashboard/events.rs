@@ -9,7 +9,7 @@ use ibkr_supervisor_actors::persistence::StoredEvent;
 use serde_json::Value;
 
 use super::escape;
-use super::wording::day_time;
+use super::wording::stamp;
 
 /// What the event says, in a line of text (not yet escaped).
 pub fn detail(event: &StoredEvent) -> String {
@@ -73,7 +73,7 @@ pub fn table(out: &mut String, events: &[StoredEvent], zone: Tz) {
         let _ = write!(
             out,
             r#"<tr class="event" data-kind="{kind}"><td>{}</td><td>{}</td><td>{kind}</td><td>{}</td></tr>"#,
-            escape(&day_time(event.at, zone)),
+            escape(&stamp(event.at, zone)),
             escape(&event.account),
             escape(&detail(event)),
             kind = escape(&event.kind),

@@ -352,7 +352,31 @@ fn demo_panel(panel: &dyn FaultPanel) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
+
+    #[test]
+    fn a_history_that_could_not_be_read_again_is_shown_as_of_its_read_with_the_error() {
+        let read_at = DateTime::parse_from_rfc3339("2026-12-02T00:04:29Z").unwrap().with_timezone(&Utc);
+        let view = HistoryView { read_at, day: Default::default(), week: Vec::new(), events: Vec::new() };
+        let copy =
+            HistoryCopy { view: Some(Arc::new(view)), error: Some("database is locked <busy>".into()), reads: 2 };
+        let mut out = String::new();
+        render_history_note(&mut out, &copy, chrono_tz::America::New_York);
+        assert!(
+            out.contains("History as of 19:04:29 EST; reading it again failed: database is locked &lt;busy&gt;"),
+            "{out}"
+        );
+        let mut out = String::new();
+        render_history_note(
+            &mut out,
+            &HistoryCopy { error: Some("no such file".into()), ..HistoryCopy::default() },
+            chrono_tz::UTC,
+        );
+        assert!(out.contains("History unavailable: no such file"), "{out}");
+        let mut out = String::new();
+        render_history_note(&mut out, &HistoryCopy { error: None, ..copy }, chrono_tz::UTC);
+        assert!(out.is_empty(), "a fresh copy needs no note: {out}");
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

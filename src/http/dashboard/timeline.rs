@@ -88,7 +88,7 @@ pub fn day_bar(out: &mut String, account: &str, spans: &[Span], end: DateTime<Ut
 /// bar, split into connected, degraded, down, reset window and not observed; today only as far
 /// as it has gone.
 pub fn week_bar(out: &mut String, account: &str, days: &[&DailyUptime], zone: Tz) {
-    open_bar(out, account, "7d", "Last 7 days");
+    open_bar(out, account, "7d", "Last 7 days (each day split into its shares)");
     let cell = WIDTH / days.len().max(1) as f64;
     for (i, day) in days.iter().enumerate() {
         let (start, end) = day_bounds(zone, day.day);

@@ -42,6 +42,11 @@ pub fn day_time(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone).format("%a %d %b %H:%M %Z").to_string()
 }
 
+/// "01 Dec 19:04:29 EST": when an event happened.
+pub fn stamp(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone).format("%d %b %H:%M:%S %Z").to_string()
+}
+
 /// Why orders are refused, in a few words: "disconnected", "reconnecting (attempt 3)",
 /// "IB upstream lost (1100)", "scheduled reset until 00:30 EST", …
 pub fn refusal(reason: &Refusal, zone: Tz) -> String {
@@ -119,6 +124,7 @@ mod tests {
         assert_eq!(clock(t, New_York), "19:04:29 EST");
         assert_eq!(hour_minute(t, New_York), "19:04 EST");
         assert_eq!(day_time(t, New_York), "Tue 01 Dec 19:04 EST");
+        assert_eq!(stamp(t, New_York), "01 Dec 19:04:29 EST");
     }
 
     #[test]
