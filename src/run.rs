@@ -5,8 +5,6 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-
 use ibkr_supervisor_actors::gateway::GatewayMessage;
 use ibkr_supervisor_actors::settings::{Settings, SettingsError};
 use ibkr_supervisor_actors::{
@@ -135,11 +133,10 @@ impl Service {
             Err(e) => tracing::warn!(error = %e,
                 "could not read the trading switches; every account starts active (trading.start_paused_if_unknown is false)"),
         }
+        let (timezone, calendar) = (settings.timezone, ibkr_supervisor_actors::supervisor::calendar_from(&settings));
         let supervision = Supervision::start(settings, start).await?;
-        let history: Arc<dyn http::History> = Arc::new(DbHistory {
-            reader: PersistenceReader::new(database),
-            clock: supervision.handle().clock().clone(),
-        });
+        let history: Arc<dyn http::History> =
+            Arc::new(http::DbHistory::start(PersistenceReader::new(database), &supervision.handle(), timezone));
         let state = Arc::new(http::AppState {
             handle: supervision.handle(),
             http: http_settings,
@@ -149,6 +146,8 @@ impl Service {
             status_cache: Default::default(),
             connections: Default::default(),
             trading_notes: std::sync::Mutex::new(notes),
+            timezone,
+            calendar,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_addr = http::serve(state, listener, async move {
@@ -181,34 +180,6 @@ impl Service {
             let _ = stop.send(());
         }
         outcome
-    }
-}
-
-/// `/events` and `/uptime` from the database, read on `spawn_blocking` with their own
-/// read-only connection (WAL lets them run beside the writer thread).
-struct DbHistory {
-    reader: PersistenceReader,
-    clock: ibkr_supervisor_actors::clock::SharedClock,
-}
-
-impl http::History for DbHistory {
-    fn events(
-        &self,
-        account: Option<String>,
-        since: Option<chrono::DateTime<chrono::Utc>>,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
-        Box::pin(async move {
-            let events = self.reader.recent_events(account, since, limit).await.map_err(|e| e.to_string())?;
-            serde_json::to_value(events).map_err(|e| e.to_string())
-        })
-    }
-
-    fn uptime(&self, days: u32) -> BoxFuture<'_, Result<serde_json::Value, String>> {
-        Box::pin(async move {
-            let uptime = self.reader.uptime(days, self.clock.now()).await.map_err(|e| e.to_string())?;
-            serde_json::to_value(uptime).map_err(|e| e.to_string())
-        })
     }
 }
 

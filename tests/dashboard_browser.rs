@@ -114,13 +114,258 @@ async fn dashboard_goes_yellow_and_green_again_in_a_real_browser() {
 
     // Activate trading again with the page's button.
     browser.click("section[data-account=\"Paper\"] button.activate").await;
-    browser.wait_paper("trading active again", DEADLINE, |p| p.trading == "active" && p.pause == "enabled").await;
+    browser
+        .wait_paper("trading active again", DEADLINE, |p| p.trading == "enabled by operator" && p.pause == "enabled")
+        .await;
     let status = service.handle().guard().is_paused("Paper");
     assert!(!status, "the guard is open again for Paper");
 
     browser.close().await;
     service.shutdown().await;
 }
+
+/// The dashboard's history in each state, in a real browser: connected, down with its
+/// countdown (the outage's start kept through a failed attempt), degraded, inside a reset
+/// window (an injected clock), each with the timeline bars and the events of a day of history
+/// written beforehand through the real persistence path. Screenshots `dashboard-history-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_history_in_every_state_in_a_real_browser() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    use ibkr_supervisor::actors::StartOptions;
+    let chromium = chromium_binary();
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
+    let database = scratch_database();
+    // 19:00 New York time on 1 December: the nightly reset (23:45 ET) is 4 h 45 m away.
+    let t0 = at("2026-12-02T00:00:00Z");
+    let overrides = json!({
+        "http": { "bind": "127.0.0.1:0" },
+        "heartbeat": { "interval": "2s", "probe_timeout": "1s", "connect_timeout": "2s" },
+        // The first attempt after a loss comes at once and fails (the gateway refuses); the
+        // next is 30 s away: the countdown.
+        "reconnect": { "schedule": ["200ms", "30s"] },
+        "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1h",
+        "database": { "path": database },
+    });
+    let settings = settings_for(&sim.addrs(), overrides.clone());
+    write_a_day_of_history(&settings, t0).await;
+
+    let options = RunOptions {
+        start: StartOptions { clock: Arc::new(OffsetClock::starting_at(t0)), ..StartOptions::default() },
+        ..RunOptions::default()
+    };
+    let service = Service::start(settings, options).await.unwrap();
+    let addr = service.http_addr();
+    let mut browser = Browser::launch(&chromium).await;
+    browser.viewport(1024, 900, 1.0, false).await;
+    browser.navigate(&format!("http://{addr}/trades?poll_ms={POLL_MS}")).await;
+
+    // Connected, with the day of history: the bars show the outage, the degraded spell and the
+    // reset window of the last 24 hours; the events list what the gateway said, escaped.
+    let page = browser
+        .wait_history("Paper connected, with the recorded day on its bars", |h| {
+            h.paper.state == "connected" && h.paper.day.contains(&"down".into()) && h.events >= 8
+        })
+        .await;
+    for kind in ["up", "down", "degraded", "reset"] {
+        assert!(page.paper.day.iter().any(|k| k == kind), "the 24 h bar shows {kind}: {page:?}");
+    }
+    assert_eq!(page.paper.week_days, 7, "the 7-day bar covers seven days: {page:?}");
+    assert!(page.paper.titles.iter().any(|t| t.starts_with("down: ")), "hover titles: {page:?}");
+    assert!(page.next_reset.starts_with("Next reset 23:45 EST, in 4 h 4"), "{page:?}");
+    assert!(page.uptime_days >= 2, "uptime per day in the footer: {page:?}");
+    assert!(page.event_text.contains(HOSTILE), "the gateway's text is shown as text: {page:?}");
+    assert_eq!(page.scripts, 2, "and never ran as markup (htmx and dashboard.js only): {page:?}");
+    assert!(page.paper.trading_line.starts_with("Trading enabled by operator · orders flow"), "{page:?}");
+    browser.screenshot("dashboard-history-connected.png").await;
+
+    // Down: the gateway goes away. The first attempt fails at once; the banner still counts
+    // from the loss, not from that attempt, and counts down to the next.
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(0))).unwrap();
+    let page = browser
+        .wait_history("Paper down after a failed attempt, with its countdown", |h| {
+            h.paper.state == "disconnected"
+                && h.paper.countdown.is_some()
+                && h.paper.banner.contains("1 attempt failed")
+        })
+        .await;
+    let status: Value = serde_json::from_str(&http(addr, "GET", "/status", None).await.1).unwrap();
+    let paper = &status["accounts"][0];
+    let outage: chrono::DateTime<chrono::Utc> = serde_json::from_value(paper["outage_since"].clone()).unwrap();
+    let state_since: chrono::DateTime<chrono::Utc> = serde_json::from_value(paper["detail"]["since"].clone()).unwrap();
+    assert!(outage < state_since, "the failed attempt moved the state's start, not the outage's: {paper}");
+    let since = outage.with_timezone(&chrono_tz::America::New_York).format("since %H:%M:%S EST").to_string();
+    assert!(page.paper.banner.contains(&since), "the banner says {since:?}: {page:?}");
+    assert!(page.paper.banner.starts_with("Disconnected: down "), "{page:?}");
+    assert!(page.paper.trading_line.contains("orders refused now: disconnected"), "{page:?}");
+    browser
+        .wait_history("the loss on the 24 h bar and in the events", |h| {
+            h.paper.day.last().map(String::as_str) == Some("down") && h.event_text.contains("connected → disconnected")
+        })
+        .await;
+    browser.screenshot("dashboard-history-down.png").await;
+
+    // Degraded: Live's gateway loses IB's upstream.
+    sim.inject(Fault::UpstreamLost { message: None }, Some(sim.port(1))).unwrap();
+    let page = browser.wait_history("Live degraded", |h| h.live_state == "degraded").await;
+    assert!(page.live_banner.starts_with("Degraded: IB upstream lost (1100), down "), "{page:?}");
+    browser.screenshot("dashboard-history-degraded.png").await;
+    service.shutdown().await;
+
+    // Inside the reset window: the same database, a clock at 23:50 ET.
+    sim.inject(Fault::Clear, Some(sim.port(0))).unwrap();
+    sim.inject(Fault::Clear, Some(sim.port(1))).unwrap();
+    let options = RunOptions {
+        start: StartOptions {
+            clock: Arc::new(OffsetClock::starting_at(at("2026-12-02T04:50:00Z"))),
+            ..StartOptions::default()
+        },
+        ..RunOptions::default()
+    };
+    let service = Service::start(settings_for(&sim.addrs(), overrides), options).await.unwrap();
+    let addr = service.http_addr();
+    browser.navigate(&format!("http://{addr}/trades?poll_ms={POLL_MS}")).await;
+    let page = browser
+        .wait_history("Paper inside the reset window", |h| {
+            h.paper.state == "reset_window" && h.paper.day.last().map(String::as_str) == Some("reset")
+        })
+        .await;
+    assert!(page.next_reset.starts_with("Inside the scheduled reset window until 00:45 EST, ends in "), "{page:?}");
+    assert!(page.paper.banner.starts_with("Scheduled reset until 00:45 EST"), "{page:?}");
+    assert!(page.paper.trading_line.contains("orders refused now: scheduled reset until 00:45 EST"), "{page:?}");
+    assert!(page.events >= 8 && page.paper.week_days == 7, "{page:?}");
+    // The buttons still work: pause and see it.
+    browser.click("section[data-account=\"Paper\"] button.pause").await;
+    browser
+        .wait_history("paused by the button", |h| h.paper.trading_line.starts_with("Trading paused by operator"))
+        .await;
+    browser.screenshot("dashboard-history-reset.png").await;
+
+    browser.close().await;
+    service.shutdown().await;
+}
+
+const HOSTILE: &str = r#"<script>alert("pwned")</script>"#;
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
+
+/// A day before `t0` for Paper and Live, published as events to a PersistenceActor of its own
+/// (the real writer thread), which is then stopped: everything is flushed.
+async fn write_a_day_of_history(settings: &ibkr_supervisor::settings::Settings, t0: chrono::DateTime<chrono::Utc>) {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    use ibkr_supervisor::actors::persistence::{PersistenceActor, PersistenceArgs};
+    use ibkr_supervisor::actors::status::EventPort;
+    use ibkr_supervisor::actors::{ConnectionState as S, EventKind, StatusBoard, StatusEvent};
+    let h = |hours: f64| t0 - chrono::Duration::seconds((hours * 3600.0) as i64);
+    let board = StatusBoard::new(&settings.accounts, t0);
+    let events: EventPort = Arc::new(ractor::OutputPort::default());
+    let args = PersistenceArgs {
+        database: settings.database.clone(),
+        board,
+        events: events.clone(),
+        clock: Arc::new(OffsetClock::starting_at(t0)),
+        timezone: settings.timezone,
+    };
+    let (actor, join) = ractor::Actor::spawn(None, PersistenceActor::new(), args).await.unwrap();
+    let connected = |since| S::Connected { since, client_id: 1 };
+    let down = |since| S::Disconnected { since, last_error: Some("connection closed by the gateway".into()) };
+    for account in ["Paper", "Live"] {
+        let script = [
+            (h(30.0), down(h(30.0)), connected(h(30.0))),
+            (h(20.0), connected(h(30.0)), down(h(20.0))),
+            (h(19.5), down(h(20.0)), connected(h(19.5))),
+            (
+                h(9.0),
+                connected(h(19.5)),
+                S::Degraded { since: h(9.0), client_id: 1, code: 1100, reason: HOSTILE.into() },
+            ),
+            (
+                h(8.8),
+                S::Degraded { since: h(9.0), client_id: 1, code: 1100, reason: HOSTILE.into() },
+                connected(h(8.8)),
+            ),
+            (h(5.0), connected(h(8.8)), S::ResetWindow { since: h(5.0), until: h(4.0), link: None }),
+            (h(4.0), S::ResetWindow { since: h(5.0), until: h(4.0), link: None }, connected(h(4.0))),
+        ];
+        for (when, from, to) in script {
+            events.send(StatusEvent::new(account, when, EventKind::StateChanged { from, to }));
+        }
+        events.send(StatusEvent::new(account, h(9.0), EventKind::Notice { code: 1100, message: HOSTILE.into() }));
+    }
+    eventually(DEADLINE, "the day's events are written", || async {
+        let path = settings.database.path.clone();
+        let conn = match rusqlite::Connection::open(&path) {
+            Ok(conn) => conn,
+            Err(_) => return false,
+        };
+        conn.query_row("SELECT count(*) FROM connection_events", [], |r| r.get::<_, i64>(0)).is_ok_and(|n| n >= 16)
+    })
+    .await;
+    actor.stop(None);
+    join.await.unwrap();
+}
+
+/// What the history parts of the page show, read from the live DOM.
+#[derive(Debug, Deserialize)]
+struct HistoryPage {
+    paper: CardHistory,
+    live_state: String,
+    live_banner: String,
+    next_reset: String,
+    /// Rows in the events table.
+    events: usize,
+    event_text: String,
+    /// Rows of the footer's uptime-per-day table (accounts).
+    uptime_days: usize,
+    /// `<script>` elements in the document.
+    scripts: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct CardHistory {
+    state: String,
+    banner: String,
+    trading_line: String,
+    countdown: Option<String>,
+    /// The classes of the 24 h bar's pieces, in order.
+    day: Vec<String>,
+    /// Their hover titles.
+    titles: Vec<String>,
+    /// The days with a piece on the 7-day bar.
+    week_days: usize,
+}
+
+const HISTORY_JS: &str = r#"(() => {
+  const card = name => {
+    const s = document.querySelector(`section[data-account="${name}"]`);
+    if (!s) return null;
+    const segs = [...s.querySelectorAll('.timeline[data-span="24h"] rect.seg')];
+    const week = [...s.querySelectorAll('.timeline[data-span="7d"] rect.seg')];
+    const cell = 1000 / 7;
+    return {
+      state: s.dataset.state,
+      banner: (s.querySelector('.alert') || {}).textContent || '',
+      trading_line: (s.querySelector('.trading-line') || {}).textContent || '',
+      countdown: (s.querySelector('[data-countdown]') || {}).textContent || null,
+      day: segs.map(r => [...r.classList].find(c => c !== 'seg')),
+      titles: segs.map(r => (r.querySelector('title') || {}).textContent || ''),
+      week_days: new Set(week.map(r => Math.floor((parseFloat(r.getAttribute('x')) + 0.01) / cell))).size,
+    };
+  };
+  const paper = card('Paper'), live = card('Live');
+  if (!paper || !live) return null;
+  return {
+    paper,
+    live_state: live.state,
+    live_banner: live.banner,
+    next_reset: (document.getElementById('next-reset') || {}).textContent || '',
+    events: document.querySelectorAll('#events tr.event').length,
+    event_text: (document.getElementById('events') || {}).textContent || '',
+    uptime_days: document.querySelectorAll('#uptime-days tr[data-account]').length,
+    scripts: document.querySelectorAll('script').length,
+  };
+})()"#;
 
 /// "in Ns" → N.
 fn countdown_secs(paper: &Paper) -> Option<u64> {
@@ -313,6 +558,21 @@ impl Browser {
                     panic!("timed out after {within:?} waiting for: {what}\nlast seen: {value}\n#status: {html}");
                 }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Read the history parts of the page until `check` holds; panic with what they showed.
+    async fn wait_history(&mut self, what: &str, check: impl Fn(&HistoryPage) -> bool) -> HistoryPage {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let value = self.eval(HISTORY_JS).await;
+            match serde_json::from_value::<HistoryPage>(value.clone()) {
+                Ok(page) if check(&page) => return page,
+                _ if tokio::time::Instant::now() >= deadline => {
+                    panic!("timed out after {DEADLINE:?} waiting for: {what}\nlast seen: {value}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }

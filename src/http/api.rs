@@ -24,10 +24,18 @@ pub struct AccountView<'a> {
     pub uptime_today_pct: Option<f64>,
     /// The operator's switch: false while paused.
     pub trading_active: bool,
-    /// Why an order would be refused right now (`null` when orders flow).
-    pub refusal: Option<String>,
+    /// Why an order would be refused right now (`null` when orders flow), as text.
+    #[serde(serialize_with = "as_text")]
+    pub refusal: Option<Refusal>,
     /// A caveat on the switch: "not persisted: …", or why it was paused at startup.
     pub trading_note: Option<String>,
+}
+
+fn as_text<S: serde::Serializer>(refusal: &Option<Refusal>, serializer: S) -> Result<S::Ok, S::Error> {
+    match refusal {
+        Some(r) => serializer.collect_str(r),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// `GET /status`.
@@ -67,7 +75,7 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
             status,
             uptime_today_pct: board.uptime_today_pct(&status.name, now),
             trading_active: !guard.is_paused(&status.name),
-            refusal: guard.refusal(&status.name).map(|r| r.to_string()),
+            refusal: guard.refusal(&status.name),
             trading_note: state.trading_note(&status.name, board.persistence.as_ref()),
         })
         .collect();

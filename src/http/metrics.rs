@@ -126,6 +126,23 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         header(&mut out, "ibkr_db_written_total", "counter", "Rows written to the database.");
         let _ = writeln!(out, "ibkr_db_written_total {}", db.written);
     }
+    if let Some(history) = &state.history {
+        let copy = history.dashboard();
+        header(
+            &mut out,
+            "ibkr_dashboard_history_reads_total",
+            "counter",
+            "Reads of the dashboard's history from the database (by its refresher, never per request).",
+        );
+        let _ = writeln!(out, "ibkr_dashboard_history_reads_total {}", copy.reads);
+        header(
+            &mut out,
+            "ibkr_dashboard_history_ok",
+            "gauge",
+            "1 while the latest read of the dashboard's history succeeded.",
+        );
+        let _ = writeln!(out, "ibkr_dashboard_history_ok {}", u8::from(copy.view.is_some() && copy.error.is_none()));
+    }
     let a = state.handle.alerts();
     let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
     header(

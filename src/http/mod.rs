@@ -2,7 +2,8 @@
 //! the operator's switches, and the `/trades` dashboard.
 //!
 //! Status is served from the actors' in-memory board: no database read per status request.
-//! History (`/events`, `/uptime`) comes from the database through [`History`].
+//! History (`/events`, `/uptime`) comes from the database through [`History`]; the dashboard
+//! shows the copy of its history a refresher keeps (`history.rs`), never reading per request.
 //!
 //! Security: loopback by default. Before any route, [`crate::web`] refuses a foreign `Host`
 //! (421), a state change from another origin (403) or not declared JSON (415), and bounds the
@@ -16,19 +17,19 @@
 mod api;
 mod dashboard;
 mod demo_panel;
+mod history;
 mod metrics;
 mod proxy_panel;
 mod query;
 
 pub use demo_panel::{FaultButton, FaultPanel};
+pub use history::{DbHistory, History, HistoryCopy, HistoryView, HISTORY_DAYS, HISTORY_EVENTS, REFRESH_EVERY};
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use ibkr_supervisor_actors::settings::HttpSettings;
 use ibkr_supervisor_actors::Handle;
 use serde::Serialize;
@@ -42,19 +43,6 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 16 * 1024;
-
-/// Read access to the history in the database, for `/events` and `/uptime`.
-pub trait History: Send + Sync + 'static {
-    /// Events, newest last, filtered by account and time, at most `limit`.
-    fn events(
-        &self,
-        account: Option<String>,
-        since: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
-    /// Uptime per account per day over the last `days` days.
-    fn uptime(&self, days: u32) -> BoxFuture<'_, Result<serde_json::Value, String>>;
-}
 
 /// Everything the handlers read.
 pub struct AppState {
@@ -71,6 +59,10 @@ pub struct AppState {
     /// What the operator must know about an account's switch, by account: it was not
     /// persisted, or it was paused at startup because its history could not be read.
     pub trading_notes: std::sync::Mutex<std::collections::HashMap<String, TradingNote>>,
+    /// The trading zone (`timezone`): the dashboard's times and days.
+    pub timezone: chrono_tz::Tz,
+    /// The reset calendar, for the dashboard's next window.
+    pub calendar: ibkr_supervisor_actors::calendar::ResetCalendar,
 }
 
 /// A caveat about an account's trading switch, shown in `/status` and on the dashboard.

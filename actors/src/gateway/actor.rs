@@ -171,7 +171,11 @@ impl Actor for GatewayActor {
     ) -> Result<GatewayState, ActorProcessingErr> {
         let now = args.clock.now();
         let conn = ConnectionState::Disconnected { since: now, last_error: None };
-        args.board.update(&args.account.name, |s| s.state = conn.clone());
+        // A new incarnation (a restart after a panic or a kill) continues the outage it finds.
+        args.board.update(&args.account.name, |s| {
+            s.outage_since = conn.outage_since(s.outage_since);
+            s.state = conn.clone();
+        });
         Ok(GatewayState {
             args,
             conn,
@@ -310,6 +314,7 @@ impl GatewayState {
             if next.is_usable() {
                 s.last_connected = Some(now);
             }
+            s.outage_since = next.outage_since(s.outage_since);
             if !matches!(next, ConnectionState::Connecting { .. } | ConnectionState::ResetWindow { .. }) {
                 s.error_message = error;
             }

@@ -31,7 +31,7 @@
 //!   rows of the deleted file are gone with it).
 //! - **Flush on stop.** `post_stop` hands the final board to the thread and waits (at most
 //!   [`STOP_FLUSH_WITHIN`], in real time) until everything has landed.
-//! - **Reads** ([`uptime`], [`recent_events`], [`read_status`]) take a `&Connection`; the HTTP
+//! - **Reads** ([`uptime`], [`recent_events`], [`read_status`], [`spans`]) take a `&Connection`; the HTTP
 //!   layer calls them through [`PersistenceReader`], which runs each on `spawn_blocking` with its
 //!   own read-only connection (WAL lets readers run beside the writer), so no read touches the
 //!   writer thread or blocks the async runtime. [`load_status`] reads a file's last known status
@@ -45,6 +45,7 @@
 //! The parts, one file each: `error.rs` ([`PersistenceError`]), `schema.rs` (opening and the
 //! migrations), `rows.rs` (how a status and an event become rows), `read.rs` (the queries and
 //! [`PersistenceReader`]), `uptime.rs` (uptime per UTC day from the recorded state changes),
+//! `spans.rs` (the stretches of a span of time, for the dashboard's timeline),
 //! `writer.rs` (the writer thread) and `actor.rs` (the [`PersistenceActor`]).
 
 use std::time::Duration;
@@ -58,6 +59,7 @@ mod retention;
 mod rollups;
 mod rows;
 mod schema;
+mod spans;
 mod uptime;
 mod writer;
 
@@ -76,9 +78,10 @@ pub use read::{
 pub use retention::{prune_step, vacuum_step, Retention, AUDIT_KINDS, PRUNE_ROWS_PER_STEP, VACUUM_PAGES_PER_STEP};
 pub use rows::{timestamp, StoredStatus};
 pub use schema::{open_database, open_read_only};
+pub use spans::{spans, Span};
 pub use uptime::{
-    daily_uptime, day_bounds, local_day, timeline, uptime, uptime_in, Availability, DailyUptime, StateChange, Timeline,
-    MAX_UPTIME_DAYS,
+    daily_uptime, day_bounds, local_day, timeline, uptime, uptime_in, Availability, DailyUptime, Slot, StateChange,
+    Timeline, MAX_UPTIME_DAYS,
 };
 pub use writer::PersistenceStats;
 

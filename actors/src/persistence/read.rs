@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::error::PersistenceError;
 use super::rows::{select, timestamp, Column, StoredStatus, STATUS_COLUMNS};
 use super::schema::{has_schema, open_read_only};
+use super::spans::{spans, Span};
 use super::uptime::{uptime, uptime_in, DailyUptime};
 
 /// One `connection_events` row.
@@ -171,6 +172,25 @@ impl PersistenceReader {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, PersistenceError> {
         self.run(move |conn| recent_events(conn, account.as_deref(), since, limit)).await
+    }
+
+    /// [`spans`]: each account's stretches of `[start, end)`.
+    pub async fn spans(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<std::collections::BTreeMap<String, Vec<Span>>, PersistenceError> {
+        self.run(move |conn| spans(conn, start, end)).await
+    }
+
+    /// Run `query` on `spawn_blocking` with a read-only connection of its own: several reads
+    /// that belong together (the dashboard's history) share one connection and one snapshot
+    /// of the file.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, PersistenceError> + Send + 'static,
+    ) -> Result<T, PersistenceError> {
+        self.run(query).await
     }
 
     /// [`read_status`]: the stored status rows.

@@ -94,22 +94,23 @@ const INSERT_EVENT: &str = "INSERT INTO connection_events (at, account, kind, fr
 /// The columns of `ibkr_status`, as [`StoredStatus::upsert`] writes them and
 /// [`StoredStatus::from_row`] reads them.
 pub(super) const STATUS_COLUMNS: &str = "account, paper_trading, connected, state, state_since, state_detail, \
-     host, port, client_id, last_checked, last_connected, reconnect_attempts, next_attempt_at, error_message, \
-     probe_rtt_ms, reset_window_ends_at, updated_at";
+     host, port, client_id, last_checked, last_connected, outage_since, reconnect_attempts, next_attempt_at, \
+     error_message, probe_rtt_ms, reset_window_ends_at, updated_at";
 
 // Last known times survive a restart: a NULL from a fresh board does not erase a known value.
 const UPSERT_STATUS: &str = "INSERT INTO ibkr_status (account, paper_trading, connected, state, state_since, \
-     state_detail, host, port, client_id, last_checked, last_connected, reconnect_attempts, next_attempt_at, \
-     error_message, probe_rtt_ms, reset_window_ends_at, updated_at) \
+     state_detail, host, port, client_id, last_checked, last_connected, outage_since, reconnect_attempts, \
+     next_attempt_at, error_message, probe_rtt_ms, reset_window_ends_at, updated_at) \
      VALUES (:account, :paper_trading, :connected, :state, :state_since, :state_detail, :host, :port, :client_id, \
-     :last_checked, :last_connected, :reconnect_attempts, :next_attempt_at, :error_message, :probe_rtt_ms, \
-     :reset_window_ends_at, :updated_at) \
+     :last_checked, :last_connected, :outage_since, :reconnect_attempts, :next_attempt_at, :error_message, \
+     :probe_rtt_ms, :reset_window_ends_at, :updated_at) \
      ON CONFLICT (account) DO UPDATE SET paper_trading = excluded.paper_trading, \
      connected = excluded.connected, state = excluded.state, state_since = excluded.state_since, \
      state_detail = excluded.state_detail, host = excluded.host, port = excluded.port, \
      client_id = excluded.client_id, \
      last_checked = COALESCE(excluded.last_checked, ibkr_status.last_checked), \
      last_connected = COALESCE(excluded.last_connected, ibkr_status.last_connected), \
+     outage_since = excluded.outage_since, \
      reconnect_attempts = excluded.reconnect_attempts, next_attempt_at = excluded.next_attempt_at, \
      error_message = excluded.error_message, probe_rtt_ms = excluded.probe_rtt_ms, \
      reset_window_ends_at = excluded.reset_window_ends_at, updated_at = excluded.updated_at";
@@ -131,6 +132,7 @@ impl StoredStatus {
             ":client_id": s.client_id,
             ":last_checked": s.last_checked.map(timestamp),
             ":last_connected": s.last_connected.map(timestamp),
+            ":outage_since": s.outage_since.map(timestamp),
             ":reconnect_attempts": s.reconnect_attempts,
             ":next_attempt_at": s.next_attempt_at.map(timestamp),
             ":error_message": s.error_message,
@@ -156,6 +158,7 @@ impl StoredStatus {
             state,
             last_checked: column.time("last_checked")?,
             last_connected: column.time("last_connected")?,
+            outage_since: column.time("outage_since")?,
             reconnect_attempts: column.get("reconnect_attempts")?,
             next_attempt_at: column.time("next_attempt_at")?,
             error_message: column.get("error_message")?,

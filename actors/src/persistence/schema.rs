@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/0001_status_and_events.sql")),
     M::up(include_str!("../../../migrations/0002_reset_window_column.sql")),
     M::up(include_str!("../../../migrations/0003_daily_rollups.sql")),
+    M::up(include_str!("../../../migrations/0004_outage_since_column.sql")),
 ];
 /// Open (creating the directory and the file if needed) the database for writing: busy timeout,
 /// WAL mode, `synchronous = NORMAL` (durable across a crash of the process; a power cut may lose

@@ -37,18 +37,26 @@ impl Availability {
     }
 }
 
-/// [`Availability`] with degraded told apart from down: what the daily figures count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Slot {
+/// [`Availability`] with degraded told apart from down: what the daily figures count and the
+/// dashboard's timeline shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    /// Connected: usable.
     Up,
+    /// The gateway connected, IB's upstream lost: down.
     Degraded,
+    /// Disconnected or connecting: down.
     Down,
+    /// Inside a scheduled reset window.
     Reset,
+    /// Not observed.
     Unknown,
 }
 
 impl Slot {
-    pub(super) fn of_state(name: &str) -> Slot {
+    /// By a [`ConnectionState`](crate::ConnectionState) name.
+    pub fn of_state(name: &str) -> Slot {
         match name {
             "connected" => Slot::Up,
             "degraded" => Slot::Degraded,
@@ -76,7 +84,8 @@ impl Slot {
         }
     }
 
-    pub(super) fn is_down(self) -> bool {
+    /// Degraded or down.
+    pub fn is_down(self) -> bool {
         matches!(self, Slot::Degraded | Slot::Down)
     }
 }
@@ -382,19 +391,15 @@ pub fn uptime_in(
     Ok(report)
 }
 
-/// The figures of every local day of `zone` from `first_day` through `last_day` (a day past
-/// `now` ends at `now`), per account, from the raw rows. Accounts: those with a status row or a
-/// recorded state change.
-pub(super) fn raw_days(
+/// The recorded state changes of each account from `start` through `end`, in time order, with
+/// the last change before `start` first (it tells the state the span starts in). Accounts: those
+/// with a recorded state change (others are added by the callers that need them).
+pub(super) fn changes_between(
     conn: &Connection,
-    zone: Tz,
-    first_day: NaiveDate,
-    last_day: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<BTreeMap<String, Vec<(NaiveDate, Figures)>>, PersistenceError> {
-    let window_start = day_bounds(zone, first_day).0;
-    let window_end = day_bounds(zone, last_day).1.min(now);
-    let (start, end) = (timestamp(window_start), timestamp(window_end));
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<BTreeMap<String, Vec<StateChange>>, PersistenceError> {
+    let (start, end) = (timestamp(start), timestamp(end));
     let columns = "SELECT id, account, at, from_state, json_extract(detail, '$.from.since') AS from_since, \
                    to_state FROM connection_events";
     // The last change before the window tells the state the window starts in.
@@ -422,6 +427,28 @@ pub(super) fn raw_days(
     for (account, id, change) in found {
         by_account.entry(account).or_default().push((id, change));
     }
+    let mut sorted = BTreeMap::new();
+    for (account, mut changes) in by_account {
+        changes.sort_by_key(|(id, change)| (change.at, *id));
+        sorted.insert(account, changes.into_iter().map(|(_, c)| c).collect());
+    }
+    Ok(sorted)
+}
+
+/// The figures of every local day of `zone` from `first_day` through `last_day` (a day past
+/// `now` ends at `now`), per account, from the raw rows. Accounts: those with a status row or a
+/// recorded state change.
+pub(super) fn raw_days(
+    conn: &Connection,
+    zone: Tz,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Vec<(NaiveDate, Figures)>>, PersistenceError> {
+    let window_start = day_bounds(zone, first_day).0;
+    let window_end = day_bounds(zone, last_day).1.min(now);
+    let (start, end) = (timestamp(window_start), timestamp(window_end));
+    let mut by_account = changes_between(conn, window_start, window_end)?;
     let attempts = select(
         conn,
         "SELECT account, at FROM connection_events WHERE kind = 'attempt_started' AND at >= :start AND at < :end",
@@ -439,9 +466,7 @@ pub(super) fn raw_days(
         by_account.entry(account).or_default();
     }
     let mut report = BTreeMap::new();
-    for (account, mut changes) in by_account {
-        changes.sort_by_key(|(id, change)| (change.at, *id));
-        let changes: Vec<StateChange> = changes.into_iter().map(|(_, c)| c).collect();
+    for (account, changes) in by_account {
         let mut line = points(&changes);
         line.sort_by_key(|(at, _)| *at);
         let mut list = Vec::new();

@@ -11,7 +11,7 @@ use crate::settings::AccountSettings;
 /// Everything known about one account's connection right now.
 ///
 /// Each field has one writer: the GatewayActor writes the connection fields (`state`,
-/// `client_id`, `last_connected`, `error_message`, `probe_rtt_ms`), the ReconnectActor the
+/// `client_id`, `last_connected`, `outage_since`, `error_message`, `probe_rtt_ms`), the ReconnectActor the
 /// attempt fields (`reconnect_attempts`, `next_attempt_at`), the WatchdogActor `last_checked`.
 ///
 /// Its JSON form (see the `Serialize` impl) has the fields above, with `state` as the state's
@@ -19,8 +19,8 @@ use crate::settings::AccountSettings;
 ///
 /// ```text
 /// name, paper_trading, state, connected, host, port, client_id, last_checked, last_connected,
-/// reconnect_attempts, next_attempt_at, error_message, probe_rtt_ms, in_reset_window,
-/// reset_window_ends_at, detail
+/// outage_since, reconnect_attempts, next_attempt_at, error_message, probe_rtt_ms,
+/// in_reset_window, reset_window_ends_at, detail
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountStatus {
@@ -41,6 +41,11 @@ pub struct AccountStatus {
     pub last_checked: Option<DateTime<Utc>>,
     /// When the account last became usable.
     pub last_connected: Option<DateTime<Utc>>,
+    /// When the current outage began: the account's first step out of `connected` into a down
+    /// state (or the supervisor's start, before the first connection), kept through every
+    /// attempt and failure that follows. `None` while usable or inside a reset window. See
+    /// [`ConnectionState::outage_since`].
+    pub outage_since: Option<DateTime<Utc>>,
     /// Attempts made in the current outage (0 when connected).
     pub reconnect_attempts: u32,
     /// When the next automatic attempt is due.
@@ -63,6 +68,7 @@ impl AccountStatus {
             state: ConnectionState::Disconnected { since: now, last_error: None },
             last_checked: None,
             last_connected: None,
+            outage_since: Some(now),
             reconnect_attempts: 0,
             next_attempt_at: None,
             error_message: None,
@@ -79,7 +85,7 @@ impl AccountStatus {
 impl Serialize for AccountStatus {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let reset_until = self.state.reset_window_ends_at();
-        let mut s = serializer.serialize_struct("AccountStatus", 16)?;
+        let mut s = serializer.serialize_struct("AccountStatus", 17)?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("paper_trading", &self.paper_trading)?;
         s.serialize_field("state", self.state.name())?;
@@ -89,6 +95,7 @@ impl Serialize for AccountStatus {
         s.serialize_field("client_id", &self.client_id)?;
         s.serialize_field("last_checked", &self.last_checked)?;
         s.serialize_field("last_connected", &self.last_connected)?;
+        s.serialize_field("outage_since", &self.outage_since)?;
         s.serialize_field("reconnect_attempts", &self.reconnect_attempts)?;
         s.serialize_field("next_attempt_at", &self.next_attempt_at)?;
         s.serialize_field("error_message", &self.error_message)?;
@@ -118,7 +125,7 @@ mod tests {
         assert_eq!(json["reset_window_ends_at"], serde_json::to_value(t(3600)).unwrap());
         assert_eq!(json["detail"], serde_json::to_value(&status.state).unwrap());
         assert_eq!((json["port"].as_u64(), json["reconnect_attempts"].as_u64()), (Some(4002), Some(2)));
-        assert_eq!(json.as_object().unwrap().len(), 16, "{json}");
+        assert_eq!(json.as_object().unwrap().len(), 17, "{json}");
 
         status.state = ConnectionState::Connected { since: t(2), client_id: 1 };
         let json = serde_json::to_value(&status).unwrap();

@@ -104,6 +104,20 @@ impl ConnectionState {
         }
     }
 
+    /// When the outage the account is in began, given when the one before this state began
+    /// (`previous`) and that the account has just entered `self`: an outage starts at the first
+    /// down state (disconnected, connecting, degraded) and lasts through every attempt and
+    /// failure until the account is usable again. A reset window is not an outage (it ends one,
+    /// and one that ends without a link starts a new one at its end); stopping is not either.
+    pub fn outage_since(&self, previous: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Connected { .. } | Self::ResetWindow { .. } | Self::Stopped { .. } => None,
+            Self::Disconnected { since, .. } | Self::Connecting { since, .. } | Self::Degraded { since, .. } => {
+                Some(previous.unwrap_or(*since))
+            }
+        }
+    }
+
     /// When the scheduled reset window the account is in ends (`None` outside one).
     pub fn reset_window_ends_at(&self) -> Option<DateTime<Utc>> {
         match self {
@@ -271,6 +285,47 @@ mod tests {
 
         let up = S::ResetWindow { since: t(1), until, link: Some(4) };
         assert_eq!(transition(&up, &E::WindowEnded, t(100)), Some(S::Connected { since: t(100), client_id: 4 }));
+    }
+
+    #[test]
+    fn an_outage_begins_at_the_first_down_state_and_lasts_through_the_attempts() {
+        let mut state = S::Connected { since: t(0), client_id: 1 };
+        let mut outage = state.outage_since(None);
+        let mut seen = vec![];
+        let steps = [
+            E::Lost { reason: "eof".into() },
+            E::AttemptStarted { attempt: 1, client_id: 1 },
+            E::AttemptFailed { error: "refused".into() },
+            E::AttemptStarted { attempt: 2, client_id: 11 },
+            E::Connected { client_id: 11 },
+            E::UpstreamLost { code: 1100, reason: "lost".into() },
+            E::Lost { reason: "eof".into() },
+            E::WindowStarted { until: t(100) },
+            E::WindowEnded,
+        ];
+        for (i, event) in steps.iter().enumerate() {
+            if let Some(next) = transition(&state, event, t(10 * (i as i64 + 1))) {
+                state = next;
+                outage = state.outage_since(outage);
+                seen.push((state.name(), outage));
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                ("disconnected", Some(t(10))),
+                ("connecting", Some(t(10))),
+                ("disconnected", Some(t(10))),
+                ("connecting", Some(t(10))),
+                ("connected", None),
+                // Degraded is down: the outage begins there and a loss after it continues it.
+                ("degraded", Some(t(60))),
+                ("disconnected", Some(t(60))),
+                ("reset_window", None),
+                // A window that ends without a link begins a new outage at its end.
+                ("disconnected", Some(t(90))),
+            ]
+        );
     }
 
     #[test]

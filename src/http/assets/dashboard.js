@@ -7,8 +7,16 @@ function fmtDuration(s) {
   if (m > 0) return m + ' m ' + x + ' s';
   return x + ' s';
 }
+// The server says what time it is (#server-clock, in every fragment): durations count from its
+// clock, not the browser's (an injected clock in tests, a laptop whose clock is off).
+var skew = 0;
+function syncClock() {
+  var el = document.getElementById('server-clock');
+  var t = el ? Date.parse(el.dataset.now) : NaN;
+  if (!isNaN(t)) skew = t - Date.now();
+}
 function tick() {
-  var now = Date.now();
+  var now = Date.now() + skew;
   document.querySelectorAll('[data-countdown]').forEach(function (el) {
     var s = Math.max(0, Math.round((Date.parse(el.dataset.countdown) - now) / 1000));
     el.textContent = s > 0 ? 'in ' + s + 's' : 'now';
@@ -21,8 +29,8 @@ function tick() {
   });
 }
 setInterval(tick, 1000);
-document.addEventListener('htmx:afterSwap', tick);
-document.addEventListener('DOMContentLoaded', tick);
+document.addEventListener('htmx:afterSwap', function () { syncClock(); tick(); });
+document.addEventListener('DOMContentLoaded', function () { syncClock(); tick(); });
 async function post(url, body) {
   var headers = { 'content-type': 'application/json' };
   var token = sessionStorage.getItem('ibkr-token');
