@@ -55,6 +55,9 @@ pub fn refusal(reason: &Refusal, zone: Tz) -> String {
         Refusal::Reconnecting { attempt, .. } => format!("reconnecting (attempt {attempt})"),
         Refusal::UpstreamLost { code, .. } => format!("IB upstream lost ({code})"),
         Refusal::ResetWindow { until } => format!("scheduled reset until {}", hour_minute(*until, zone)),
+        Refusal::ResetSoon { starts_at, starts_in_s } => {
+            format!("reset window starts in {starts_in_s} s ({})", hour_minute(*starts_at, zone))
+        }
         Refusal::Meltdown { .. } => "supervisor meltdown".to_owned(),
         Refusal::PausedByOperator { .. } => "paused by operator".to_owned(),
         Refusal::NotAnswering { error } => format!("gateway not answering ({error})"),
