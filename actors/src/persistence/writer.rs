@@ -97,6 +97,9 @@ impl Shared {
     }
 }
 
+/// Where a "written yet?" answer goes: `Ok`, or why not.
+type Confirm = RpcReplyPort<Result<(), String>>;
+
 /// What the actor hands to the writer thread.
 pub(super) enum Command {
     Event(Box<StatusEvent>),
@@ -178,7 +181,7 @@ pub(super) struct Writer {
     flush_waiters: Vec<RpcReplyPort<()>>,
     /// Waiting for the events up to an absolute position (see `drained`) to be written, and
     /// (for a check) the status rows too.
-    durable_waiters: Vec<(u64, bool, RpcReplyPort<Result<(), String>>)>,
+    durable_waiters: Vec<(u64, bool, Confirm)>,
     /// Events that left the front of `queue` so far: `drained + i` is queue[i]'s position.
     drained: u64,
     forced: bool,
@@ -317,7 +320,10 @@ impl Writer {
         let prior = match self.ensure_open().and_then(|db| read_status(&db.conn)) {
             Ok(prior) => prior,
             Err(e) => {
+                // Nothing is queued: the check cannot be judged against what is recorded. The
+                // health says so (the caller reports it); the next check tries again.
                 self.db = None;
+                self.failed(e.to_string());
                 let _ = reply.send(Err(e.to_string()));
                 return;
             }
