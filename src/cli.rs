@@ -32,7 +32,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_auto_reconnect: bool,
 
-    /// Connect every account once, probe, print the heartbeat line, exit 0 if all are connected.
+    /// Check every account once, print the heartbeat line, exit 0 if all are connected: the
+    /// running supervisor's view when one answers on http.bind, else connect, probe and record
+    /// the check in the database.
     #[arg(long)]
     pub once: bool,
 

@@ -4,14 +4,16 @@
 //!
 //! ```text
 //! main.rs ── cli ──▶ run (Service: the tree + HTTP) ──▶ actors::Supervision
+//!                    once ──▶ GET /status of a running Service, else actors::Supervision (a check)
 //!                    demo (simulated gateways + Service, a FaultPanel for the dashboard)
 //!                    sim::run_standalone
 //! http ──▶ actors::Handle (board, guard, tree), a History (the database), a FaultPanel (demo)
 //! ```
 //!
 //! - [`cli`]: the command line; the binary is a thin shell over [`run_cli`], [`sim`] and [`demo`].
-//! - `run.rs`: [`Service`] (the tree, then HTTP on `http.bind`), [`run`] until a signal,
-//!   [`once`] for `--once`.
+//! - `run.rs`: [`Service`] (the tree, then HTTP on `http.bind`), [`run`] until a signal.
+//! - [`once`]: `--once`, one check of every account: the running supervisor's view when one
+//!   answers on `http.bind`, else a check of its own, recorded as a check (no 'stopped').
 //! - [`http`]: JSON status, the actor tree, health, metrics, history, switches, the dashboard;
 //!   it does not know the simulator: the demo hands it a [`http::FaultPanel`].
 //! - [`history`]: `ibkr-supervisor history`, uptime per day and outages from the database as a
@@ -33,6 +35,7 @@ pub mod history;
 pub mod http;
 pub mod logging;
 mod notify;
+pub mod once;
 mod run;
 mod shutdown;
 pub mod sim;
@@ -40,5 +43,6 @@ pub mod web;
 
 pub use ibkr_supervisor_actors as actors;
 pub use ibkr_supervisor_actors::settings;
-pub use run::{exit_code, once, run, run_cli, OnceReport, RunOptions, Service, StartError, EXIT_MELTDOWN};
+pub use once::{once, OnceReport};
+pub use run::{exit_code, run, run_cli, RunOptions, Service, StartError, EXIT_MELTDOWN};
 pub use shutdown::shutdown_signal;

@@ -1,21 +1,17 @@
-//! Running the supervisor: [`run`] until a shutdown signal (or a meltdown), and [`once`] for
-//! `--once`. The binary and the tests call the same functions.
+//! Running the supervisor: [`run`] until a shutdown signal (or a meltdown); `--once` is
+//! [`crate::once`]. The binary and the tests call the same functions.
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ibkr_supervisor_actors::gateway::GatewayMessage;
 use ibkr_supervisor_actors::settings::{Settings, SettingsError};
-use ibkr_supervisor_actors::{
-    heartbeat_line, BoardSnapshot, ConnectionState, Handle, Outcome, StartOptions, Supervision,
-};
+use ibkr_supervisor_actors::{Handle, Outcome, StartOptions, Supervision};
 use std::sync::Arc;
 
 use ibkr_supervisor_actors::persistence::{self, PersistenceReader};
 
 use crate::http::{self, FaultPanel};
-use ractor::rpc::CallResult;
 
 use crate::cli::RunArgs;
 
@@ -44,12 +40,7 @@ impl RunArgs {
 /// The command line's supervisor modes.
 pub async fn run_cli(settings: Settings, args: RunArgs, shutdown: impl Future<Output = ()>) -> ExitCode {
     if args.once {
-        let report = once(settings, StartOptions::default()).await;
-        println!("IBKR Heartbeat: {}", report.line);
-        for problem in &report.problems {
-            println!("  {problem}");
-        }
-        return if report.all_connected { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return crate::once::run_once(settings).await;
     }
     let mut options = RunOptions::default();
     options.start.on_heartbeat = Some(Arc::new(crate::notify::watchdog));
@@ -204,77 +195,4 @@ pub async fn run(
             service.shutdown().await
         }
     })
-}
-
-/// What `--once` found.
-#[derive(Debug, Clone)]
-pub struct OnceReport {
-    /// `Paper ✅ | Live ❌`.
-    pub line: String,
-    pub all_connected: bool,
-    /// One line per account that is not connected, with the reason.
-    pub problems: Vec<String>,
-    pub board: BoardSnapshot,
-}
-
-/// Connect every account once (bounded by the connect timeout), probe, and report.
-pub async fn once(mut settings: Settings, options: StartOptions) -> OnceReport {
-    settings.reconnect.auto = false;
-    settings.reconnect.manual_min_interval = Duration::ZERO;
-    settings.heartbeat.interval = Duration::from_secs(86_400); // no heartbeat rounds
-                                                               // Whatever the daemon's setting, --once reports its one line (printed below) every time.
-    settings.logging.heartbeat_line = ibkr_supervisor_actors::settings::HeartbeatLine::Every;
-    let connect_timeout = settings.heartbeat.connect_timeout;
-    let probe_timeout = settings.heartbeat.probe_timeout;
-    let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
-    let supervision = match Supervision::start(settings, options).await {
-        Ok(supervision) => supervision,
-        Err(e) => {
-            return OnceReport { line: e.to_string(), all_connected: false, problems: vec![], board: empty_board() }
-        }
-    };
-    let mut problems = Vec::new();
-    for name in &names {
-        if let Err(e) = supervision.connect_now(name).await {
-            problems.push(format!("{name}: {e}"));
-        }
-    }
-    let settled = |board: &BoardSnapshot| {
-        board.accounts.iter().all(|a| match &a.state {
-            ConnectionState::Disconnected { last_error, .. } => last_error.is_some() || a.reconnect_attempts == 0,
-            ConnectionState::Connecting { .. } => false,
-            _ => true,
-        })
-    };
-    let _ = supervision.board().wait_for(connect_timeout + Duration::from_millis(500), settled).await;
-    for name in &names {
-        let linked = supervision.board().account(name).is_some_and(|a| a.state.link().is_some());
-        if let (true, Some(gateway)) = (linked, supervision.gateway(name)) {
-            let probe = gateway.call(GatewayMessage::ProbeNow, Some(probe_timeout + Duration::from_millis(500)));
-            match probe.await {
-                Ok(CallResult::Success(Ok(_))) => {}
-                Ok(CallResult::Success(Err(e))) => problems.push(format!("{name}: {e}")),
-                _ => problems.push(format!("{name}: no probe answer")),
-            }
-        }
-    }
-    let board = supervision.board().snapshot();
-    for account in &board.accounts {
-        if !account.connected() && !problems.iter().any(|p| p.starts_with(&format!("{}:", account.name))) {
-            let reason = account.error_message.clone().unwrap_or_else(|| account.state.name().to_owned());
-            problems.push(format!("{}: {reason}", account.name));
-        }
-    }
-    let report = OnceReport {
-        line: heartbeat_line(&board.accounts),
-        all_connected: board.accounts.iter().all(|a| a.connected()),
-        problems,
-        board,
-    };
-    supervision.shutdown().await;
-    report
-}
-
-fn empty_board() -> BoardSnapshot {
-    BoardSnapshot::new(&[], chrono::Utc::now())
 }

@@ -164,6 +164,8 @@ pub struct ListenerState {
     pub conditions: Conditions,
     pub last_fault: Option<Fault>,
     pub open_sockets: usize,
+    /// TCP connections accepted since start (every session a client tried to open).
+    pub connections_accepted: u64,
     pub market_data_subscriptions: u64,
     /// reqMktData requests received since start.
     pub market_data_requests: u64,
@@ -291,6 +293,7 @@ impl Simulator {
                 conditions,
                 last_fault: gateway.last_fault(),
                 open_sockets: gateway.open_socket_count(),
+                connections_accepted: gateway.connections_accepted(),
                 market_data_subscriptions: gateway.market_data_subscriptions(),
                 market_data_requests: gateway.market_data_requests(),
                 clients,

@@ -14,6 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::check::Recording;
 use super::error::PersistenceError;
 use super::maintenance::Maintenance;
 use super::retention::Retention;
@@ -23,7 +24,7 @@ use super::{LOG_EVERY, STOP_FLUSH_WITHIN};
 use crate::clock::SharedClock;
 use crate::settings::DatabaseSettings;
 use crate::status::{
-    BoardSnapshot, ConnectionState, EventKind, EventPort, PersistenceHealth, StatusBoard, StatusEvent,
+    AccountStatus, BoardSnapshot, ConnectionState, EventKind, EventPort, PersistenceHealth, StatusBoard, StatusEvent,
 };
 
 /// Everything the PersistenceActor is started with.
@@ -73,21 +74,38 @@ pub enum PersistenceMessage {
     /// current state: the events that led there (which travel through the event port's fan-out
     /// task, behind the board) have all reached the actor. Used at shutdown, see [`stop_last`].
     Settle(RpcReplyPort<()>),
+    /// Record a check's observation of `accounts` at `at` (only under [`Recording::Check`]; see
+    /// `check.rs`). Answered once its rows are in the database (`Ok`), or with why not.
+    Check {
+        /// The accounts as the check found them.
+        accounts: Vec<AccountStatus>,
+        /// When the check was made: the rows' `last_checked`.
+        at: DateTime<Utc>,
+        /// Where the answer goes.
+        reply: RpcReplyPort<Result<(), String>>,
+    },
 }
 
 /// Where a [`PersistenceMessage::Durable`] answer goes.
 type DurableReply = RpcReplyPort<Result<(), String>>;
 
 /// Records the status board and every status event in SQLite; see the module documentation.
-/// Spawn it as `PersistenceActor::new()`.
+/// Spawn it as `PersistenceActor::new()` (a run), or `PersistenceActor::recording(Recording::Check)`.
 pub struct PersistenceActor {
     limits: Limits,
+    record: Recording,
 }
 
 impl PersistenceActor {
-    /// An actor with the default limits ([`MAX_PENDING_EVENTS`](super::MAX_PENDING_EVENTS), …).
+    /// An actor that records a run, with the default limits
+    /// ([`MAX_PENDING_EVENTS`](super::MAX_PENDING_EVENTS), …).
     pub fn new() -> Self {
-        Self { limits: Limits::DEFAULT }
+        Self::recording(Recording::Run)
+    }
+
+    /// An actor that records a run or a check (see [`Recording`]).
+    pub fn recording(record: Recording) -> Self {
+        Self { limits: Limits::DEFAULT, record }
     }
 }
 
@@ -145,7 +163,9 @@ pub struct PersistenceState {
     switches: HashMap<String, (DateTime<Utc>, bool)>,
     /// `Durable` requests whose event has not arrived yet.
     durable_waiters: Vec<(String, DateTime<Utc>, DurableReply)>,
-    _watcher: AbortOnDrop,
+    /// A run or a check: a check neither subscribes to the events nor watches the board.
+    record: Recording,
+    _watcher: Option<AbortOnDrop>,
 }
 
 impl Actor for PersistenceActor {
@@ -158,7 +178,7 @@ impl Actor for PersistenceActor {
         myself: ActorRef<Self::Msg>,
         args: PersistenceArgs,
     ) -> Result<PersistenceState, ActorProcessingErr> {
-        PersistenceState::start(myself, args, self.limits)
+        PersistenceState::start(myself, args, self.limits, self.record)
     }
 
     async fn handle(
@@ -185,6 +205,7 @@ impl PersistenceState {
         myself: ActorRef<PersistenceMessage>,
         args: PersistenceArgs,
         limits: Limits,
+        record: Recording,
     ) -> Result<PersistenceState, ActorProcessingErr> {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel();
@@ -195,8 +216,11 @@ impl PersistenceState {
             .name("ibkr-persistence".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| format!("cannot start the persistence writer thread: {e}"))?;
-        args.events.subscribe(myself.clone(), |event| Some(PersistenceMessage::Event(event)));
-        let watcher = AbortOnDrop(tokio::spawn(watch_board(args.board.subscribe(), myself, shared.clone())));
+        // A check records only what it is handed (PersistenceMessage::Check).
+        let watcher = (record == Recording::Run).then(|| {
+            args.events.subscribe(myself.clone(), |event| Some(PersistenceMessage::Event(event)));
+            AbortOnDrop(tokio::spawn(watch_board(args.board.subscribe(), myself, shared.clone())))
+        });
         let state = PersistenceState {
             database: args.database,
             board: args.board,
@@ -210,6 +234,7 @@ impl PersistenceState {
             settle_waiters: Vec::new(),
             switches: HashMap::new(),
             durable_waiters: Vec::new(),
+            record,
             _watcher: watcher,
         };
         state.send_status()?;
@@ -220,7 +245,11 @@ impl PersistenceState {
         self.tx.send(command).map_err(|_| "the persistence writer thread has stopped".into())
     }
 
+    /// The board's accounts as status rows (a run only: a check's rows come with its `Check`).
     fn send_status(&self) -> Result<(), ActorProcessingErr> {
+        if self.record == Recording::Check {
+            return Ok(());
+        }
         let accounts = self.board.snapshot().accounts;
         self.send(Command::Status { accounts, at: self.clock.now() })
     }
@@ -287,6 +316,14 @@ impl PersistenceState {
                 self.send_status()?;
                 self.send(Command::Flush(reply))?;
             }
+            PersistenceMessage::Check { accounts, at, reply } => match self.record {
+                Recording::Check => self.send(Command::Check { accounts, at, reply })?,
+                Recording::Run => {
+                    let refusal = "this supervisor records a run: only a tree started with Recording::Check \
+                                   (--once) records a check";
+                    let _ = reply.send(Err(refusal.to_owned()));
+                }
+            },
             PersistenceMessage::Health(reply) => {
                 let _ = reply.send(self.shared.health());
             }
@@ -311,7 +348,9 @@ impl PersistenceState {
     }
 
     fn settled(&self) -> bool {
-        self.board.snapshot().accounts.iter().all(|a| self.last_state.get(&a.name) == Some(&a.state))
+        // A check receives no events: nothing to wait for.
+        self.record == Recording::Check
+            || self.board.snapshot().accounts.iter().all(|a| self.last_state.get(&a.name) == Some(&a.state))
     }
 
     /// Queue an event, or count it dropped when too many wait already.
@@ -425,6 +464,22 @@ pub async fn confirm_switch(
     }
 }
 
+/// Record a check's observation (see [`PersistenceMessage::Check`]): `Err` says why it is not in
+/// the database (the write failed, and is retried until the actor stops; or no answer within
+/// `within`).
+pub async fn record_check(
+    actor: &ActorRef<PersistenceMessage>,
+    accounts: Vec<AccountStatus>,
+    at: DateTime<Utc>,
+    within: Duration,
+) -> Result<(), String> {
+    match actor.call(|reply| PersistenceMessage::Check { accounts, at, reply }, Some(within)).await {
+        Ok(CallResult::Success(result)) => result,
+        Ok(CallResult::Timeout) => Err(format!("the database did not confirm the write within {within:?}")),
+        _ => Err("the persistence actor is not running".to_owned()),
+    }
+}
+
 /// The actor's persistence health.
 pub async fn health(actor: &ActorRef<PersistenceMessage>) -> Result<PersistenceHealth, PersistenceError> {
     match actor.call(PersistenceMessage::Health, Some(Duration::from_secs(1))).await {
@@ -478,7 +533,8 @@ mod tests {
             clock: Arc::new(SystemClock),
             timezone: chrono_tz::Tz::UTC,
         };
-        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
+        let (actor, handle) =
+            Actor::spawn(None, PersistenceActor { limits, record: Recording::Run }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");
         let stored = || open_read_only(&path).and_then(|c| recent_events(&c, None, None, 100)).map_or(0, |e| e.len());
         for round in 0..5 {
@@ -537,7 +593,8 @@ mod tests {
             clock: Arc::new(SystemClock),
             timezone: chrono_tz::Tz::UTC,
         };
-        let (actor, handle) = Actor::spawn(None, PersistenceActor { limits }, args).await.unwrap();
+        let (actor, handle) =
+            Actor::spawn(None, PersistenceActor { limits, record: Recording::Run }, args).await.unwrap();
         let base = at("2026-03-09T10:00:00Z");
         for i in 0..25 {
             let kind = EventKind::ProbeFailed { error: format!("probe {i}") };

@@ -42,15 +42,23 @@
 //! gateway said. Uptime is derived from `state_changed` rows only, per UTC day: see [`timeline`] and
 //! [`daily_uptime`].
 //!
+//! **A run or a check** ([`Recording`]). The daemon records a run, as above. `--once` records a
+//! check: nothing of its own short-lived tree (no outage at its start, no 'stopped' at its
+//! end), only the observation it hands over with [`record_check`]: status rows, and a
+//! `state_changed` where the observed state differs from the recorded one (`check.rs`), so
+//! periodic checks leave `/uptime` without holes.
+//!
 //! The parts, one file each: `error.rs` ([`PersistenceError`]), `schema.rs` (opening and the
 //! migrations), `rows.rs` (how a status and an event become rows), `read.rs` (the queries and
 //! [`PersistenceReader`]), `uptime.rs` (uptime per UTC day from the recorded state changes),
-//! `spans.rs` (the stretches of a span of time, for the dashboard's timeline),
-//! `writer.rs` (the writer thread) and `actor.rs` (the [`PersistenceActor`]).
+//! `spans.rs` (the stretches of a span of time, for the dashboard's timeline), `check.rs`
+//! (what a check records), `writer.rs` (the writer thread) and `actor.rs` (the
+//! [`PersistenceActor`]).
 
 use std::time::Duration;
 
 mod actor;
+mod check;
 mod error;
 mod maintenance;
 mod outages;
@@ -67,9 +75,10 @@ mod writer;
 mod fixtures;
 
 pub use actor::{
-    confirm_switch, flush, health, stats, stop_last, PersistenceActor, PersistenceArgs, PersistenceMessage,
-    PersistenceSnapshot, PersistenceState, SETTLE_WITHIN,
+    confirm_switch, flush, health, record_check, stats, stop_last, PersistenceActor, PersistenceArgs,
+    PersistenceMessage, PersistenceSnapshot, PersistenceState, SETTLE_WITHIN,
 };
+pub use check::Recording;
 pub use error::PersistenceError;
 pub use outages::{outages, Outage};
 pub use read::{

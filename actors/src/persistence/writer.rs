@@ -16,8 +16,10 @@ use ractor::RpcReplyPort;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::check::check_rows;
 use super::error::{write_hint, PersistenceError};
 use super::maintenance::Maintenance;
+use super::read::read_status;
 use super::rows::{write_rows, EventRow, Gap, StoredStatus};
 use super::schema::{file_id, open_database};
 use super::{
@@ -95,6 +97,9 @@ impl Shared {
     }
 }
 
+/// Where a "written yet?" answer goes: `Ok`, or why not.
+type Confirm = RpcReplyPort<Result<(), String>>;
+
 /// What the actor hands to the writer thread.
 pub(super) enum Command {
     Event(Box<StatusEvent>),
@@ -107,6 +112,13 @@ pub(super) enum Command {
     /// Answer once every event accepted so far is in the database (`Ok`), or after the attempt
     /// to write them failed (`Err` with why; they stay queued and retried).
     Durable(RpcReplyPort<Result<(), String>>),
+    /// A check's observation (see `check.rs`): its rows are queued like any others; the answer
+    /// comes once they are in the database (`Ok`), or after the attempt failed (`Err`).
+    Check {
+        accounts: Vec<AccountStatus>,
+        at: DateTime<Utc>,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
     Shutdown {
         deadline: Instant,
         done: mpsc::Sender<bool>,
@@ -167,8 +179,9 @@ pub(super) struct Writer {
     written_status: HashMap<String, StoredStatus>,
     failure: Option<Failure>,
     flush_waiters: Vec<RpcReplyPort<()>>,
-    /// Waiting for the events up to an absolute position (see `drained`) to be written.
-    durable_waiters: Vec<(u64, RpcReplyPort<Result<(), String>>)>,
+    /// Waiting for the events up to an absolute position (see `drained`) to be written, and
+    /// (for a check) the status rows too.
+    durable_waiters: Vec<(u64, bool, Confirm)>,
     /// Events that left the front of `queue` so far: `drained + i` is queue[i]'s position.
     drained: u64,
     forced: bool,
@@ -262,8 +275,8 @@ impl Writer {
                 let _ = waiter.send(());
             }
             let written = self.drained + self.db_done as u64;
-            for (target, waiter) in self.durable_waiters.drain(..) {
-                let answer = if written >= target {
+            for (target, rows, waiter) in self.durable_waiters.drain(..) {
+                let answer = if written >= target && (!rows || self.status.is_empty()) {
                     Ok(())
                 } else {
                     Err(self.failure.as_ref().map_or_else(|| "not written yet".to_owned(), |f| f.error.clone()))
@@ -291,14 +304,39 @@ impl Writer {
                 self.forced = true;
             }
             Command::Durable(reply) => {
-                self.durable_waiters.push((self.drained + self.queue.len() as u64, reply));
+                self.durable_waiters.push((self.drained + self.queue.len() as u64, false, reply));
                 self.forced = true;
             }
+            Command::Check { accounts, at, reply } => self.check(accounts, at, reply),
             Command::Shutdown { deadline, done } => self.stop = Some((deadline, done)),
         }
         if self.event_log.is_none() {
             self.log_done = self.queue.len();
         }
+    }
+
+    /// Queue a check's rows, computed against the rows recorded so far (see `check.rs`).
+    fn check(&mut self, accounts: Vec<AccountStatus>, at: DateTime<Utc>, reply: RpcReplyPort<Result<(), String>>) {
+        let prior = match self.ensure_open().and_then(|db| read_status(&db.conn)) {
+            Ok(prior) => prior,
+            Err(e) => {
+                // Nothing is queued: the check cannot be judged against what is recorded. The
+                // health says so (the caller reports it); the next check tries again.
+                self.db = None;
+                self.failed(e.to_string());
+                let _ = reply.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let (events, rows) = check_rows(&prior, accounts, at);
+        self.shared.outstanding.fetch_add(events.len() as u64, Ordering::AcqRel);
+        self.queue.extend(events.iter().map(EventRow::from_event));
+        for status in rows {
+            self.status.insert(status.name.clone(), StoredStatus { status, updated_at: at });
+        }
+        self.shared.status_pending.store(self.status.len() as u64, Ordering::Release);
+        self.durable_waiters.push((self.drained + self.queue.len() as u64, true, reply));
+        self.forced = true;
     }
 
     fn has_work(&self) -> bool {

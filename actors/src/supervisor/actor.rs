@@ -17,7 +17,7 @@ use crate::clock::SharedClock;
 use crate::directory::Directory;
 use crate::gateway::{GatewayActor, GatewayArgs};
 use crate::guard::{GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
-use crate::persistence::{PersistenceActor, PersistenceArgs};
+use crate::persistence::{PersistenceActor, PersistenceArgs, Recording};
 use crate::proxy::{ProxyActor, ProxyArgs, ProxyStats};
 use crate::reconnect::{gateway_actor_name, ReconnectActor, ReconnectArgs};
 use crate::registry::Registry;
@@ -135,6 +135,8 @@ pub struct SupervisorArgs {
     pub paused: Vec<(String, DateTime<Utc>)>,
     /// Run on every heartbeat round.
     pub on_round: Option<RoundHook>,
+    /// How persistence records: a run, or a check (`--once`).
+    pub record: Recording,
     /// Alert delivery counters (outlive an alert actor restart).
     pub alert_counters: Arc<AlertCounters>,
     /// The guarded ports' counters and sessions (outlive a proxy actor restart).
@@ -342,7 +344,8 @@ impl SupervisorState {
                     timezone: settings.timezone,
                 };
                 let (persistence, _) =
-                    Actor::spawn_linked(None, PersistenceActor::new(), persistence_args, supervisor).await?;
+                    Actor::spawn_linked(None, PersistenceActor::recording(args.record), persistence_args, supervisor)
+                        .await?;
                 args.directory.set_persistence(persistence.clone());
                 persistence.get_cell()
             }

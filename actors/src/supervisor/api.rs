@@ -16,11 +16,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
 use crate::gateway::GatewayMessage;
 use crate::guard::{tick_pump, Gates, Guard, GuardStats, SharedGates};
+use crate::persistence::Recording;
 use crate::proxy::{PortStats, ProxyStats};
 use crate::reconnect::{ConnectNowError, ReconnectMessage};
 use crate::registry::Registry;
 use crate::settings::Settings;
-use crate::status::{EventPort, Meltdown, StatusBoard};
+use crate::status::{AccountStatus, EventPort, Meltdown, StatusBoard};
 use crate::watchdog::RoundHook;
 
 /// The reset calendar the settings describe: the daily window, the extra ones, and the
@@ -71,11 +72,14 @@ pub struct StartOptions {
     pub paused: Vec<(String, DateTime<Utc>)>,
     /// Run for every heartbeat round in which every actor answered (systemd's watchdog ping).
     pub on_heartbeat: Option<RoundHook>,
+    /// A run (the daemon) or a check (`--once`, which then records through
+    /// [`Handle::record_check`]): see [`Recording`].
+    pub record: Recording,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), paused: Vec::new(), on_heartbeat: None }
+        Self { clock: Arc::new(SystemClock), paused: Vec::new(), on_heartbeat: None, record: Recording::Run }
     }
 }
 
@@ -149,6 +153,7 @@ impl Supervision {
             ticks,
             paused: options.paused,
             on_round: options.on_heartbeat,
+            record: options.record,
             alert_counters: Arc::clone(&alert_counters),
             proxies: proxies.clone(),
         };
@@ -235,6 +240,20 @@ impl Handle {
     pub async fn confirm_switch(&self, account: &str, at: DateTime<Utc>, within: Duration) -> Result<(), String> {
         match self.directory.persistence() {
             Some(persistence) => crate::persistence::confirm_switch(&persistence, account, at, within).await,
+            None => Err("the persistence actor is not running".to_owned()),
+        }
+    }
+
+    /// Record what a check found (a tree started with [`Recording::Check`]): the rows of
+    /// `accounts` as observed at `at`; `Err` says why they are not in the database (yet).
+    pub async fn record_check(
+        &self,
+        accounts: Vec<AccountStatus>,
+        at: DateTime<Utc>,
+        within: Duration,
+    ) -> Result<(), String> {
+        match self.directory.persistence() {
+            Some(persistence) => crate::persistence::record_check(&persistence, accounts, at, within).await,
             None => Err("the persistence actor is not running".to_owned()),
         }
     }

@@ -137,6 +137,8 @@ pub(crate) struct Gateway {
     subscriptions: AtomicI64,
     /// reqMktData requests received, ever.
     market_data_requests: AtomicU64,
+    /// TCP connections accepted, ever (whatever became of them).
+    connections_accepted: AtomicU64,
     /// Milliseconds added to the wall clock for every market time (`Simulator::advance_clock`).
     clock_offset_ms: AtomicI64,
     pub shutdown: CancellationToken,
@@ -188,6 +190,7 @@ impl Gateway {
             options,
             subscriptions: AtomicI64::new(0),
             market_data_requests: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
             clock_offset_ms: AtomicI64::new(0),
             shutdown,
         });
@@ -257,6 +260,7 @@ impl Gateway {
                     _ = gateway.shutdown.cancelled() => return,
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
+                            gateway.connections_accepted.fetch_add(1, Ordering::Relaxed);
                             let _ = stream.set_nodelay(true);
                             session::spawn(Arc::clone(&gateway), stream, peer);
                         }
@@ -362,6 +366,12 @@ impl Gateway {
     /// reqMktData requests received since start.
     pub fn market_data_requests(&self) -> u64 {
         self.market_data_requests.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections accepted since start, including those refused later (a client id in
+    /// use, a stalled handshake): every session a client tried to open.
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections_accepted.load(Ordering::Relaxed)
     }
 
     pub(crate) fn subscriptions_changed(&self, delta: i64) {
