@@ -404,3 +404,34 @@ async fn the_demo_fault_panel_injects_through_its_seam() {
     assert_eq!(post(addr, "/demo/fault", r#"{"kind":"drop"}"#).await.0, 404);
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_shows_the_next_reset_window_of_each_preset() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    use ibkr_supervisor::actors::StartOptions;
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
+    // Tuesday 2026-06-02 04:14:50 UTC: 00:14:50 in New York (EDT), 06:14:50 in Zurich (CEST),
+    // 12:14:50 in Hong Kong.
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-02T04:14:50Z").unwrap().with_timezone(&chrono::Utc);
+    for (preset, start, end) in [
+        ("ib-north-america", "2026-06-02T04:15:00Z", "2026-06-02T05:45:00Z"), // 00:15-01:45 ET
+        ("ib-europe", "2026-06-02T04:25:00Z", "2026-06-02T05:45:00Z"),        // 06:25-07:45 Zurich
+        ("ib-asia", "2026-06-02T12:15:00Z", "2026-06-02T13:15:00Z"),          // 20:15-21:15 HK
+    ] {
+        let settings = settings_for(
+            &sim.addrs(),
+            json!({ "http": { "bind": "127.0.0.1:0" }, "reset_preset": preset, "guard": { "quiesce_before_reset": "0s" } }),
+        );
+        let options = RunOptions {
+            start: StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() },
+            ..Default::default()
+        };
+        let service = Service::start(settings, options).await.unwrap();
+        let (code, status) = get_json(service.http_addr(), "/status").await;
+        assert_eq!(code, 200);
+        assert_eq!(status["reset"]["current"], Value::Null, "{preset}: {}", status["reset"]);
+        assert_eq!(status["reset"]["next"]["start"], start, "{preset}: {}", status["reset"]);
+        assert_eq!(status["reset"]["next"]["end"], end, "{preset}: {}", status["reset"]);
+        service.shutdown().await;
+    }
+}

@@ -51,6 +51,18 @@ pub struct StatusView<'a> {
     pub proxies: Vec<ibkr_supervisor_actors::proxy::PortSnapshot>,
     /// Alert deliveries, and the last failure (e.g. an SMTP server without STARTTLS).
     pub alerts: AlertsView,
+    /// IB's reset windows as the settings describe them (`reset_time`, `reset_windows`,
+    /// `reset_preset`): the one open now, and the next.
+    pub reset: ResetView,
+}
+
+/// `reset` in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct ResetView {
+    /// The window open now (orders are refused until its end).
+    pub current: Option<ibkr_supervisor_actors::calendar::Window>,
+    /// The next window to open.
+    pub next: Option<ibkr_supervisor_actors::calendar::Window>,
 }
 
 /// `alerts` in `GET /status`.
@@ -87,6 +99,7 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
         meltdown: board.meltdown.as_ref(),
         persistence: board.persistence.as_ref(),
         proxies: state.handle.proxies().snapshot(),
+        reset: ResetView { current: state.calendar.window_at(now), next: state.calendar.next_window_after(now) },
         alerts: {
             let c = state.handle.alerts();
             let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
