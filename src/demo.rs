@@ -97,8 +97,12 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> ExitCode
 
 /// `settings` pointed at the simulated gateways (account i → listener i), with a 1 s heartbeat
 /// so a newcomer sees the supervisor react quickly; a configured guarded port moves to a free
-/// loopback port, as the simulated gateways are.
+/// loopback port, as the simulated gateways are. The simulator keeps no IB reset schedule, so
+/// no reset windows apply (a demo at 00:20 ET would otherwise refuse every order).
 pub fn sim_settings(mut settings: Settings, sim: &Simulator) -> Settings {
+    settings.reset_time = None;
+    settings.reset_windows.clear();
+    settings.reset_preset = None;
     for (index, account) in settings.accounts.iter_mut().enumerate().take(sim.addrs().len()) {
         let addr = sim.addr(index);
         account.host = addr.ip().to_string();
