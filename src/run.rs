@@ -174,6 +174,9 @@ impl Service {
     }
 }
 
+/// How long a melted-down process waits for its queued alerts before it exits.
+const MELTDOWN_ALERT_GRACE: Duration = Duration::from_secs(5);
+
 /// Supervise until `shutdown` resolves (then stop in order, within about 2 s) or the tree
 /// melts down.
 pub async fn run(
@@ -188,7 +191,20 @@ pub async fn run(
         outcome = service.wait() => Some(outcome),
     };
     Ok(match stopped {
-        Some(outcome) => outcome,
+        Some(outcome) => {
+            // A meltdown exits the process: let the alerts already queued (the meltdown's
+            // own among them) go out first, bounded.
+            let alerts = service.handle();
+            let deadline = tokio::time::Instant::now() + MELTDOWN_ALERT_GRACE;
+            while alerts.alerts().queues().iter().any(|q| q.queued > 0) {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(queues = ?alerts.alerts().queues(), "exiting with alerts still queued");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            outcome
+        }
         None => {
             tracing::info!("shutting down: heartbeats stop, clients disconnect");
             crate::notify::stopping();
