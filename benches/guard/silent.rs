@@ -48,6 +48,11 @@ pub async fn run(sim: &Simulator, database: &std::path::Path, orders: usize) -> 
         return None;
     }
     let guard = supervision.guard().clone();
+    // The guard learns the state from the published event, a hop after the board.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while guard.refusal(ACCOUNT).is_some() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     eprintln!("  orders: {orders} on a fresh link, then {orders} after {SILENT_GAP:?} of silence each");
     let fresh = order_phase(&guard, orders, Gap::Random).await;
     let silent = order_phase(&guard, orders, Gap::Fixed(SILENT_GAP)).await;
