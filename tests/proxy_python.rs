@@ -3,7 +3,7 @@
 //! usable; paused by the operator, the same engine's order is answered with error 201 and the
 //! guard's reason — the official client's `error()` gets 201 on the order id, ib_async marks
 //! the trade Cancelled with the 201 in its log — and the simulator never sees it; once
-//! activated, orders fill again.
+//! activated, orders fill again; with IB's upstream lost (1100) the same, "IB upstream lost".
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::proxy::*;
 use common::python::{self, PythonClient, IB_ASYNC, OFFICIAL};
+use ibkr_supervisor::sim::Fault;
 use serde_json::{json, Value};
 
 async fn engine(python: &std::path::Path, lib: &str, port: u16, client_id: i32) -> Value {
@@ -34,25 +35,41 @@ async fn trades_through_the_port(client: &PythonClient, lib: &str, version: i64,
 
     g.supervision.guard().set_paused("Paper", true).await.unwrap();
     let refused = engine(&python, lib, port, client_id).await;
-    let order_id = refused["order_id"].as_i64().unwrap();
-    let errors = refused["errors"].as_array().unwrap();
-    let rejection = errors.iter().find(|e| e[1] == 201).unwrap_or_else(|| panic!("{lib}: no error 201 in {refused}"));
-    assert_eq!(rejection[0], order_id, "201 on the order id: {refused}");
-    let message = rejection[2].as_str().unwrap();
-    assert!(message.starts_with("Order rejected - reason: paused by operator since"), "{message}");
-    if lib == "ib_async" {
-        assert_eq!(refused["status"], "Cancelled", "ib_async marks a rejected order Cancelled: {refused}");
-        let log = refused["log"].as_array().unwrap();
-        assert!(log.iter().any(|e| e[1] == 201 && e[2].as_str().unwrap().contains("paused by operator")), "{refused}");
-    }
+    assert_refused(&refused, lib, "paused by operator since");
     assert_eq!(g.orders_from(client_id), [first], "the refused order never reached the gateway");
 
     g.supervision.guard().set_paused("Paper", false).await.unwrap();
     let again = engine(&python, lib, port, client_id).await;
     assert_eq!(again["status"], "Filled", "{again}");
     assert_eq!(g.orders_from(client_id).len(), 2);
+
+    // IB's upstream lost: the engine connects (and hears 1100 itself), its order gets 201.
+    g.sim.inject(Fault::UpstreamLost { message: None }, None).unwrap();
+    wait_state(&g.supervision, "degraded").await;
+    let degraded = engine(&python, lib, port, client_id).await;
+    assert_refused(&degraded, lib, "IB upstream lost since");
+    assert_eq!(g.orders_from(client_id).len(), 2, "the refused order never reached the gateway");
+    g.sim.inject(Fault::UpstreamRestored { data_lost: false }, None).unwrap();
+    wait_connected(&g.supervision).await;
+
     let stats = g.port_stats();
-    assert_eq!((stats.accepted, stats.orders_passed, stats.orders_refused), (3, 2, 1));
+    assert_eq!((stats.accepted, stats.orders_passed, stats.orders_refused), (4, 2, 2));
+}
+
+/// The library heard error 201 on its order id with the guard's reason (and ib_async marked the
+/// trade Cancelled, with the 201 in its log).
+fn assert_refused(refused: &Value, lib: &str, reason: &str) {
+    let order_id = refused["order_id"].as_i64().unwrap();
+    let errors = refused["errors"].as_array().unwrap();
+    let rejection = errors.iter().find(|e| e[1] == 201).unwrap_or_else(|| panic!("{lib}: no error 201 in {refused}"));
+    assert_eq!(rejection[0], order_id, "201 on the order id: {refused}");
+    let message = rejection[2].as_str().unwrap();
+    assert!(message.starts_with(&format!("Order rejected - reason: {reason}")), "{message}");
+    if lib == "ib_async" {
+        assert_eq!(refused["status"], "Cancelled", "ib_async marks a rejected order Cancelled: {refused}");
+        let log = refused["log"].as_array().unwrap();
+        assert!(log.iter().any(|e| e[1] == 201 && e[2].as_str().unwrap().contains(reason)), "{refused}");
+    }
 }
 
 #[tokio::test]
