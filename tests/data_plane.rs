@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::*;
 use ibapi::contracts::Contract;
 use ibkr_supervisor::actors::farms::{DataPlane, FarmKind, FarmState};
+use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
 use ibkr_supervisor::actors::{
     AccountStatus, EventKind, MarketEvent, OrderEvent, Refusal, StartOptions, Supervision, Tick, TickReceiver,
 };
@@ -215,7 +216,7 @@ async fn with_block_orders_on_data_loss_an_order_is_refused_data_lost_and_never_
 }
 
 #[tokio::test]
-async fn a_farm_broken_across_a_reconnect_is_reported_again_and_the_gate_follows_it() {
+async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_and_the_gate_follows_it() {
     let sim = two_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "guard": { "block_orders_on_data_loss": true } }));
     let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
@@ -242,6 +243,27 @@ async fn a_farm_broken_across_a_reconnect_is_reported_again_and_the_gate_follows
         })
         .collect();
     assert_eq!(planes, [true, false], "forgotten with the session, then broken again");
+
+    // The gateway actor panics with the farm broken: its replacement starts knowing no farm
+    // (and says so, so the gate does not keep a stale loss), then its session reports it again.
+    let events = Events::record(supervision.events()).await;
+    let gateway = supervision.gateway("Paper").unwrap();
+    gateway.send_message(GatewayMessage::Drill(Drill::Panic)).unwrap();
+    eventually(WAIT, "a new incarnation, reconnected with the farm broken", || async {
+        supervision.gateway("Paper").is_some_and(|g| g.get_id() != gateway.get_id())
+            && events.count("Paper", |k| matches!(k, EventKind::Connected { .. })) == 1
+            && matches!(guard.refusal("Paper"), Some(Refusal::DataLost { .. }))
+    })
+    .await;
+    let planes: Vec<bool> = events
+        .of("Paper")
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::DataPlaneChanged { farms } => Some(farms.data_plane == DataPlane::Ok),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(planes, [true, false], "the replacement forgot the farms, then its session reported them");
     supervision.shutdown().await;
 }
 
@@ -343,7 +365,7 @@ async fn pacing_violations_are_counted_and_the_link_stays_up() {
 
     // The link is alive: a probe answers, and an order is written after it.
     let gateway = handle.directory().gateway("Paper").unwrap();
-    let rtt = gateway.call(ibkr_supervisor::actors::GatewayMessage::ProbeNow, Some(WAIT)).await.unwrap();
+    let rtt = gateway.call(GatewayMessage::ProbeNow, Some(WAIT)).await.unwrap();
     assert!(matches!(rtt, ractor::rpc::CallResult::Success(Ok(_))), "the probe answers");
     assert!(matches!(first_event(&mut buy_one(handle.guard(), "Paper")).await, OrderEvent::Sent { .. }));
 
