@@ -1,8 +1,10 @@
 //! The Rust `ibapi` 5.5 client (and a raw TWS socket for what no library would send) trading
 //! through the guarded port against the simulated gateway: orders fill while the account is
-//! usable; while it is paused, degraded (`upstream_lost`) or down, every order is answered with
-//! error 201 and the guard's reason and the simulator's order log proves none reached it; loss
-//! closes the engine's session and it reconnects through the port after recovery.
+//! usable; while it is paused, degraded (`upstream_lost`) or down — or its market-data farm is
+//! broken and `guard.block_orders_on_data_loss` is on (the engine sees the farm notice as IB
+//! sent it) — every order is answered with error 201 and the guard's reason and the simulator's
+//! order log proves none reached it; loss closes the engine's session and it reconnects through
+//! the port after recovery.
 
 mod common;
 
@@ -414,4 +416,34 @@ async fn at_a_meltdown_orders_get_201_then_the_port_closes_and_nothing_reached_t
     tokio::time::timeout(WAIT, raw.read_to_close()).await.expect("the session is closed").expect("a FIN");
     eventually(WAIT, "the port is closed", || async { tokio::net::TcpStream::connect(g.port).await.is_err() }).await;
     assert!(g.orders_from(ENGINE).is_empty(), "no order reached the gateway");
+}
+
+#[tokio::test]
+async fn a_broken_market_data_farm_reaches_the_engine_as_is_and_blocks_its_orders_only_when_configured() {
+    let g = guarded(json!({ "guard": { "block_orders_on_data_loss": true } }), |_| {}).await;
+    let (client, mut notices) = connect(g.port, ENGINE).await;
+    let first = client.next_valid_order_id().await.unwrap();
+    place(&client, first, &order_builder::market_order(Action::Buy, 1.0)).await.expect("fills while the data is whole");
+
+    // The engine sees IB's farm notice itself, as the gateway sent it; its session stays.
+    g.sim.inject(Fault::FarmBroken { farm: "usfarm".into() }, None).unwrap();
+    let broken = notice_with(&mut notices, &[2103], WAIT).await;
+    assert_eq!(broken.message, "Market data farm connection is broken:usfarm");
+    eventually(WAIT, "the guard learns the data loss", || async {
+        matches!(g.supervision.guard().refusal("Paper"), Some(ibkr_supervisor::actors::Refusal::DataLost { .. }))
+    })
+    .await;
+    refused_with(
+        place(&client, first + 1, &order_builder::market_order(Action::Buy, 1.0)).await,
+        "market data farm usfarm broken since",
+    );
+    assert_eq!(g.sim.state().listeners[0].farms["usfarm"], "broken");
+
+    g.sim.inject(Fault::FarmOk { farm: "usfarm".into() }, None).unwrap();
+    notice_with(&mut notices, &[2104], WAIT).await;
+    eventually(WAIT, "the gate opens with the farm", || async { g.supervision.guard().refusal("Paper").is_none() })
+        .await;
+    place(&client, first + 2, &order_builder::market_order(Action::Buy, 1.0)).await.expect("fills once the farm is OK");
+    assert_eq!(g.orders_from(ENGINE), [first, first + 2], "the refused order never reached the gateway");
+    assert!(g.supervision.board().account("Paper").unwrap().connected());
 }

@@ -25,7 +25,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::farms::FarmNotice;
 
@@ -81,7 +81,7 @@ impl Default for CompetingSessionConfig {
 }
 
 /// One competing-session episode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompetingEpisode {
     /// The first 10197 of the episode.
     pub since: DateTime<Utc>,
@@ -138,7 +138,7 @@ fn expired(episode: &CompetingEpisode, now: DateTime<Utc>, config: CompetingSess
 }
 
 /// How often the account hit IB's message rate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PacingCounters {
     /// 100s received.
     pub violations: u64,

@@ -29,7 +29,9 @@ pub enum MarketEvent {
         /// The size, when the tick carried one.
         size: Option<f64>,
     },
-    /// Ticks may have been missed (reconnect, or 1101 data lost); the subscription was renewed.
+    /// Ticks may have been missed: after a reconnect or 1101 (data lost) the subscription
+    /// was renewed; after a market-data farm broke (2103) ticks stop until it is OK (2104),
+    /// then resume on the same subscription.
     Gap {
         /// The subscription's id.
         subscription: u64,
@@ -232,6 +234,15 @@ pub enum Refusal {
         /// Whole seconds until then (rounded up).
         starts_in_s: u64,
     },
+    /// A market-data farm of the account is down and `guard.block_orders_on_data_loss` is on:
+    /// the engine would trade blind. (Off, the default, orders pass: the order link is
+    /// another path than the data farms.)
+    DataLost {
+        /// The farm, e.g. `usfarm` (the first of them when several are down).
+        farm: String,
+        /// When its outage began.
+        since: DateTime<Utc>,
+    },
     /// The supervisor passed its restart limit.
     Meltdown {
         /// When.
@@ -292,6 +303,7 @@ impl fmt::Display for Refusal {
             Refusal::ResetSoon { starts_at, starts_in_s } => {
                 write!(f, "reset window starts in {starts_in_s} s (at {})", ts(starts_at))
             }
+            Refusal::DataLost { farm, since } => write!(f, "market data farm {farm} broken since {}", ts(since)),
             Refusal::Meltdown { at } => write!(f, "supervisor meltdown at {}", ts(at)),
             Refusal::PausedByOperator { since } => write!(f, "paused by operator since {}", ts(since)),
             Refusal::NotAnswering { error } => write!(f, "gateway not answering ({error})"),

@@ -50,10 +50,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which of IB's farms a notice is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FarmKind {
     /// Real-time market data (2103, 2104, 2108, 2119).
@@ -65,7 +65,7 @@ pub enum FarmKind {
 }
 
 /// What a farm notice says about its farm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FarmState {
     /// Connected (2104, 2106, 2158).
@@ -137,7 +137,7 @@ fn farm_name(message: &str) -> Option<&str> {
 }
 
 /// One farm as the board knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Farm {
     /// The farm's name.
     pub name: String,
@@ -161,7 +161,7 @@ impl Farm {
 }
 
 /// A farm, named for people and machines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FarmRef {
     /// The farm's name.
     pub name: String,
@@ -170,10 +170,11 @@ pub struct FarmRef {
 }
 
 /// An account's data plane: whether the data it gets from IB is whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum DataPlane {
     /// No farm is down.
+    #[default]
     Ok,
     /// These farms are down, the first since `since`.
     Degraded {
@@ -205,13 +206,25 @@ pub enum FarmChange {
     Unchanged,
 }
 
-/// The serialisable view of a board for `/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The serialisable view of a board for `/status` (the account's status record carries it;
+/// the default knows no farm).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FarmSnapshot {
     /// The account's data plane.
     pub data_plane: DataPlane,
     /// Every known farm, by kind then name.
     pub farms: Vec<Farm>,
+}
+
+impl FarmSnapshot {
+    /// The market-data farm whose outage began first, while one is down: what a blocked
+    /// order names ("market data farm usfarm broken since …").
+    pub fn market_data_down(&self) -> Option<&Farm> {
+        self.farms
+            .iter()
+            .filter(|farm| farm.kind == FarmKind::MarketData && farm.is_down())
+            .min_by_key(|farm| farm.down_since)
+    }
 }
 
 /// The farm states of one account.
@@ -428,6 +441,31 @@ mod tests {
         apply(&mut board, 2105, "HMDS data farm connection is broken:ushmds", 5);
         assert!(!board.data_plane().market_data_affected());
         assert_eq!(board.market_data_down_since(), None);
+    }
+
+    #[test]
+    fn a_blocked_order_names_the_first_market_data_farm_down() {
+        let mut board = FarmBoard::new();
+        apply(&mut board, 2105, "HMDS data farm connection is broken:ushmds", 1);
+        assert_eq!(board.snapshot().market_data_down(), None, "an HMDS outage is no market-data loss");
+        apply(&mut board, 2103, "Market data farm connection is broken:usfarm", 5);
+        apply(&mut board, 2103, "Market data farm connection is broken:eufarm", 8);
+        let snapshot = board.snapshot();
+        let first = snapshot.market_data_down().unwrap();
+        assert_eq!((first.name.as_str(), first.down_since), ("usfarm", Some(t(5))));
+        // Reconnecting after broken is still down; OK ends it and the next one is named.
+        apply(&mut board, 2119, "Market data farm is connecting:usfarm", 9);
+        assert_eq!(board.snapshot().market_data_down().unwrap().name, "usfarm");
+        apply(&mut board, 2104, "Market data farm connection is OK:usfarm", 10);
+        assert_eq!(board.snapshot().market_data_down().unwrap().name, "eufarm");
+        apply(
+            &mut board,
+            2108,
+            "Market data farm connection is inactive but should be available upon demand.eufarm",
+            11,
+        );
+        assert_eq!(board.snapshot().market_data_down(), None);
+        assert_eq!(FarmSnapshot::default(), FarmBoard::new().snapshot());
     }
 
     #[test]

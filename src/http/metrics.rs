@@ -3,8 +3,9 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use ibkr_supervisor_actors::farms::DataPlane;
 use ibkr_supervisor_actors::status::DETECTION_BUCKETS;
-use ibkr_supervisor_actors::ConnectionState;
+use ibkr_supervisor_actors::{AccountStatus, ConnectionState};
 use warp::reply::Response;
 use warp::Reply;
 
@@ -18,6 +19,69 @@ fn label(value: &str) -> String {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The data plane beside the link: each farm up or down, the account's data degraded, a
+/// competing live session, IB's message-rate notices.
+fn data_plane(out: &mut String, accounts: &[AccountStatus]) {
+    header(
+        out,
+        "ibkr_farm_up",
+        "gauge",
+        "1 while the data farm is up (OK, or inactive: idle on demand), 0 while it is down; farms the session reported.",
+    );
+    for account in accounts {
+        for farm in &account.farms.farms {
+            let (name, farm_name) = (label(&account.name), label(&farm.name));
+            let kind =
+                serde_json::to_value(farm.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let up = u8::from(!farm.is_down());
+            let _ = writeln!(out, "ibkr_farm_up{{account=\"{name}\",farm=\"{farm_name}\",kind=\"{kind}\"}} {up}");
+        }
+    }
+    header(
+        out,
+        "ibkr_data_degraded",
+        "gauge",
+        "1 while a data farm of the account is down (the order link may still be up).",
+    );
+    for account in accounts {
+        let degraded = u8::from(account.farms.data_plane != DataPlane::Ok);
+        let _ = writeln!(out, "ibkr_data_degraded{{account=\"{}\"}} {degraded}", label(&account.name));
+    }
+    header(
+        out,
+        "ibkr_competing_session",
+        "gauge",
+        "1 while a competing live session (10197) takes the account's market data.",
+    );
+    for account in accounts {
+        let on = u8::from(account.competing_session.is_some());
+        let _ = writeln!(out, "ibkr_competing_session{{account=\"{}\"}} {on}", label(&account.name));
+    }
+    header(
+        out,
+        "ibkr_pacing_violations_total",
+        "counter",
+        "IB's 'max rate of messages per second exceeded' (100) notices.",
+    );
+    for account in accounts {
+        let _ = writeln!(
+            out,
+            "ibkr_pacing_violations_total{{account=\"{}\"}} {}",
+            label(&account.name),
+            account.pacing.violations
+        );
+    }
+    header(out, "ibkr_pacing_warnings_total", "counter", "IB's 'approaching max rate' warnings.");
+    for account in accounts {
+        let _ = writeln!(
+            out,
+            "ibkr_pacing_warnings_total{{account=\"{}\"}} {}",
+            label(&account.name),
+            account.pacing.warnings
+        );
+    }
 }
 
 pub async fn metrics(state: Arc<AppState>) -> Response {
@@ -62,6 +126,7 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
             let _ = writeln!(out, "ibkr_uptime_today_ratio{{account=\"{}\"}} {}", label(&account.name), pct / 100.0);
         }
     }
+    data_plane(&mut out, &board.accounts);
     header(
         &mut out,
         "ibkr_loss_detection_window_seconds",

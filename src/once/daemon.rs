@@ -9,6 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use ibkr_supervisor_actors::conditions::{CompetingEpisode, PacingCounters};
+use ibkr_supervisor_actors::farms::{DataPlane, Farm, FarmSnapshot};
 use ibkr_supervisor_actors::settings::Settings;
 use ibkr_supervisor_actors::{heartbeat_line, AccountStatus, ConnectionState};
 
@@ -56,6 +58,14 @@ struct Account {
     next_attempt_at: Option<DateTime<Utc>>,
     error_message: Option<String>,
     probe_rtt_ms: Option<f64>,
+    #[serde(default)]
+    data_plane: DataPlane,
+    #[serde(default)]
+    farms: Vec<Farm>,
+    #[serde(default)]
+    competing_session: Option<CompetingEpisode>,
+    #[serde(default)]
+    pacing: PacingCounters,
 }
 
 impl From<Account> for AccountStatus {
@@ -74,6 +84,9 @@ impl From<Account> for AccountStatus {
             next_attempt_at: a.next_attempt_at,
             error_message: a.error_message,
             probe_rtt_ms: a.probe_rtt_ms,
+            farms: FarmSnapshot { data_plane: a.data_plane, farms: a.farms },
+            competing_session: a.competing_session,
+            pacing: a.pacing,
         }
     }
 }

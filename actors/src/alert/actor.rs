@@ -102,7 +102,7 @@ impl AlertState {
         let counters = &self.args.counters;
         let (alert, admission) = {
             let mut book = counters.book();
-            let Some(alert) = decide(&mut book.episodes, event) else { return };
+            let Some(alert) = decide(&mut book.memory, event) else { return };
             let admission = book.limit.admit(&alert, self.args.max_per_minute, Instant::now());
             (alert, admission)
         };
@@ -127,7 +127,7 @@ impl AlertState {
 
     fn snapshot(&self) -> AlertSnapshot {
         let c = &self.args.counters;
-        let mut open_episodes: Vec<String> = c.book().episodes.keys().cloned().collect();
+        let mut open_episodes: Vec<String> = c.book().memory.episodes.keys().cloned().collect();
         open_episodes.sort();
         AlertSnapshot {
             open_episodes,

@@ -3,7 +3,6 @@
 //! [`Outbox`], one delivery queue per channel with its task. The [`Handle`](crate::Handle)
 //! holds it from the start of the tree; each incarnation gets it through its arguments.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use serde::Serialize;
 use super::channel::Deliver;
 use super::limit::RateLimit;
 use super::outbox::Outbox;
-use super::rules::{Alert, Episode};
+use super::rules::{Alert, Memory};
 
 /// Deliveries, for `/status`, `/metrics`, `/actors` and tests — and, beside them, what an
 /// incarnation of the AlertActor hands to the next (private: the episodes, the rate-limit
@@ -41,8 +40,8 @@ pub struct AlertCounters {
 /// still closes the episode reported before it.
 #[derive(Debug, Default)]
 pub(super) struct Book {
-    /// The open episodes, by account.
-    pub(super) episodes: HashMap<String, Episode>,
+    /// What the rules remember: the open episodes, by account, and more.
+    pub(super) memory: Memory,
     /// The rate limit's window.
     pub(super) limit: RateLimit,
 }

@@ -6,6 +6,7 @@
 //! - A "recovered" is never dropped for the rate: it goes out when its episode's alert went out
 //!   (even past the limit), and is dropped when that alert was dropped — a human never reads
 //!   "recovered" for something never reported.
+//! - A competing live session (10197) counts like a "down" and has no "recovered".
 //! - A meltdown (the process exits and every order is refused) and an order seen nowhere (money
 //!   at risk; one alert per order, never repeated) are never dropped.
 //!
@@ -55,6 +56,9 @@ impl RateLimit {
                 Admission::OverLimit
             }
             AlertKind::Down | AlertKind::Degraded => Admission::Send,
+            // Limited like a "down", but it has no "recovered" to hold back.
+            AlertKind::CompetingSession if self.sent.len() >= max_per_minute as usize => Admission::OverLimit,
+            AlertKind::CompetingSession => Admission::Send,
         };
         if admission == Admission::Send {
             self.sent.push_back(now);

@@ -45,4 +45,4 @@ pub use channel::{Channel, Deliver, WEBHOOK_TIMEOUT};
 pub use counters::{AlertCounters, QueueView};
 pub use limit::{Admission, RateLimit};
 pub use queue::{AfterFailure, Lane, Pushed, Queued};
-pub use rules::{decide, Alert, AlertKind, Episode};
+pub use rules::{decide, Alert, AlertKind, Episode, Memory};

@@ -12,7 +12,9 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::connection::{ConnectOutcome, Link, Liveness};
 use crate::clock::SharedClock;
+use crate::conditions::CompetingSession;
 use crate::drill::Drill;
+use crate::farms::{DataPlane, FarmBoard, FarmSnapshot};
 use crate::registry::{AccountRegistry, Found, Ticket};
 use crate::settings::{AccountSettings, HeartbeatSettings, OrderSettings};
 use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
@@ -157,6 +159,12 @@ pub struct GatewayState {
     pub(super) liveness: Arc<Liveness>,
     /// Orders waiting for a probe because the link was silent longer than `max_silence`.
     pub(super) awaiting_probe: Vec<Ticket>,
+    /// The current session's data farms (forgotten when it ends).
+    pub(super) farms: FarmBoard,
+    /// The competing live session episode (10197), if one is in progress.
+    pub(super) competing: CompetingSession,
+    /// This incarnation, for the tasks that report back (a market-data line answered 10197).
+    pub(super) myself: ActorRef<GatewayMessage>,
 }
 
 impl Actor for GatewayActor {
@@ -166,17 +174,22 @@ impl Actor for GatewayActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: GatewayArgs,
     ) -> Result<GatewayState, ActorProcessingErr> {
         let now = args.clock.now();
         let conn = ConnectionState::Disconnected { since: now, last_error: None };
         // A new incarnation (a restart after a panic or a kill) continues the outage it finds.
+        // Its farms died with the old incarnation's session: none is known until the next one.
+        let mut stale_farms = false;
         args.board.update(&args.account.name, |s| {
             s.outage_since = conn.outage_since(s.outage_since);
             s.state = conn.clone();
+            stale_farms = s.farms.data_plane != DataPlane::Ok;
+            s.farms = FarmSnapshot::default();
+            s.competing_session = None;
         });
-        Ok(GatewayState {
+        let state = GatewayState {
             args,
             conn,
             link: None,
@@ -191,7 +204,14 @@ impl Actor for GatewayActor {
             reconciling: false,
             liveness: Arc::new(Liveness::default()),
             awaiting_probe: Vec::new(),
-        })
+            farms: FarmBoard::new(),
+            competing: CompetingSession::default(),
+            myself,
+        };
+        if stale_farms {
+            state.publish(EventKind::DataPlaneChanged { farms: FarmSnapshot::default() });
+        }
+        Ok(state)
     }
 
     async fn handle(
@@ -207,6 +227,7 @@ impl Actor for GatewayActor {
             GatewayMessage::Connect { attempt, client_id } => state.start_attempt(&myself, attempt, client_id),
             GatewayMessage::ConnectDone(outcome) => state.attempt_done(&myself, *outcome),
             GatewayMessage::Heartbeat(reply) => {
+                state.expire_competing_session();
                 let probe_started = state.start_probe(&myself);
                 let _ = reply.send(HeartbeatAck { state: state.conn.clone(), probe_started });
                 state.poll_orders(&myself);

@@ -298,6 +298,7 @@ impl GatewayState {
         self.tasks.abort_all();
         self.probe = None;
         self.reconciling = false;
+        self.farms_session_ended();
         if let Some((seq, _)) = self.in_flight.take() {
             tracing::debug!(account = %self.name(), seq, "attempt aborted with the session");
         }
@@ -323,6 +324,8 @@ impl GatewayState {
             tracing::info!(account = %self.name(), code, %message, "IB notice");
         }
         self.publish(EventKind::Notice { code, message: message.clone() });
+        // Farms, a competing session, pacing: conditions beside the link, never a loss.
+        self.condition(code, &message);
         match code {
             1100 | 2110 => self.apply(ConnectionEvent::UpstreamLost { code, reason: message }),
             1101 => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ibapi::prelude::{StreamExt, SubscriptionItem, TickTypes};
 
-use super::actor::GatewayState;
+use super::actor::{GatewayMessage, GatewayState};
 use crate::engine::MarketEvent;
 
 impl GatewayState {
@@ -36,6 +36,7 @@ impl GatewayState {
         }
         let account = self.args.account.name.clone();
         let (registry, liveness) = (self.args.registry.clone(), Arc::clone(&self.liveness));
+        let (myself, session) = (self.myself.clone(), self.session);
         let (contract, sink) = (sub.contract, sub.sink);
         let stream = self.tasks.spawn(async move {
             let mut ticks = match client.market_data(&contract).subscribe().await {
@@ -63,6 +64,13 @@ impl GatewayState {
                     Ok(_) => continue,
                     Err(e) => {
                         tracing::debug!(%account, subscription = id, error = %e, "market-data stream ended");
+                        // IB answers a line it will not serve with a notice on its id (10197
+                        // during a competing live session): the gateway's conditions see it.
+                        if let ibapi::Error::Notice(notice) = e {
+                            let message =
+                                GatewayMessage::Notice { session, code: notice.code, message: notice.message };
+                            let _ = myself.send_message(message);
+                        }
                         return;
                     }
                 };

@@ -10,6 +10,9 @@
 //!   bounded by the connect timeout (ibapi's async connect has none).
 //! - Loss is event-driven: the notice stream ends the moment ibapi sees EOF or a reset.
 //! - 1100/2110 → Degraded; 1101 → Connected and market data re-requested; 1102 → Connected.
+//! - Farm notices (2103–2108, 2119, 2157, 2158), 10197 and 100 never move the connection
+//!   state: they make the account's data plane (`degraded` while a farm is down, with a `Gap`
+//!   for subscribers), its competing-session episode and its pacing counters.
 //! - Each heartbeat starts a `server_time` probe bounded by the probe timeout; a failure marks
 //!   the account Disconnected and drops the socket (a half-open socket still "looks" connected).
 //!
@@ -19,10 +22,12 @@
 //!
 //! The parts: `actor.rs` (the actor, its messages and state, the state machine's driver),
 //! `connection.rs` (attempts, probes, notices, loss, the `Link` and its liveness),
+//! `conditions.rs` (farms, a competing live session, pacing: the data plane beside the link),
 //! `market_data.rs` (requesting the registry's subscriptions), `orders.rs` (the liveness gate,
 //! placing and following orders), `reconcile.rs` (settling orders after a reconnect).
 
 mod actor;
+mod conditions;
 mod connection;
 mod market_data;
 mod orders;

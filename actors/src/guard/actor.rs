@@ -115,7 +115,8 @@ impl Actor for GuardActor {
                     .get(&account.name)
                     .and_then(|g| g.paused_since)
                     .or_else(|| args.paused.iter().find(|(a, _)| *a == account.name).map(|(_, t)| *t));
-                gates.accounts.insert(account.name.clone(), Gate { state: account.state.clone(), paused_since });
+                let gate = Gate::new(account.state.clone(), paused_since, &account.farms);
+                gates.accounts.insert(account.name.clone(), gate);
             }
             gates.meltdown = board.meltdown.as_ref().map(|m| m.at);
             args.stats.sync_open(&gates);
@@ -170,6 +171,11 @@ impl Actor for GuardActor {
                     EventKind::StateChanged { to, .. } => {
                         if let Some(gate) = gates.accounts.get_mut(&event.account) {
                             gate.state = to;
+                        }
+                    }
+                    EventKind::DataPlaneChanged { farms } => {
+                        if let Some(gate) = gates.accounts.get_mut(&event.account) {
+                            gate.farms(&farms);
                         }
                     }
                     EventKind::Meltdown { .. } => gates.meltdown = Some(event.at),

@@ -129,7 +129,8 @@ impl Guard {
     }
 
     /// Why an order for `account` would be refused right now (a closed link, the operator's
-    /// switch, a meltdown, a reset window about to open), or `None` when open: a cheap read
+    /// switch, a meltdown, a market-data farm down with `guard.block_orders_on_data_loss`, a
+    /// reset window about to open), or `None` when open: a cheap read
     /// for engines.
     pub fn refusal(&self, account: &str) -> Option<Refusal> {
         read(&self.gates).order_refusal(account, self.clock.now())

@@ -163,6 +163,10 @@ impl StoredStatus {
             next_attempt_at: column.time("next_attempt_at")?,
             error_message: column.get("error_message")?,
             probe_rtt_ms: column.get("probe_rtt_ms")?,
+            // Live facts of a session, not stored: the next session reports them again.
+            farms: Default::default(),
+            competing_session: None,
+            pacing: Default::default(),
         };
         Ok(StoredStatus { status, updated_at: column.required_time("updated_at")? })
     }

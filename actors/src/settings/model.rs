@@ -239,11 +239,15 @@ pub struct GuardSettings {
     /// New orders are refused "reset window starts in N s" this long before a reset window
     /// opens (`quiesce_before_reset`, default `"30s"`; `"0s"` turns it off).
     pub quiesce_before_reset: Duration,
+    /// New orders are refused "market data farm usfarm broken since …" while one of the
+    /// account's market-data farms is down (`block_orders_on_data_loss`, default false: a data
+    /// problem is not an order problem, and the order link is another path).
+    pub block_orders_on_data_loss: bool,
 }
 
 impl Default for GuardSettings {
     fn default() -> Self {
-        GuardSettings { quiesce_before_reset: crate::calendar::DEFAULT_QUIESCE_LEAD }
+        GuardSettings { quiesce_before_reset: crate::calendar::DEFAULT_QUIESCE_LEAD, block_orders_on_data_loss: false }
     }
 }
 

@@ -162,11 +162,16 @@ impl Default for RawHttp {
 #[serde(deny_unknown_fields, default, expecting = "a guard object")]
 pub(super) struct RawGuard {
     pub(super) quiesce_before_reset: ZeroOkDur,
+    pub(super) block_orders_on_data_loss: bool,
 }
 
 impl Default for RawGuard {
     fn default() -> Self {
-        RawGuard { quiesce_before_reset: ZeroOkDur(GuardSettings::default().quiesce_before_reset) }
+        let defaults = GuardSettings::default();
+        RawGuard {
+            quiesce_before_reset: ZeroOkDur(defaults.quiesce_before_reset),
+            block_orders_on_data_loss: defaults.block_orders_on_data_loss,
+        }
     }
 }
 

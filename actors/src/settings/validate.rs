@@ -123,7 +123,10 @@ impl RawSettings {
             reset_duration: self.reset_duration.value,
             reset_windows,
             reset_preset,
-            guard: GuardSettings { quiesce_before_reset: self.guard.quiesce_before_reset.0 },
+            guard: GuardSettings {
+                quiesce_before_reset: self.guard.quiesce_before_reset.0,
+                block_orders_on_data_loss: self.guard.block_orders_on_data_loss,
+            },
             http,
             database: DatabaseSettings {
                 path: self.database.path,

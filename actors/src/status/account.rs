@@ -1,17 +1,21 @@
 //! [`AccountStatus`]: the one record of an account's status. The [`StatusBoard`](super::StatusBoard)
 //! holds it, `GET /status` serialises it, and the persistence actor writes it to (and reads it
-//! from) the `ibkr_status` table, one column per field.
+//! from) the `ibkr_status` table, one column per connection field (the data-plane fields are
+//! live facts of the current session and are not stored: see [`AccountStatus::farms`]).
 
 use chrono::{DateTime, Utc};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::ConnectionState;
+use crate::conditions::{CompetingEpisode, PacingCounters};
+use crate::farms::FarmSnapshot;
 use crate::settings::AccountSettings;
 
 /// Everything known about one account's connection right now.
 ///
 /// Each field has one writer: the GatewayActor writes the connection fields (`state`,
-/// `client_id`, `last_connected`, `outage_since`, `error_message`, `probe_rtt_ms`), the ReconnectActor the
+/// `client_id`, `last_connected`, `outage_since`, `error_message`, `probe_rtt_ms`) and the data-plane
+/// fields (`farms`, `competing_session`, `pacing`), the ReconnectActor the
 /// attempt fields (`reconnect_attempts`, `next_attempt_at`), the WatchdogActor `last_checked`.
 ///
 /// Its JSON form (see the `Serialize` impl) has the fields above, with `state` as the state's
@@ -20,7 +24,7 @@ use crate::settings::AccountSettings;
 /// ```text
 /// name, paper_trading, state, connected, host, port, client_id, last_checked, last_connected,
 /// outage_since, reconnect_attempts, next_attempt_at, error_message, probe_rtt_ms,
-/// in_reset_window, reset_window_ends_at, detail
+/// in_reset_window, reset_window_ends_at, detail, data_plane, farms, competing_session, pacing
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountStatus {
@@ -54,6 +58,16 @@ pub struct AccountStatus {
     pub error_message: Option<String>,
     /// Round-trip time of the last successful liveness probe.
     pub probe_rtt_ms: Option<f64>,
+    /// IB's data farms as the current session reports them (ok / broken / inactive, since
+    /// when) and the data plane they make: `degraded` while one is down, whatever the
+    /// connection state says. Not stored in the database: each session reports every farm
+    /// again, and the board forgets them when a session ends.
+    pub farms: FarmSnapshot,
+    /// The competing live session (10197) in progress, if any: another session of the same
+    /// user takes the market data.
+    pub competing_session: Option<CompetingEpisode>,
+    /// IB's message-rate notices (100 and the warning before it) since the supervisor started.
+    pub pacing: PacingCounters,
 }
 
 impl AccountStatus {
@@ -73,6 +87,9 @@ impl AccountStatus {
             next_attempt_at: None,
             error_message: None,
             probe_rtt_ms: None,
+            farms: FarmSnapshot::default(),
+            competing_session: None,
+            pacing: PacingCounters::default(),
         }
     }
 
@@ -85,7 +102,7 @@ impl AccountStatus {
 impl Serialize for AccountStatus {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let reset_until = self.state.reset_window_ends_at();
-        let mut s = serializer.serialize_struct("AccountStatus", 17)?;
+        let mut s = serializer.serialize_struct("AccountStatus", 21)?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("paper_trading", &self.paper_trading)?;
         s.serialize_field("state", self.state.name())?;
@@ -103,6 +120,10 @@ impl Serialize for AccountStatus {
         s.serialize_field("in_reset_window", &reset_until.is_some())?;
         s.serialize_field("reset_window_ends_at", &reset_until)?;
         s.serialize_field("detail", &self.state)?;
+        s.serialize_field("data_plane", &self.farms.data_plane)?;
+        s.serialize_field("farms", &self.farms.farms)?;
+        s.serialize_field("competing_session", &self.competing_session)?;
+        s.serialize_field("pacing", &self.pacing)?;
         s.end()
     }
 }
@@ -125,7 +146,10 @@ mod tests {
         assert_eq!(json["reset_window_ends_at"], serde_json::to_value(t(3600)).unwrap());
         assert_eq!(json["detail"], serde_json::to_value(&status.state).unwrap());
         assert_eq!((json["port"].as_u64(), json["reconnect_attempts"].as_u64()), (Some(4002), Some(2)));
-        assert_eq!(json.as_object().unwrap().len(), 17, "{json}");
+        assert_eq!(json.as_object().unwrap().len(), 21, "{json}");
+        assert_eq!(json["data_plane"], serde_json::json!({ "status": "ok" }));
+        assert_eq!((json["farms"].as_array().map(Vec::len), json["pacing"]["violations"].as_u64()), (Some(0), Some(0)));
+        assert!(json["competing_session"].is_null());
 
         status.state = ConnectionState::Connected { since: t(2), client_id: 1 };
         let json = serde_json::to_value(&status).unwrap();

@@ -9,6 +9,7 @@ use ractor::OutputPort;
 use serde::Serialize;
 
 use super::ConnectionState;
+use crate::farms::FarmSnapshot;
 
 /// One published fact about an account (`account` is `"*"` for supervisor-wide events).
 ///
@@ -86,6 +87,20 @@ pub enum EventKind {
         code: i32,
         /// The gateway's text.
         message: String,
+    },
+    /// The account's data plane changed (a farm went down, came back, or the session that
+    /// reported them ended): the farms as they are now. The connection state is untouched;
+    /// the guard closes the order gate on a market-data farm down only with
+    /// `guard.block_orders_on_data_loss`.
+    DataPlaneChanged {
+        /// Every known farm and the data plane they make.
+        farms: FarmSnapshot,
+    },
+    /// A competing live session (10197) takes the account's market data: published once, when
+    /// an episode begins (the notices that repeat it are only [`EventKind::Notice`]s).
+    CompetingSession {
+        /// The episode's first 10197.
+        since: DateTime<Utc>,
     },
     /// An attempt was due but a reset window holds it back until `until`.
     AttemptSuppressed {
@@ -167,6 +182,8 @@ impl EventKind {
             Self::Lost { .. } => "lost",
             Self::ProbeFailed { .. } => "probe_failed",
             Self::Notice { .. } => "notice",
+            Self::DataPlaneChanged { .. } => "data_plane_changed",
+            Self::CompetingSession { .. } => "competing_session",
             Self::AttemptSuppressed { .. } => "attempt_suppressed",
             Self::ActorRestarted { .. } => "actor_restarted",
             Self::Meltdown { .. } => "meltdown",
@@ -199,6 +216,8 @@ mod tests {
             EventKind::Lost { reason: text() },
             EventKind::ProbeFailed { error: text() },
             EventKind::Notice { code: 1100, message: text() },
+            EventKind::DataPlaneChanged { farms: FarmSnapshot::default() },
+            EventKind::CompetingSession { since: t },
             EventKind::AttemptSuppressed { until: t },
             EventKind::ActorRestarted { actor: text(), reason: text(), restarts: 1 },
             EventKind::Meltdown { actor: text(), reason: text() },

@@ -121,7 +121,11 @@ impl Supervision {
         let registry = Registry::new(settings.accounts.iter().map(|a| a.name.as_str()));
         let calendar = calendar_from(&settings);
         let quiesce = QuiesceConfig { lead: settings.guard.quiesce_before_reset };
-        let gates: SharedGates = Arc::new(std::sync::RwLock::new(Gates::new(calendar.clone(), quiesce)));
+        let gates: SharedGates = Arc::new(std::sync::RwLock::new(Gates::new(
+            calendar.clone(),
+            quiesce,
+            settings.guard.block_orders_on_data_loss,
+        )));
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());

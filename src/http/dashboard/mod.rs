@@ -9,8 +9,10 @@
 //! the footer, uptime per day. Times are in the trading zone (`timezone`). The history comes
 //! from the copy [`History::dashboard`](super::History::dashboard) keeps in memory: rendering
 //! never reads the database. The parts: `wording.rs` (durations, times, the next reset),
-//! `timeline.rs` (the SVG bars and the uptime table), `events.rs` (the events table).
+//! `timeline.rs` (the SVG bars and the uptime table), `events.rs` (the events table),
+//! `data_plane.rs` (farms, a competing session, pacing: the data beside the link).
 
+mod data_plane;
 mod events;
 mod timeline;
 mod wording;
@@ -285,6 +287,7 @@ fn render_account(
     if let Some(error) = &a.error_message {
         let _ = write!(out, r#"<p class="facts error">Last error: {}</p>"#, escape(error));
     }
+    data_plane::render(out, a, zone, now);
     render_trading(out, view, meltdown, zone);
     if let Some(history) = history {
         let spans = history.day.get(&a.name).map(Vec::as_slice).unwrap_or_default();

@@ -58,6 +58,9 @@ pub fn refusal(reason: &Refusal, zone: Tz) -> String {
         Refusal::ResetSoon { starts_at, starts_in_s } => {
             format!("reset window starts in {starts_in_s} s ({})", hour_minute(*starts_at, zone))
         }
+        Refusal::DataLost { farm, since } => {
+            format!("market data farm {farm} broken since {}", hour_minute(*since, zone))
+        }
         Refusal::Meltdown { .. } => "supervisor meltdown".to_owned(),
         Refusal::PausedByOperator { .. } => "paused by operator".to_owned(),
         Refusal::NotAnswering { error } => format!("gateway not answering ({error})"),
