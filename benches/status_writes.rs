@@ -170,16 +170,26 @@ async fn flapping_hour() {
             events.send(StatusEvent::new("Paper", at, kind));
         }
         if i % 256 == 0 {
-            tokio::task::yield_now().await;
+            // An hour compressed into seconds: keep what waits for the writer under the
+            // actor's bound (MAX_PENDING_EVENTS), as a real hour at 40 events/s would.
+            while persistence::health(&actor).await.map(|h| h.pending).unwrap_or(0)
+                > persistence::MAX_PENDING_EVENTS / 2
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
     }
-    let rows = loop {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let (rows, dropped) = loop {
         persistence::flush(&actor, Duration::from_secs(30)).await.expect("flush");
         let n: i64 = rusqlite::Connection::open(&path)
-            .and_then(|c| c.query_row("SELECT count(*) FROM connection_events", [], |r| r.get(0)))
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM connection_events WHERE kind != 'persistence_gap'", [], |r| r.get(0))
+            })
             .unwrap_or(0);
-        if n >= cycles * 8 {
-            break n;
+        let dropped = persistence::health(&actor).await.map(|h| h.dropped as i64).unwrap_or(0);
+        if n + dropped >= cycles * 8 || std::time::Instant::now() >= deadline {
+            break (n, dropped);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -188,7 +198,7 @@ async fn flapping_hour() {
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!("\n[a gateway flapping every 200 ms for 1 hour]");
     println!(
-        "  {rows} event rows; database file {:.1} MB ({:.0} bytes a row); documented bound: under 64 MB ({})",
+        "  {rows} event rows ({dropped} dropped); database file {:.1} MB ({:.0} bytes a row); documented bound: under 64 MB ({})",
         bytes as f64 / 1e6,
         bytes as f64 / rows as f64,
         if bytes < 64_000_000 { "met" } else { "MISSED" }
