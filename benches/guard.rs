@@ -38,12 +38,18 @@
 //! `GUARD_FLOODERS` (2 flood tasks), `RUST_LOG` (default `warn`). The process exits 0 even
 //! when a goal is missed: it is a measurement, and the verdicts are printed.
 
+#[path = "guard/report.rs"]
+mod report;
 #[path = "guard/silent.rs"]
 mod silent;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "guard/throughput.rs"]
+mod throughput;
 
-use support::{env_count, median, ms, stats, verdict, Stats, Table};
+use report::{report, report_silent};
+use support::env_count;
+use throughput::*;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,23 +66,23 @@ use ibkr_supervisor::sim::{SimConfig, SimOptions, Simulator};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
-const ACCOUNT: &str = "Paper";
-const OTHER: &str = "Live";
+pub(crate) const ACCOUNT: &str = "Paper";
+pub(crate) const OTHER: &str = "Live";
 /// Guard throughput must be at least this fraction of the raw ractor forward.
-const THROUGHPUT_GOAL: f64 = 0.75;
+pub(crate) const THROUGHPUT_GOAL: f64 = 0.75;
 /// p99 of place_order -> Sent under the flood, milliseconds.
-const SENT_P99_GOAL_MS: f64 = 1.0;
+pub(crate) const SENT_P99_GOAL_MS: f64 = 1.0;
 /// The producer yields to the scheduler after this many sends (both modes alike).
-const PRODUCER_BATCH: u64 = 256;
+pub(crate) const PRODUCER_BATCH: u64 = 256;
 /// A flood task yields after this many offers (tokio's own cooperative budget is 128).
-const FLOOD_BATCH: u64 = 128;
+pub(crate) const FLOOD_BATCH: u64 = 128;
 /// Warm-up messages per mode before the measured rounds.
-const WARMUP_MESSAGES: u64 = 100_000;
+pub(crate) const WARMUP_MESSAGES: u64 = 100_000;
 /// Flood before the first order is placed, so the queue is full when measuring starts.
-const FLOOD_LEAD: Duration = Duration::from_millis(200);
+pub(crate) const FLOOD_LEAD: Duration = Duration::from_millis(200);
 /// Deadline for one throughput run and for one order event.
-const RUN_DEADLINE: Duration = Duration::from_secs(120);
-const EVENT_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const RUN_DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const EVENT_DEADLINE: Duration = Duration::from_secs(5);
 
 fn main() {
     let config = Config {
@@ -95,14 +101,14 @@ fn main() {
 }
 
 #[derive(Clone, Copy)]
-struct Config {
-    messages: u64,
-    rounds: usize,
-    orders: usize,
-    flooders: usize,
+pub(crate) struct Config {
+    pub(crate) messages: u64,
+    pub(crate) rounds: usize,
+    pub(crate) orders: usize,
+    pub(crate) flooders: usize,
 }
 
-fn settings_json(sim: &Simulator, database: &std::path::Path) -> String {
+pub(crate) fn settings_json(sim: &Simulator, database: &std::path::Path) -> String {
     serde_json::json!({
         "accounts": [
             { "name": ACCOUNT, "paper_trading": true, "host": "127.0.0.1", "port": sim.port(0), "client_id": 1 },
@@ -117,7 +123,7 @@ fn settings_json(sim: &Simulator, database: &std::path::Path) -> String {
     .to_string()
 }
 
-async fn run(config: Config) {
+pub(crate) async fn run(config: Config) {
     let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321").options(SimOptions {
         // Orders stay open: no fill traffic during the measurement.
         fill_delay: Duration::from_secs(3600),
@@ -196,13 +202,13 @@ async fn run(config: Config) {
 }
 
 /// CPU time over the measurement: the whole machine's busy time and steal, and this process's.
-struct Machine {
-    busy: Duration,
-    steal: Duration,
-    own: Duration,
+pub(crate) struct Machine {
+    pub(crate) busy: Duration,
+    pub(crate) steal: Duration,
+    pub(crate) own: Duration,
 }
 
-fn print_header(settings: &Settings, config: Config) {
+pub(crate) fn print_header(settings: &Settings, config: Config) {
     let fmt = |d: Duration| humantime::format_duration(d).to_string();
     let hb = &settings.heartbeat;
     let schedule: Vec<String> = settings.reconnect.schedule.iter().map(|d| fmt(*d)).collect();
@@ -247,7 +253,7 @@ fn print_header(settings: &Settings, config: Config) {
     println!("running…");
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -259,361 +265,28 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn kernel() -> String {
+pub(crate) fn kernel() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "?".into())
-}
-
-// ---- 1. throughput: actors A and B ----------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// A -> B with ractor's send_message.
-    Raw,
-    /// A -> Guard::send_tick (credit window, no shedding) -> pump -> sink -> B.
-    Guard,
-    /// A -> Guard::send_tick blindly (sheds when the queue is full) -> pump -> sink -> B.
-    GuardUnbounded,
-}
-
-impl Mode {
-    fn short(self) -> &'static str {
-        match self {
-            Mode::Raw => "raw",
-            Mode::Guard => "guard",
-            Mode::GuardUnbounded => "guard (no bp)",
-        }
-    }
-}
-
-fn tick(i: u64) -> Tick {
-    Tick {
-        account: ACCOUNT.to_owned(),
-        event: MarketEvent::Price {
-            subscription: 1,
-            tick_type: "last".to_owned(),
-            price: 100.0 + (i % 100) as f64 * 0.01,
-            size: Some(100.0),
-        },
-    }
-}
-
-enum BMsg {
-    Tick(Tick),
-    /// The number of ticks that will arrive in all (A sends it when some were shed).
-    Expect(u64),
-}
-
-/// Actor B: counts ticks; reports the instant it has counted its target.
-struct Counter;
-
-struct CounterState {
-    count: u64,
-    target: u64,
-    done: Option<oneshot::Sender<(Instant, u64)>>,
-}
-
-impl Actor for Counter {
-    type Msg = BMsg;
-    type State = CounterState;
-    type Arguments = (u64, oneshot::Sender<(Instant, u64)>);
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<BMsg>,
-        (target, done): (u64, oneshot::Sender<(Instant, u64)>),
-    ) -> Result<CounterState, ActorProcessingErr> {
-        Ok(CounterState { count: 0, target, done: Some(done) })
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<BMsg>,
-        message: BMsg,
-        state: &mut CounterState,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            BMsg::Tick(tick) => {
-                std::hint::black_box(&tick);
-                state.count += 1;
-            }
-            BMsg::Expect(target) => state.target = target,
-        }
-        if state.count >= state.target {
-            if let Some(done) = state.done.take() {
-                let _ = done.send((Instant::now(), state.count));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A's credit window in front of the guard's queue: at most `TICK_QUEUE` ticks between A's
-/// `send_tick` and the pump taking them off the queue (the sink counts those it is handed).
-struct Window {
-    taken: Arc<AtomicU64>,
-    sent: u64,
-    seen: u64,
-    /// Times A found the window exhausted and yielded.
-    stalls: u64,
-}
-
-impl Window {
-    async fn acquire(&mut self) {
-        let cap = TICK_QUEUE as u64;
-        if self.sent - self.seen < cap {
-            return;
-        }
-        self.seen = self.taken.load(Ordering::Acquire);
-        while self.sent - self.seen >= cap {
-            self.stalls += 1;
-            tokio::task::yield_now().await;
-            self.seen = self.taken.load(Ordering::Acquire);
-        }
-    }
-}
-
-enum Route {
-    Raw,
-    Guard { guard: Guard, sink: TickReceiver, window: Option<Window> },
-}
-
-struct ForwarderArgs {
-    b: ActorRef<BMsg>,
-    route: Route,
-    expected: u64,
-    done: Option<oneshot::Sender<ForwardReport>>,
-}
-
-struct ForwardReport {
-    shed: u64,
-    stalls: u64,
-}
-
-/// Actor A: receives the producer's ticks and forwards each, raw or through the guard.
-struct Forwarder;
-
-struct ForwarderState {
-    args: ForwarderArgs,
-    received: u64,
-    shed: u64,
-}
-
-impl Actor for Forwarder {
-    type Msg = Tick;
-    type State = ForwarderState;
-    type Arguments = ForwarderArgs;
-
-    async fn pre_start(&self, _: ActorRef<Tick>, args: ForwarderArgs) -> Result<ForwarderState, ActorProcessingErr> {
-        Ok(ForwarderState { args, received: 0, shed: 0 })
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<Tick>,
-        tick: Tick,
-        state: &mut ForwarderState,
-    ) -> Result<(), ActorProcessingErr> {
-        match &mut state.args.route {
-            Route::Raw => {
-                let _ = state.args.b.send_message(BMsg::Tick(tick));
-            }
-            Route::Guard { guard, sink, window } => {
-                if let Some(window) = window {
-                    window.acquire().await;
-                    window.sent += 1;
-                }
-                if !guard.send_tick(tick, Arc::clone(sink)) {
-                    state.shed += 1;
-                }
-            }
-        }
-        state.received += 1;
-        if state.received == state.args.expected {
-            if state.shed > 0 {
-                let _ = state.args.b.send_message(BMsg::Expect(state.args.expected - state.shed));
-            }
-            let stalls = match &state.args.route {
-                Route::Guard { window: Some(w), .. } => w.stalls,
-                _ => 0,
-            };
-            if let Some(done) = state.args.done.take() {
-                let _ = done.send(ForwardReport { shed: state.shed, stalls });
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Default, Clone)]
-struct RunResult {
-    messages: u64,
-    delivered: u64,
-    /// Shed as A saw it (send_tick returned false).
-    shed: u64,
-    /// The guard's own counters for the account over the run.
-    guard_passed: u64,
-    guard_shed: u64,
-    guard_skipped: u64,
-    stalls: u64,
-    elapsed: Duration,
-    /// Process CPU time (user + system, all threads) over the run.
-    cpu: Duration,
-    timed_out: bool,
-}
-
-impl RunResult {
-    /// Delivered messages per second.
-    fn rate(&self) -> f64 {
-        self.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Process CPU nanoseconds per offered message.
-    fn cpu_ns(&self) -> f64 {
-        self.cpu.as_secs_f64() * 1e9 / self.messages.max(1) as f64
-    }
-}
-
-/// CPU time of this process (all threads, user + system) from /proc/self/stat, in USER_HZ ticks
-/// (10 ms); zero where unavailable.
-fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Duration::ZERO };
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return Duration::ZERO };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((ticks(14) + ticks(15)) * 10)
-}
-
-/// (busy, steal) jiffies of the whole machine from /proc/stat.
-fn machine_cpu() -> (u64, u64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return (0, 0) };
-    let Some(line) = stat.lines().next() else { return (0, 0) };
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal
-    let busy = v.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, x)| x).sum();
-    (busy, v.get(7).copied().unwrap_or(0))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn paper_counts(guard: &Guard) -> GuardCounts {
-    guard.counts().into_iter().find(|c| c.account == ACCOUNT).expect("the account has guard counters")
-}
-
-async fn throughput_run(guard: &Guard, mode: Mode, n: u64) -> RunResult {
-    let (b_done_tx, b_done_rx) = oneshot::channel();
-    let (b, b_handle) = Actor::spawn(None, Counter, (n, b_done_tx)).await.expect("B starts");
-    let taken = Arc::new(AtomicU64::new(0));
-    let route = match mode {
-        Mode::Raw => Route::Raw,
-        Mode::Guard | Mode::GuardUnbounded => {
-            let sink: TickReceiver = {
-                let (b, taken) = (b.clone(), Arc::clone(&taken));
-                Arc::new(move |tick| {
-                    taken.fetch_add(1, Ordering::Release);
-                    b.send_message(BMsg::Tick(tick)).is_ok()
-                })
-            };
-            let window =
-                (mode == Mode::Guard).then(|| Window { taken: Arc::clone(&taken), sent: 0, seen: 0, stalls: 0 });
-            Route::Guard { guard: guard.clone(), sink, window }
-        }
-    };
-    let (a_done_tx, a_done_rx) = oneshot::channel();
-    let args = ForwarderArgs { b: b.clone(), route, expected: n, done: Some(a_done_tx) };
-    let (a, a_handle) = Actor::spawn(None, Forwarder, args).await.expect("A starts");
-
-    let before = paper_counts(guard);
-    let cpu_before = process_cpu();
-    let start = Instant::now();
-    for i in 0..n {
-        a.send_message(tick(i)).expect("A is alive");
-        if (i + 1) % PRODUCER_BATCH == 0 {
-            tokio::task::yield_now().await;
-        }
-    }
-    let finished = tokio::time::timeout(RUN_DEADLINE, b_done_rx).await;
-    let end = Instant::now();
-    let cpu_after = process_cpu();
-    let report = tokio::time::timeout(Duration::from_secs(5), a_done_rx).await.ok().and_then(|r| r.ok());
-    let cpu = cpu_after.saturating_sub(cpu_before);
-    let mut result = RunResult { messages: n, cpu, ..RunResult::default() };
-    match finished {
-        Ok(Ok((at, count))) => {
-            result.elapsed = at - start;
-            result.delivered = count;
-        }
-        _ => {
-            result.elapsed = end - start;
-            result.timed_out = true;
-        }
-    }
-    if let Some(report) = report {
-        result.shed = report.shed;
-        result.stalls = report.stalls;
-    }
-    // The pump bumps ticks_passed just after the sink returns: let it catch up.
-    if mode != Mode::Raw {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let now = paper_counts(guard);
-            let accounted = (now.ticks_passed - before.ticks_passed) + (now.ticks_shed - before.ticks_shed);
-            if accounted >= n || Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    let after = paper_counts(guard);
-    result.guard_passed = after.ticks_passed - before.ticks_passed;
-    result.guard_shed = after.ticks_shed - before.ticks_shed;
-    result.guard_skipped = after.ticks_skipped - before.ticks_skipped;
-    a.stop(None);
-    b.stop(None);
-    let _ = a_handle.await;
-    let _ = b_handle.await;
-    result
-}
-
-#[derive(Default)]
-struct Throughput {
-    raw: Vec<RunResult>,
-    guard: Vec<RunResult>,
-    unbounded: Vec<RunResult>,
-}
-
-impl Throughput {
-    fn of(&mut self, mode: Mode) -> &mut Vec<RunResult> {
-        match mode {
-            Mode::Raw => &mut self.raw,
-            Mode::Guard => &mut self.guard,
-            Mode::GuardUnbounded => &mut self.unbounded,
-        }
-    }
 }
 
 // ---- 2. order latency -----------------------------------------------------------------------
 
 #[derive(Default)]
-struct OrderPhase {
+pub(crate) struct OrderPhase {
     /// place_order -> Sent, timestamped inside the sink (the goal's figure).
-    sent: Vec<Duration>,
+    pub(crate) sent: Vec<Duration>,
     /// place_order -> the measuring task receiving Sent from the sink's channel.
-    sent_seen: Vec<Duration>,
+    pub(crate) sent_seen: Vec<Duration>,
     /// place_order -> Open, timestamped inside the sink.
-    open: Vec<Duration>,
-    refused: Vec<String>,
-    failed: Vec<String>,
+    pub(crate) open: Vec<Duration>,
+    pub(crate) refused: Vec<String>,
+    pub(crate) failed: Vec<String>,
     /// Orders with no Sent or no Open within the deadline.
-    missing: usize,
-    elapsed: Duration,
+    pub(crate) missing: usize,
+    pub(crate) elapsed: Duration,
 }
 
-fn order_request(sink: OrderSink) -> OrderRequest {
+pub(crate) fn order_request(sink: OrderSink) -> OrderRequest {
     OrderRequest {
         account: ACCOUNT.into(),
         order_id: None,
@@ -625,14 +298,14 @@ fn order_request(sink: OrderSink) -> OrderRequest {
 
 /// The pause before each order of a phase.
 #[derive(Clone, Copy)]
-enum Gap {
+pub(crate) enum Gap {
     /// 0-1 ms at random: the next order lands at a random phase of the scheduler's work.
     Random,
     /// Exactly this long (longer than `orders.max_silence`: the link has gone quiet).
     Fixed(Duration),
 }
 
-async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> OrderPhase {
+pub(crate) async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> OrderPhase {
     let mut out = OrderPhase::default();
     let started = Instant::now();
     for _ in 0..orders {
@@ -681,24 +354,24 @@ async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> OrderPhase {
     out
 }
 
-struct FloodPhase {
-    orders: OrderPhase,
-    flooders: usize,
+pub(crate) struct FloodPhase {
+    pub(crate) orders: OrderPhase,
+    pub(crate) flooders: usize,
     /// Offers made by the flood tasks, and how many send_tick accepted into the queue.
-    offered: u64,
-    accepted: u64,
+    pub(crate) offered: u64,
+    pub(crate) accepted: u64,
     /// The guard's counters over the flood (lead-in + orders).
-    passed: u64,
-    shed: u64,
-    skipped: u64,
+    pub(crate) passed: u64,
+    pub(crate) shed: u64,
+    pub(crate) skipped: u64,
     /// Ticks the flood's sink received.
-    delivered: u64,
+    pub(crate) delivered: u64,
     /// Ticks shed before the first order was placed (the queue was saturated).
-    shed_at_first_order: u64,
-    duration: Duration,
+    pub(crate) shed_at_first_order: u64,
+    pub(crate) duration: Duration,
 }
 
-async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
+pub(crate) async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let sink: TickReceiver = {
@@ -757,300 +430,5 @@ async fn flood_phase(guard: &Guard, config: Config) -> FloodPhase {
         delivered: delivered.load(Ordering::Relaxed),
         shed_at_first_order,
         duration,
-    }
-}
-
-// ---- statistics and the report ------------------------------------------------------------
-
-/// Milliseconds with three decimals.
-const TABLE: Table = Table { label: 48, n: 5, bound: 14, decimals: 3 };
-
-fn latency_row(label: &str, s: &Option<Stats>, bound: Option<f64>, bound_text: &str) {
-    TABLE.row(label, s, bound, bound_text)
-}
-
-fn mps(rate: f64) -> String {
-    format!("{:.3} M", rate / 1e6)
-}
-
-/// Prints the row; returns the median rate and the median CPU ns per message.
-fn throughput_row(label: &str, runs: &[RunResult]) -> (f64, f64) {
-    let mut rates: Vec<f64> = runs.iter().map(RunResult::rate).collect();
-    let med = median(&mut rates);
-    let (min, max) = (rates.first().copied().unwrap_or(0.0), rates.last().copied().unwrap_or(0.0));
-    let delivered: u64 = runs.iter().map(|r| r.delivered).sum();
-    let messages: u64 = runs.iter().map(|r| r.messages).sum();
-    let shed: u64 = runs.iter().map(|r| r.shed).sum();
-    let guard_shed: u64 = runs.iter().map(|r| r.guard_shed).sum();
-    let guard_passed: u64 = runs.iter().map(|r| r.guard_passed).sum();
-    let stalls: u64 = runs.iter().map(|r| r.stalls).sum();
-    let each: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.rate() / 1e6)).collect();
-    let mut cpu: Vec<f64> = runs.iter().map(RunResult::cpu_ns).collect();
-    let cpu = median(&mut cpu);
-    println!(
-        "{label:<48} {:>10} {:>10} {:>10} {cpu:>8.0}  {delivered:>9}/{messages:<9} {:>13}",
-        mps(med),
-        mps(min),
-        mps(max),
-        if label.starts_with("raw") { "-".into() } else { format!("{shed}/{guard_shed}") },
-    );
-    if !label.starts_with("raw") {
-        println!(
-            "{:<48} guard counters: passed {guard_passed}, shed {guard_shed}; window stalls (A yielded) {stalls}; \
-             each run (M/s, in order) {}",
-            "",
-            each.join(", ")
-        );
-    } else {
-        println!("{:<48} each run (M/s, in order) {}", "", each.join(", "));
-    }
-    (med, cpu)
-}
-
-fn report(
-    config: Config,
-    throughput: &Throughput,
-    quiet: &OrderPhase,
-    flood: &FloodPhase,
-    still_connected: bool,
-    total: Duration,
-    machine: &Machine,
-) {
-    let mut verdicts: Vec<(String, bool, String)> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-
-    println!();
-    println!(
-        "1. Throughput, delivered messages per second (M = 10^6/s); N = {} per run, {} rounds interleaved \
-         raw/guard/no-bp",
-        config.messages, config.rounds
-    );
-    println!(
-        "{:<48} {:>10} {:>10} {:>10} {:>8}  {:>19} {:>13}",
-        "pipeline", "median", "min", "max", "CPU ns", "delivered/offered", "shed A/G"
-    );
-    println!("{}", "-".repeat(124));
-    let (raw, raw_cpu) = throughput_row("raw ractor: producer -> A -> B", &throughput.raw);
-    let (guarded, guard_cpu) = throughput_row("guard: A -> send_tick -> pump -> sink -> B", &throughput.guard);
-    throughput_row("guard, no backpressure (informational)", &throughput.unbounded);
-    println!("{}", "-".repeat(124));
-    // The verdict uses the median of the per-round ratios: a raw run and the guard run right after
-    // it share the machine's conditions (other processes, frequency), which drift between rounds.
-    let mut paired: Vec<f64> = throughput
-        .raw
-        .iter()
-        .zip(&throughput.guard)
-        .map(|(r, g)| if r.rate() > 0.0 { g.rate() / r.rate() } else { 0.0 })
-        .collect();
-    let paired_text: Vec<String> = paired.iter().map(|p| format!("{:.1}", p * 100.0)).collect();
-    let ratio = median(&mut paired);
-    let ratio_of_medians = if raw > 0.0 { guarded / raw } else { 0.0 };
-    let complete = throughput.guard.iter().all(|r| {
-        !r.timed_out && r.delivered == r.messages && r.shed == 0 && r.guard_shed == 0 && r.guard_passed == r.messages
-    }) && throughput.raw.iter().all(|r| !r.timed_out && r.delivered == r.messages);
-    println!(
-        "guard / raw per round (%): {}; median {:.1} % (goal >= {:.0} %); ratio of the medians {:.1} %",
-        paired_text.join(", "),
-        ratio * 100.0,
-        THROUGHPUT_GOAL * 100.0,
-        ratio_of_medians * 100.0
-    );
-    let mut paired_unbounded: Vec<f64> = throughput
-        .raw
-        .iter()
-        .zip(&throughput.unbounded)
-        .map(|(r, u)| if r.rate() > 0.0 { u.rate() / r.rate() } else { 0.0 })
-        .collect();
-    println!(
-        "without backpressure the guard delivered {:.1} % of raw (median per-round ratio) and shed {:.1} % of what A \
-         offered",
-        median(&mut paired_unbounded) * 100.0,
-        {
-            let offered: u64 = throughput.unbounded.iter().map(|r| r.messages).sum();
-            let shed: u64 = throughput.unbounded.iter().map(|r| r.shed).sum();
-            shed as f64 / offered.max(1) as f64 * 100.0
-        }
-    );
-    if raw_cpu > 0.0 && guard_cpu > 0.0 {
-        println!(
-            "CPU per message: raw {raw_cpu:.0} ns, guard {guard_cpu:.0} ns: the guard path costs {:.0} ns more \
-             (+{:.0} %); raw/guard CPU = {:.1} % (the rate ratio tends to this when both pipelines keep the cores busy)",
-            guard_cpu - raw_cpu,
-            (guard_cpu / raw_cpu - 1.0) * 100.0,
-            raw_cpu / guard_cpu * 100.0
-        );
-    }
-    if !complete {
-        notes.push(
-            "throughput: a raw or guard run did not deliver every message, shed some, or timed out (see rows)".into(),
-        );
-    }
-    let skipped: u64 = throughput.guard.iter().chain(&throughput.unbounded).map(|r| r.guard_skipped).sum();
-    if skipped > 0 {
-        notes.push(format!("throughput: {skipped} ticks skipped by the gate (account not usable during a run)"));
-    }
-    verdicts.push((
-        "guard throughput >= 75 % of raw ractor A -> B".into(),
-        complete && ratio >= THROUGHPUT_GOAL,
-        format!("{:.1} % (median per-round ratio; {} vs {} msg/s medians)", ratio * 100.0, mps(guarded), mps(raw)),
-    ));
-
-    println!();
-    println!(
-        "2. Order latency through Guard::place_order, {} orders per phase, one at a time, 0-1 ms apart (ms)",
-        config.orders
-    );
-    println!("{:<48} {:>5} {:>9} {:>9} {:>9} {:>9}   {:<14}", "measurement", "n", "p50", "p90", "p99", "max", "bound");
-    println!("{}", "-".repeat(124));
-    println!("Without a flood (baseline)");
-    latency_row("  place_order -> Sent (on the sink)", &stats(&ms(&quiet.sent)), None, "");
-    latency_row("  place_order -> Sent (seen by the waiting task)", &stats(&ms(&quiet.sent_seen)), None, "");
-    latency_row("  place_order -> Open (gateway ack over TCP)", &stats(&ms(&quiet.open)), None, "");
-    println!(
-        "With {} flood task(s) offering ticks for {ACCOUNT} as fast as they can (queue saturated)",
-        flood.flooders
-    );
-    let sent_flood = stats(&ms(&flood.orders.sent));
-    latency_row(
-        "  place_order -> Sent (on the sink)",
-        &sent_flood,
-        Some(SENT_P99_GOAL_MS),
-        &format!("p99 <= {SENT_P99_GOAL_MS} ms"),
-    );
-    latency_row("  place_order -> Sent (seen by the waiting task)", &stats(&ms(&flood.orders.sent_seen)), None, "");
-    latency_row("  place_order -> Open (gateway ack over TCP)", &stats(&ms(&flood.orders.open)), None, "");
-    println!("{}", "-".repeat(124));
-    let secs = flood.duration.as_secs_f64();
-    println!(
-        "flood over {:.2} s: offered {} ({} /s), accepted into the queue {}, guard counters: passed {} ({} /s), \
-         shed {} ({:.1} % of offered), skipped {}; the flood sink received {}; {} shed before the first order",
-        secs,
-        flood.offered,
-        mps(flood.offered as f64 / secs),
-        flood.accepted,
-        flood.passed,
-        mps(flood.passed as f64 / secs),
-        flood.shed,
-        flood.shed as f64 / flood.offered.max(1) as f64 * 100.0,
-        flood.skipped,
-        flood.delivered,
-        flood.shed_at_first_order
-    );
-    for (name, phase) in [("baseline", quiet), ("flood", &flood.orders)] {
-        println!(
-            "{name} phase: {} orders in {:.2} s; refused {}, failed {}, without Sent/Open in {EVENT_DEADLINE:?} {}",
-            config.orders,
-            phase.elapsed.as_secs_f64(),
-            phase.refused.len(),
-            phase.failed.len(),
-            phase.missing
-        );
-        if let Some(reason) = phase.refused.first() {
-            notes.push(format!("{name}: first refusal: {reason}"));
-        }
-        if let Some(error) = phase.failed.first() {
-            notes.push(format!("{name}: first failure: {error}"));
-        }
-    }
-    let saturated = flood.shed > 0 && flood.shed_at_first_order > 0;
-    if !saturated {
-        notes.push("flood: the queue was not saturated (no ticks shed) — the flood did not load the guard".into());
-    }
-    let orders_ok = flood.orders.refused.is_empty()
-        && flood.orders.failed.is_empty()
-        && flood.orders.missing == 0
-        && flood.orders.sent.len() == config.orders;
-    let p99 = sent_flood.as_ref().map(|s| s.p99);
-    verdicts.push((
-        "order place_order -> Sent p99 <= 1 ms under the flood".into(),
-        orders_ok && saturated && p99.is_some_and(|v| v <= SENT_P99_GOAL_MS),
-        format!("{} ms", p99.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into())),
-    ));
-
-    println!();
-    println!("What is measured:");
-    println!(
-        "  throughput: from the producer's first send to A until B has counted the last message (B's own \
-         Instant). Each message is a Tick {{ account, Price {{ tick_type, price, size }} }} built by the producer \
-         (same in every mode). In the guard row A keeps at most TICK_QUEUE ({TICK_QUEUE}) ticks between its \
-         send_tick and the pump (the sink counts what the pump hands it), yielding when the window is used up, so \
-         the queue never overflows: 'shed A/G' is what A saw refused / what the guard counted as shed, both \
-         must be 0 there. The no-backpressure row calls send_tick blindly; its rate counts delivered ticks only. \
-         'CPU ns' is this process's CPU time (all threads, /proc/self/stat, 10 ms ticks) over the run divided by N \
-         (median over the rounds): the work per message, less sensitive than the rate to how tokio happened to \
-         spread the tasks over the two workers."
-    );
-    println!(
-        "  order latency: Instant::now() just before guard.place_order(request) to Instant::now() inside the \
-         order's sink when it is called with Sent (after ibapi's place_order wrote the order) and with \
-         Open (ibapi's OpenOrder from the simulator). 'seen by the waiting task' adds the wake-up of the task \
-         waiting on the sink's channel. Orders are placed one at a time (the next after the previous one's Open)."
-    );
-    if !still_connected {
-        notes.push(format!("{ACCOUNT} was not connected at the end of the run"));
-    }
-    for note in &notes {
-        println!("  NOTE {note}");
-    }
-    println!(
-        "  CPU over the measurement: machine busy {:.1} s (of which hypervisor steal {:.1} s), this process {:.1} s: \
-         {:.1} s were other processes'",
-        machine.busy.as_secs_f64(),
-        machine.steal.as_secs_f64(),
-        machine.own.as_secs_f64(),
-        machine.busy.saturating_sub(machine.own + machine.steal).as_secs_f64()
-    );
-    println!(
-        "  total measuring time: {:.1} s; load average (1/5/15 min) at the end {} (other processes on these {} \
-         cores disturb the throughput figures: compare rows of the same run only)",
-        total.as_secs_f64(),
-        loadavg(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    );
-
-    println!();
-    println!("Goals:");
-    for (goal, pass, figure) in &verdicts {
-        println!("  {:<4}  {goal:<52} {figure}", verdict(*pass));
-    }
-    let all = verdicts.iter().all(|v| v.1);
-    println!(
-        "Overall: {} (exit code is 0 regardless: this is a measurement)",
-        if all { "all goals met" } else { "NOT all goals met" }
-    );
-}
-
-fn report_silent(phase: Option<&silent::SilentPhase>) {
-    println!();
-    let Some(phase) = phase else {
-        println!("3. Liveness gate: ABORTED, the phase's tree did not connect to the simulator within 5 s");
-        return;
-    };
-    println!(
-        "3. Liveness gate: orders.max_silence = {:?}; {} orders per row, one at a time (ms)",
-        silent::MAX_SILENCE,
-        phase.fresh.sent.len().max(phase.silent.sent.len())
-    );
-    println!("{:<48} {:>5} {:>9} {:>9} {:>9} {:>9}   {:<14}", "measurement", "n", "p50", "p90", "p99", "max", "bound");
-    println!("{}", "-".repeat(124));
-    let fresh = stats(&ms(&phase.fresh.sent));
-    let quiet = stats(&ms(&phase.silent.sent));
-    latency_row("  fresh link (0-1 ms apart): place -> Sent", &fresh, None, "");
-    latency_row(&format!("  silent {:?} > max_silence: place -> Sent", silent::SILENT_GAP), &quiet, None, "");
-    latency_row("  silent: place -> Open (gateway ack over TCP)", &stats(&ms(&phase.silent.open)), None, "");
-    println!("{}", "-".repeat(124));
-    if let (Some(fresh), Some(quiet)) = (fresh, quiet) {
-        println!(
-            "the probe first adds {:.3} ms at p50 and {:.3} ms at p99 (one reqCurrentTime round trip); \
-             refused/failed/missing: fresh {}/{}/{}, silent {}/{}/{}",
-            quiet.p50 - fresh.p50,
-            quiet.p99 - fresh.p99,
-            phase.fresh.refused.len(),
-            phase.fresh.failed.len(),
-            phase.fresh.missing,
-            phase.silent.refused.len(),
-            phase.silent.failed.len(),
-            phase.silent.missing
-        );
     }
 }
