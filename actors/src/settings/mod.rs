@@ -262,9 +262,13 @@ mod tests {
     }
 
     #[test]
-    fn shipped_config_loads_and_equals_the_defaults() {
+    fn shipped_config_loads_and_equals_the_defaults_but_for_ibs_current_schedule() {
         let s = Settings::load(Path::new(SHIPPED)).unwrap();
-        assert_eq!(s, Settings::default());
+        // The one deliberate difference: the shipped file follows IB's published North
+        // American schedule (reset_preset) instead of the built-in 23:45 ET daily window.
+        assert_eq!((s.reset_preset.as_deref(), s.reset_time), (Some("ib-north-america"), None));
+        let defaults = Settings::default();
+        assert_eq!(Settings { reset_preset: None, reset_time: defaults.reset_time, ..s.clone() }, defaults);
         assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     }
 
