@@ -3,7 +3,8 @@
 //! usable; paused by the operator, the same engine's order is answered with error 201 and the
 //! guard's reason — the official client's `error()` gets 201 on the order id, ib_async marks
 //! the trade Cancelled with the 201 in its log — and the simulator never sees it; once
-//! activated, orders fill again; with IB's upstream lost (1100) the same, "IB upstream lost".
+//! activated, orders fill again; with IB's upstream lost (1100) the same, "IB upstream lost";
+//! inside a reset window and at a meltdown the same, with those reasons.
 
 mod common;
 
@@ -80,4 +81,44 @@ async fn official_python_client_trades_through_the_guarded_port() {
 #[tokio::test]
 async fn ib_async_trades_through_the_guarded_port() {
     trades_through_the_port(&IB_ASYNC, "ib_async", 178, 71).await;
+}
+
+/// Inside a reset window, then at a meltdown (the gates close on the root's Meltdown event
+/// before the tree stops), the library's order gets 201 with the reason and never reaches the
+/// simulator; after the window it fills.
+async fn refused_in_a_reset_window_and_at_a_meltdown(client: &PythonClient, lib: &str, client_id: i32) {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    use ibkr_supervisor::actors::{EventKind, StartOptions, StatusEvent};
+    let python = python::python_for(client).await;
+    // 23:44:59.500 in New York: the nightly window (5 s here) opens half a second in.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-02T03:44:59.500Z").unwrap().with_timezone(&chrono::Utc);
+    let options = StartOptions { clock: std::sync::Arc::new(OffsetClock::starting_at(start)), ..Default::default() };
+    let overrides = json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "5s" });
+    let g = guarded_with(overrides, |_| {}, options).await;
+    let port = g.port.port();
+    wait_state(&g.supervision, "reset_window").await;
+    let refused = engine(&python, lib, port, client_id).await;
+    assert_refused(&refused, lib, "scheduled reset window until");
+    assert!(g.orders_from(client_id).is_empty(), "the refused order never reached the gateway");
+    wait_connected(&g.supervision).await;
+    let filled = engine(&python, lib, port, client_id).await;
+    assert_eq!(filled["status"], "Filled", "after the window: {filled}");
+
+    let now = g.supervision.clock().now();
+    let kind = EventKind::Meltdown { actor: "gateway:Paper".into(), reason: "drill".into() };
+    g.supervision.events().send(StatusEvent::new("*", now, kind));
+    common::eventually(WAIT, "the gates closed", || async { g.supervision.guard().refusal("Paper").is_some() }).await;
+    let melted = engine(&python, lib, port, client_id).await;
+    assert_refused(&melted, lib, "supervisor meltdown at");
+    assert_eq!(g.orders_from(client_id).len(), 1, "only the order after the window reached the gateway");
+}
+
+#[tokio::test]
+async fn official_python_client_is_refused_in_a_reset_window_and_at_a_meltdown() {
+    refused_in_a_reset_window_and_at_a_meltdown(&OFFICIAL, "official", 72).await;
+}
+
+#[tokio::test]
+async fn ib_async_is_refused_in_a_reset_window_and_at_a_meltdown() {
+    refused_in_a_reset_window_and_at_a_meltdown(&IB_ASYNC, "ib_async", 73).await;
 }
