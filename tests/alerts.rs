@@ -417,6 +417,8 @@ async fn a_restarted_alert_actor_keeps_its_queue_and_closes_its_episode() {
         max_per_minute: 20,
         events: events.clone(),
         counters: Arc::clone(&counters),
+        reauth: Default::default(),
+        clock: Arc::new(ibkr_supervisor::actors::clock::SystemClock),
     };
     let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();
     let down = ConnectionState::Disconnected { since: chrono::Utc::now(), last_error: Some("refused".into()) };

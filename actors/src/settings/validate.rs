@@ -104,6 +104,26 @@ impl RawSettings {
             }
         }
 
+        let reauth = crate::reauth::ReauthConfig {
+            weekly: crate::reauth::WeeklyTime {
+                weekday: self.reauth.weekly.weekday.0,
+                time: self.reauth.weekly.time.0,
+                tz: self.reauth.weekly.timezone.0,
+            },
+            grace: self.reauth.grace.value,
+            ..crate::reauth::ReauthConfig::default()
+        };
+        if reauth.grace >= crate::reauth::DEFAULT_AFTER {
+            return Err(SettingsError::invalid(
+                "reauth.grace",
+                format!(
+                    "expected less than a day such as \"15m\" (an outage is blamed on the weekly login for a day), \
+                     got {:?}",
+                    self.reauth.grace.text
+                ),
+            ));
+        }
+
         Ok(Settings {
             accounts,
             heartbeat: HeartbeatSettings {
@@ -123,6 +143,7 @@ impl RawSettings {
             reset_duration: self.reset_duration.value,
             reset_windows,
             reset_preset,
+            reauth,
             guard: GuardSettings {
                 quiesce_before_reset: self.guard.quiesce_before_reset.0,
                 block_orders_on_data_loss: self.guard.block_orders_on_data_loss,
