@@ -60,6 +60,8 @@ pub struct AlertArgs {
 pub struct AlertSnapshot {
     /// Accounts with an alerted, not yet recovered episode, by name.
     pub open_episodes: Vec<String>,
+    /// Accounts whose outage the weekly login explains, held within its grace (no alert yet).
+    pub held_for_login: Vec<String>,
     /// See [`AlertCounters::sent`].
     pub sent: u64,
     /// See [`AlertCounters::retried`].
@@ -166,10 +168,14 @@ impl AlertState {
 
     fn snapshot(&self) -> AlertSnapshot {
         let c = &self.args.counters;
-        let mut open_episodes: Vec<String> = c.book().memory.episodes.keys().cloned().collect();
+        let (mut open_episodes, held_for_login) = {
+            let book = c.book();
+            (book.memory.episodes.keys().cloned().collect::<Vec<_>>(), book.memory.held())
+        };
         open_episodes.sort();
         AlertSnapshot {
             open_episodes,
+            held_for_login,
             sent: c.sent.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             given_up: c.given_up.load(Ordering::Relaxed),

@@ -89,6 +89,13 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// The accounts whose outage is held for the weekly login (no alert sent yet), sorted.
+    pub fn held(&self) -> Vec<String> {
+        let mut held: Vec<String> = self.held.keys().cloned().collect();
+        held.sort();
+        held
+    }
+
     /// The earliest moment a held outage needs a login (when [`due`] must run), if any.
     pub fn login_due(&self, reauth: &ReauthConfig) -> Option<DateTime<Utc>> {
         self.held
