@@ -168,14 +168,11 @@ impl AlertState {
 
     fn snapshot(&self) -> AlertSnapshot {
         let c = &self.args.counters;
-        let (mut open_episodes, held_for_login) = {
-            let book = c.book();
-            (book.memory.episodes.keys().cloned().collect::<Vec<_>>(), book.memory.held())
-        };
+        let mut open_episodes: Vec<String> = c.book().memory.episodes.keys().cloned().collect();
         open_episodes.sort();
         AlertSnapshot {
             open_episodes,
-            held_for_login,
+            held_for_login: c.held_for_login(),
             sent: c.sent.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             given_up: c.given_up.load(Ordering::Relaxed),
