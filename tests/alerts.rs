@@ -417,7 +417,7 @@ async fn a_restarted_alert_actor_keeps_its_queue_and_closes_its_episode() {
         max_per_minute: 20,
         events: events.clone(),
         counters: Arc::clone(&counters),
-        reauth: Default::default(),
+        reauth: None,
         clock: Arc::new(ibkr_supervisor::actors::clock::SystemClock),
     };
     let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();
@@ -493,7 +493,8 @@ async fn at_wall_time(start: &str, receiver: &Receiver) -> (Simulator, Supervisi
     let settings = settings_for(
         &sim.addrs(),
         json!({ "alerts": { "webhook_url": url, "retry": ["50ms"] }, "reconnect": { "schedule": ["50ms"] },
-                "reauth": { "grace": "800ms" } }),
+                "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" },
+                            "grace": "800ms" } }),
     );
     let start = chrono::DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&chrono::Utc);
     let clock = OffsetClock::starting_at(start);
@@ -576,7 +577,7 @@ async fn the_login_alert_needs_no_further_event_and_survives_a_restart_of_the_ac
         max_per_minute: 20,
         events: events.clone(),
         counters: Arc::clone(&counters),
-        reauth: ReauthConfig { grace: Duration::from_millis(600), ..ReauthConfig::default() },
+        reauth: Some(ReauthConfig { grace: Duration::from_millis(600), ..ReauthConfig::default() }),
         clock: Arc::new(clock),
     };
     let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();

@@ -444,8 +444,11 @@ async fn status_and_dashboard_show_the_next_weekly_login() {
     use ibkr_supervisor::actors::StartOptions;
     let sim = Simulator::start(SimConfig::default().loopback("DU1234567")).await.unwrap();
     let now = chrono::DateTime::parse_from_rfc3339("2026-06-12T00:59:00Z").unwrap().with_timezone(&chrono::Utc);
-    let settings =
-        settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" }, "reauth": { "grace": "20m" } }));
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "http": { "bind": "127.0.0.1:0" },
+                "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" }, "grace": "20m" } }),
+    );
     let options = RunOptions {
         start: StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() },
         ..Default::default()

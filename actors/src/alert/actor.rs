@@ -49,8 +49,8 @@ pub struct AlertArgs {
     /// Counters, episodes and queues, shared with the [`Handle`](crate::Handle): they survive
     /// a restart of the actor.
     pub counters: Arc<AlertCounters>,
-    /// The weekly login (`reauth`).
-    pub reauth: ReauthConfig,
+    /// The weekly login (`reauth`; `None`: off).
+    pub reauth: Option<ReauthConfig>,
     /// The wall-clock seam: when a held outage's grace ends.
     pub clock: SharedClock,
 }
@@ -109,7 +109,7 @@ impl Actor for AlertActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             AlertMessage::Event(event) => {
-                let alert = decide(&mut state.args.counters.book().memory, &state.args.reauth, &event);
+                let alert = decide(&mut state.args.counters.book().memory, state.args.reauth.as_ref(), &event);
                 if let Some(alert) = alert {
                     state.admit(alert);
                 }
@@ -118,7 +118,7 @@ impl Actor for AlertActor {
             AlertMessage::LoginDue => {
                 state.armed = None;
                 let now = state.args.clock.now();
-                let alerts = due(&mut state.args.counters.book().memory, &state.args.reauth, now);
+                let alerts = due(&mut state.args.counters.book().memory, state.args.reauth.as_ref(), now);
                 alerts.into_iter().for_each(|alert| state.admit(alert));
                 state.arm(&myself);
             }
@@ -134,7 +134,8 @@ impl AlertState {
     /// Set the timer for the earliest held outage's login, unless it is set already (a timer
     /// that finds nothing due does nothing).
     fn arm(&mut self, myself: &ActorRef<AlertMessage>) {
-        let Some(at) = self.args.counters.book().memory.login_due(&self.args.reauth) else { return };
+        let Some(reauth) = &self.args.reauth else { return };
+        let Some(at) = self.args.counters.book().memory.login_due(reauth) else { return };
         if self.armed.is_some_and(|armed| armed <= at) {
             return;
         }

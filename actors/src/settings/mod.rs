@@ -285,12 +285,15 @@ mod tests {
         };
         assert_eq!(
             s.reauth,
-            crate::reauth::ReauthConfig { weekly, grace: Duration::from_secs(300), ..Default::default() }
+            Some(crate::reauth::ReauthConfig { weekly, grace: Duration::from_secs(300), ..Default::default() })
         );
         // A partial object keeps the other defaults.
         let s = Settings::from_json_str(&doc(r#""reauth": {"grace": "30m"}"#)).unwrap();
-        assert_eq!(s.reauth.weekly, crate::reauth::WeeklyTime::ib_default());
-        assert_eq!(s.reauth.grace, Duration::from_secs(1800));
+        let reauth = s.reauth.unwrap();
+        assert_eq!(reauth.weekly, crate::reauth::WeeklyTime::ib_default());
+        assert_eq!(reauth.grace, Duration::from_secs(1800));
+        // Off: every outage is an ordinary one.
+        assert_eq!(Settings::from_json_str(&doc(r#""reauth": {"weekly": null}"#)).unwrap().reauth, None);
 
         rejects(&doc(r#""reauth": {"grace": "soon"}"#), "reauth.grace", &["duration", "soon"]);
         rejects(&doc(r#""reauth": {"grace": "2d"}"#), "reauth.grace", &["less than a day", "2d"]);

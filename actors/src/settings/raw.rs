@@ -255,7 +255,7 @@ impl Default for RawAlerts {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default, expecting = "a reauth object such as {\"weekly\": {…}, \"grace\": \"15m\"}")]
 pub(super) struct RawReauth {
-    pub(super) weekly: RawWeekly,
+    pub(super) weekly: Option<RawWeekly>,
     pub(super) grace: Dur,
 }
 
@@ -274,21 +274,14 @@ pub(super) struct RawWeekly {
 
 impl Default for RawReauth {
     fn default() -> Self {
-        let d = crate::reauth::ReauthConfig::default();
-        RawReauth {
-            weekly: RawWeekly {
-                weekday: Day(d.weekly.weekday),
-                time: Clock(d.weekly.time),
-                timezone: Zone(d.weekly.tz),
-            },
-            grace: Dur::from(d.grace),
-        }
+        RawReauth { weekly: Some(RawWeekly::default()), grace: Dur::from(crate::reauth::DEFAULT_GRACE) }
     }
 }
 
 impl Default for RawWeekly {
     fn default() -> Self {
-        RawReauth::default().weekly
+        let d = crate::reauth::WeeklyTime::ib_default();
+        RawWeekly { weekday: Day(d.weekday), time: Clock(d.time), timezone: Zone(d.tz) }
     }
 }
 

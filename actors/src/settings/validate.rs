@@ -104,16 +104,12 @@ impl RawSettings {
             }
         }
 
-        let reauth = crate::reauth::ReauthConfig {
-            weekly: crate::reauth::WeeklyTime {
-                weekday: self.reauth.weekly.weekday.0,
-                time: self.reauth.weekly.time.0,
-                tz: self.reauth.weekly.timezone.0,
-            },
+        let reauth = self.reauth.weekly.map(|weekly| crate::reauth::ReauthConfig {
+            weekly: crate::reauth::WeeklyTime { weekday: weekly.weekday.0, time: weekly.time.0, tz: weekly.timezone.0 },
             grace: self.reauth.grace.value,
             ..crate::reauth::ReauthConfig::default()
-        };
-        if reauth.grace >= crate::reauth::DEFAULT_AFTER {
+        });
+        if self.reauth.grace.value >= crate::reauth::DEFAULT_AFTER {
             return Err(SettingsError::invalid(
                 "reauth.grace",
                 format!(

@@ -113,7 +113,9 @@ fn render_fragment(state: &AppState) -> String {
         );
     }
     render_next_reset(&mut out, wording::next_reset(&state.calendar, now, zone), now);
-    render_next_login(&mut out, &state.reauth, now, zone);
+    if let Some(reauth) = &state.reauth {
+        render_next_login(&mut out, reauth, now, zone);
+    }
     if let Some(copy) = &copy {
         render_history_note(&mut out, copy, zone);
     }
