@@ -125,6 +125,7 @@ impl Service {
                 "could not read the trading switches; every account starts active (trading.start_paused_if_unknown is false)"),
         }
         let (timezone, calendar) = (settings.timezone, ibkr_supervisor_actors::supervisor::calendar_from(&settings));
+        let reauth = settings.reauth;
         let supervision = Supervision::start(settings, start).await?;
         let history: Arc<dyn http::History> =
             Arc::new(http::DbHistory::start(PersistenceReader::new(database), &supervision.handle(), timezone));
@@ -139,6 +140,7 @@ impl Service {
             trading_notes: std::sync::Mutex::new(notes),
             timezone,
             calendar,
+            reauth,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_addr = http::serve(state, listener, async move {

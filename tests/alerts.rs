@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::smtp::{self, MailOptions, MailServer};
 use common::*;
 use ibkr_supervisor::actors::alert::QueueView;
-use ibkr_supervisor::actors::clock::OffsetClock;
+use ibkr_supervisor::actors::clock::{Clock, OffsetClock};
 use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
 use ibkr_supervisor::actors::{EventKind, Outcome, StartOptions, StatusEvent, Supervision};
 use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
@@ -417,6 +417,8 @@ async fn a_restarted_alert_actor_keeps_its_queue_and_closes_its_episode() {
         max_per_minute: 20,
         events: events.clone(),
         counters: Arc::clone(&counters),
+        reauth: None,
+        clock: Arc::new(ibkr_supervisor::actors::clock::SystemClock),
     };
     let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();
     let down = ConnectionState::Disconnected { since: chrono::Utc::now(), last_error: Some("refused".into()) };
@@ -482,4 +484,123 @@ async fn a_meltdown_gets_through_the_rate_limit_and_a_retry_wait() {
         supervision.alerts().given_up.load(Ordering::Relaxed) == 2
     })
     .await;
+}
+
+/// Start Paper and Live with their wall clock at `start` (grace 800 ms) and wait for both links.
+async fn at_wall_time(start: &str, receiver: &Receiver) -> (Simulator, Supervision, OffsetClock) {
+    let url = receiver.start().await;
+    let sim = two_gateways().await;
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "alerts": { "webhook_url": url, "retry": ["50ms"] }, "reconnect": { "schedule": ["50ms"] },
+                "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" },
+                            "grace": "800ms" } }),
+    );
+    let start = chrono::DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&chrono::Utc);
+    let clock = OffsetClock::starting_at(start);
+    let options = StartOptions { clock: Arc::new(clock), ..StartOptions::default() };
+    let supervision = Supervision::start(settings, options).await.unwrap();
+    supervision.board().wait_for(WAIT, |b| b.accounts.iter().all(|a| a.connected())).await.unwrap();
+    (sim, supervision, clock)
+}
+
+/// Sunday 00:59:59.7 New York, just before IB invalidates the week's tokens: Live's gateway goes
+/// away for its login and stays away. No "disconnected" alert; once the grace has passed (no
+/// event arrives meanwhile but failed attempts), exactly one "needs a login", never repeated
+/// through the attempts after it; when a human has logged in, the recovery.
+#[tokio::test]
+async fn the_weekly_login_is_alerted_once_instead_of_the_outage() {
+    let receiver = Receiver::default();
+    let (sim, supervision, _) = at_wall_time("2026-06-14T04:59:59.700Z", &receiver).await;
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
+    eventually(WAIT, "the login alert", || async { !receiver.texts().is_empty() }).await;
+    let texts = receiver.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("IB Gateway for Live needs a login (weekly re-authentication)"), "{texts:?}");
+
+    // More attempts fail after it: still the one alert.
+    let attempts = supervision.board().snapshot().accounts[1].reconnect_attempts;
+    supervision.board().wait_for(WAIT, |b| b.accounts[1].reconnect_attempts >= attempts + 3).await.unwrap();
+    sim.inject(Fault::Clear, Some(sim.port(1))).unwrap();
+    supervision.board().wait_for(WAIT, |b| b.accounts[1].connected()).await.unwrap();
+    eventually(WAIT, "the recovery", || async { receiver.texts().len() == 2 }).await;
+    // One channel, one queue, in order: a "down" decided at any point would be in between.
+    let texts = receiver.texts();
+    assert!(texts[1].contains("IBKR Live connected again"), "{texts:?}");
+    assert!(
+        !receiver.seen().iter().any(|t| t.contains("disconnected")),
+        "no ordinary outage alert: {:?}",
+        receiver.seen()
+    );
+    assert_eq!(supervision.alerts().rate_limited.load(Ordering::Relaxed), 0);
+    supervision.shutdown().await;
+}
+
+/// The same outage on a Wednesday afternoon is an ordinary one: "disconnected" at once, then
+/// the recovery, and no login alert.
+#[tokio::test]
+async fn an_outage_on_a_wednesday_gets_the_ordinary_down_alert() {
+    let receiver = Receiver::default();
+    let (sim, supervision, clock) = at_wall_time("2026-06-17T18:00:00Z", &receiver).await;
+    sim.inject(Fault::Refuse { duration_ms: None }, Some(sim.port(1))).unwrap();
+    eventually(WAIT, "the down alert", || async { !receiver.texts().is_empty() }).await;
+    // Past the grace (800 ms), still down: no login alert joins it.
+    let past_grace = clock.now() + chrono::Duration::seconds(1);
+    eventually(WAIT, "the grace over", || async { clock.now() >= past_grace }).await;
+    assert!(!supervision.board().snapshot().accounts[1].connected());
+    sim.inject(Fault::Clear, Some(sim.port(1))).unwrap();
+    eventually(WAIT, "the recovery", || async { receiver.texts().len() == 2 }).await;
+    let texts = receiver.texts();
+    assert!(texts[0].contains("IBKR Live disconnected"), "{texts:?}");
+    assert!(texts[1].contains("IBKR Live connected again"), "{texts:?}");
+    supervision.shutdown().await;
+}
+
+/// Nothing is published while a gateway stays away between attempts: the actor's own timer,
+/// set on the clock for the end of the grace, sends the login alert. A restart of the actor
+/// (killed as stuck) while the outage is held keeps it: the next incarnation sets the timer again.
+#[tokio::test]
+async fn the_login_alert_needs_no_further_event_and_survives_a_restart_of_the_actor() {
+    use ibkr_supervisor::actors::alert::{AlertActor, AlertArgs, AlertCounters, AlertMessage, Channel};
+    use ibkr_supervisor::actors::reauth::ReauthConfig;
+    use ibkr_supervisor::actors::ConnectionState;
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let events: ibkr_supervisor::actors::status::EventPort = Arc::new(ractor::OutputPort::default());
+    let counters = Arc::new(AlertCounters::default());
+    // Sunday 01:00:00 New York, the expiry itself.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-14T05:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let clock = OffsetClock::starting_at(start);
+    let args = AlertArgs {
+        channels: vec![Channel::Webhook(url)],
+        retry: vec![Duration::from_millis(50)],
+        max_per_minute: 20,
+        events: events.clone(),
+        counters: Arc::clone(&counters),
+        reauth: Some(ReauthConfig { grace: Duration::from_millis(600), ..ReauthConfig::default() }),
+        clock: Arc::new(clock),
+    };
+    let (first, _) = ractor::Actor::spawn(None, AlertActor, args.clone()).await.unwrap();
+    let now = clock.now();
+    let down = ConnectionState::Disconnected { since: now, last_error: Some("refused".into()) };
+    let from = ConnectionState::Connected { since: now, client_id: 2 };
+    events.send(StatusEvent::new("Live", now, EventKind::StateChanged { from, to: down }));
+    eventually(WAIT, "the outage held", || async {
+        let snapshot = first.call(AlertMessage::Snapshot, None).await.unwrap().unwrap();
+        snapshot.held_for_login == ["Live"]
+    })
+    .await;
+    assert!(receiver.seen().is_empty(), "no down alert: {:?}", receiver.seen());
+    first.kill_and_wait(None).await.unwrap();
+
+    let (second, _) = ractor::Actor::spawn(None, AlertActor, args).await.unwrap();
+    eventually(WAIT, "the login alert, with no event", || async { !receiver.texts().is_empty() }).await;
+    assert!(clock.now() >= start + chrono::Duration::milliseconds(600), "not before the grace ended");
+    let texts = receiver.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("IB Gateway for Live needs a login (weekly re-authentication)"), "{texts:?}");
+    let snapshot = second.call(AlertMessage::Snapshot, None).await.unwrap().unwrap();
+    assert!(snapshot.held_for_login.is_empty());
+    assert_eq!(snapshot.open_episodes, ["Live"], "the recovery will close it");
+    second.kill_and_wait(None).await.unwrap();
 }

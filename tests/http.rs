@@ -435,3 +435,40 @@ async fn status_shows_the_next_reset_window_of_each_preset() {
         service.shutdown().await;
     }
 }
+
+/// Thursday 20:59 New York: `/status` and the dashboard show the next weekly login, Sunday
+/// 01:00 EDT, counted from the server's clock.
+#[tokio::test]
+async fn status_and_dashboard_show_the_next_weekly_login() {
+    use ibkr_supervisor::actors::clock::OffsetClock;
+    use ibkr_supervisor::actors::StartOptions;
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567")).await.unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-12T00:59:00Z").unwrap().with_timezone(&chrono::Utc);
+    let settings = settings_for(
+        &sim.addrs(),
+        json!({ "http": { "bind": "127.0.0.1:0" },
+                "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" }, "grace": "20m" } }),
+    );
+    let options = RunOptions {
+        start: StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() },
+        ..Default::default()
+    };
+    let service = Service::start(settings, options).await.unwrap();
+    let (code, status) = get_json(service.http_addr(), "/status").await;
+    assert_eq!(code, 200);
+    let reauth = &status["reauth"];
+    assert_eq!(reauth["next_login"]["at"], "2026-06-14T05:00:00Z", "{reauth}");
+    assert_eq!(reauth["grace_seconds"], 1200, "{reauth}");
+    assert_eq!(reauth["held_for_login"], json!([]), "{reauth}");
+    let served_at = chrono::DateTime::parse_from_rfc3339(status["now"].as_str().unwrap()).unwrap();
+    let login_at = chrono::DateTime::parse_from_rfc3339("2026-06-14T05:00:00Z").unwrap();
+    assert_eq!(reauth["next_login"]["in_seconds"], (login_at - served_at).num_seconds(), "{reauth}");
+
+    let (_, fragment) = http(service.http_addr(), "GET", "/trades/status", None).await;
+    assert!(
+        fragment.contains(r#"id="next-login">Next weekly login Sun 14 Jun 01:00 EDT, in <span data-until="2026-06-14T05:00:00+00:00">2 d 4 h</span>"#),
+        "{fragment}"
+    );
+    assert!(fragment.contains("a gateway still down 20 m 0 s after it gets one"), "{fragment}");
+    service.shutdown().await;
+}

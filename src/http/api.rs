@@ -54,6 +54,19 @@ pub struct StatusView<'a> {
     /// IB's reset windows as the settings describe them (`reset_time`, `reset_windows`,
     /// `reset_preset`): the one open now, and the next.
     pub reset: ResetView,
+    /// The weekly login (`reauth`): when the next one is due (`null` when `reauth.weekly` is off).
+    pub reauth: Option<ReauthView>,
+}
+
+/// `reauth` in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct ReauthView {
+    /// The next weekly token expiry (`at`) and the whole seconds to it (`in_seconds`).
+    pub next_login: ibkr_supervisor_actors::reauth::NextLogin,
+    /// How long a gateway may stay down past the expiry before a login is asked for.
+    pub grace_seconds: u64,
+    /// Accounts whose outage the expiry explains, within its grace: no alert yet.
+    pub held_for_login: Vec<String>,
 }
 
 /// `reset` in `GET /status`.
@@ -100,6 +113,11 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
         persistence: board.persistence.as_ref(),
         proxies: state.handle.proxies().snapshot(),
         reset: ResetView { current: state.calendar.window_at(now), next: state.calendar.next_window_after(now) },
+        reauth: state.reauth.map(|reauth| ReauthView {
+            next_login: reauth.next_login(now),
+            grace_seconds: reauth.grace.as_secs(),
+            held_for_login: state.handle.alerts().held_for_login(),
+        }),
         alerts: {
             let c = state.handle.alerts();
             let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);

@@ -63,6 +63,8 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     /// The reset calendar, for the dashboard's next window.
     pub calendar: ibkr_supervisor_actors::calendar::ResetCalendar,
+    /// The weekly login (`reauth`, `None`: off), for the next expected one.
+    pub reauth: Option<ibkr_supervisor_actors::reauth::ReauthConfig>,
 }
 
 /// A caveat about an account's trading switch, shown in `/status` and on the dashboard.

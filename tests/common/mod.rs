@@ -274,6 +274,9 @@ pub fn settings_for(addrs: &[SocketAddr], overrides: serde_json::Value) -> Setti
         "heartbeat": { "interval": "60s", "probe_timeout": "200ms", "connect_timeout": "500ms" },
         "reconnect": { "auto": true, "schedule": ["50ms"], "jitter": 0.0, "manual_min_interval": "0s" },
         "reset_time": null,
+        // Off: the tests run on the system clock on any day, and on a Sunday every outage
+        // would be the weekly login's. The tests of the weekly login turn it on.
+        "reauth": { "weekly": null },
         "supervisor": { "max_restarts": 5, "restart_window": "60s", "stuck_margin": "200ms" },
         "database": { "path": scratch_database() },
     });

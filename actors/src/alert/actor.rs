@@ -2,6 +2,12 @@
 //! through the rate limit ([`RateLimit`](super::RateLimit)) and queues it on every channel's
 //! lane ([`Outbox`](super::outbox)). Its handlers never wait: deliveries run in the lanes'
 //! tasks, whose results land in the shared [`AlertCounters`].
+//!
+//! An outage held for the weekly login publishes nothing while the gateway stays away, so the
+//! actor sets itself a [`AlertMessage::LoginDue`] for the moment its grace ends (read on the
+//! [`SharedClock`]), after each event and at start — a restarted incarnation finds the held
+//! outages in the counters and sets the timer again. A timer that finds nothing due (the
+//! gateway came back, or an earlier one fired) does nothing.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +20,9 @@ use tokio::time::Instant;
 use super::channel::{Channel, Deliver};
 use super::counters::{AlertCounters, QueueView};
 use super::limit::Admission;
-use super::rules::decide;
+use super::rules::{decide, due, Alert};
+use crate::clock::{instant_at, SharedClock};
+use crate::reauth::ReauthConfig;
 use crate::status::{EventPort, StatusEvent};
 
 /// Messages the AlertActor handles.
@@ -23,6 +31,8 @@ pub enum AlertMessage {
     Event(StatusEvent),
     /// The open episodes, the delivery counters and the queues.
     Snapshot(RpcReplyPort<AlertSnapshot>),
+    /// A held outage's grace may have ended: send the login alerts now due.
+    LoginDue,
 }
 
 /// Everything the AlertActor is started with.
@@ -39,6 +49,10 @@ pub struct AlertArgs {
     /// Counters, episodes and queues, shared with the [`Handle`](crate::Handle): they survive
     /// a restart of the actor.
     pub counters: Arc<AlertCounters>,
+    /// The weekly login (`reauth`; `None`: off).
+    pub reauth: Option<ReauthConfig>,
+    /// The wall-clock seam: when a held outage's grace ends.
+    pub clock: SharedClock,
 }
 
 /// What `/actors` shows of the alert actor.
@@ -46,6 +60,8 @@ pub struct AlertArgs {
 pub struct AlertSnapshot {
     /// Accounts with an alerted, not yet recovered episode, by name.
     pub open_episodes: Vec<String>,
+    /// Accounts whose outage the weekly login explains, held within its grace (no alert yet).
+    pub held_for_login: Vec<String>,
     /// See [`AlertCounters::sent`].
     pub sent: u64,
     /// See [`AlertCounters::retried`].
@@ -66,6 +82,8 @@ pub struct AlertActor;
 /// The arguments; everything that must outlive this incarnation is in `args.counters`.
 pub struct AlertState {
     args: AlertArgs,
+    /// The moment the pending [`AlertMessage::LoginDue`] is set for.
+    armed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Actor for AlertActor {
@@ -77,18 +95,33 @@ impl Actor for AlertActor {
         let channels: Vec<Arc<dyn Deliver>> =
             args.channels.iter().map(|c| Arc::new(c.clone()) as Arc<dyn Deliver>).collect();
         args.counters.outbox(&channels, &args.retry);
-        args.events.subscribe(myself, |event| Some(AlertMessage::Event(event)));
-        Ok(AlertState { args })
+        args.events.subscribe(myself.clone(), |event| Some(AlertMessage::Event(event)));
+        let mut state = AlertState { args, armed: None };
+        state.arm(&myself);
+        Ok(state)
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: AlertMessage,
         state: &mut AlertState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            AlertMessage::Event(event) => state.on_event(&event),
+            AlertMessage::Event(event) => {
+                let alert = decide(&mut state.args.counters.book().memory, state.args.reauth.as_ref(), &event);
+                if let Some(alert) = alert {
+                    state.admit(alert);
+                }
+                state.arm(&myself);
+            }
+            AlertMessage::LoginDue => {
+                state.armed = None;
+                let now = state.args.clock.now();
+                let alerts = due(&mut state.args.counters.book().memory, state.args.reauth.as_ref(), now);
+                alerts.into_iter().for_each(|alert| state.admit(alert));
+                state.arm(&myself);
+            }
             AlertMessage::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot());
             }
@@ -98,14 +131,23 @@ impl Actor for AlertActor {
 }
 
 impl AlertState {
-    fn on_event(&self, event: &StatusEvent) {
+    /// Set the timer for the earliest held outage's login, unless it is set already (a timer
+    /// that finds nothing due does nothing).
+    fn arm(&mut self, myself: &ActorRef<AlertMessage>) {
+        let Some(reauth) = &self.args.reauth else { return };
+        let Some(at) = self.args.counters.book().memory.login_due(reauth) else { return };
+        if self.armed.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        self.armed = Some(at);
+        let wait = instant_at(&*self.args.clock, at).saturating_duration_since(Instant::now());
+        // A millisecond past the instant, so that the clock reads at or after it.
+        myself.send_after(wait + Duration::from_millis(1), || AlertMessage::LoginDue);
+    }
+
+    fn admit(&self, alert: Alert) {
         let counters = &self.args.counters;
-        let (alert, admission) = {
-            let mut book = counters.book();
-            let Some(alert) = decide(&mut book.memory, event) else { return };
-            let admission = book.limit.admit(&alert, self.args.max_per_minute, Instant::now());
-            (alert, admission)
-        };
+        let admission = counters.book().limit.admit(&alert, self.args.max_per_minute, Instant::now());
         let (account, kind) = (&alert.account, alert.kind);
         match admission {
             Admission::Send => {
@@ -131,6 +173,7 @@ impl AlertState {
         open_episodes.sort();
         AlertSnapshot {
             open_episodes,
+            held_for_login: c.held_for_login(),
             sent: c.sent.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             given_up: c.given_up.load(Ordering::Relaxed),

@@ -63,6 +63,11 @@ impl AlertCounters {
         self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The accounts whose outage is held for the weekly login (see [`Memory::held`]).
+    pub fn held_for_login(&self) -> Vec<String> {
+        self.book().memory.held()
+    }
+
     /// Each channel's queue (empty until the AlertActor first started).
     pub fn queues(&self) -> Vec<QueueView> {
         self.outbox.get().map(Outbox::views).unwrap_or_default()

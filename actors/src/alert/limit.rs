@@ -7,8 +7,9 @@
 //!   (even past the limit), and is dropped when that alert was dropped — a human never reads
 //!   "recovered" for something never reported.
 //! - A competing live session (10197) counts like a "down" and has no "recovered".
-//! - A meltdown (the process exits and every order is refused) and an order seen nowhere (money
-//!   at risk; one alert per order, never repeated) are never dropped.
+//! - A meltdown (the process exits and every order is refused), an order seen nowhere (money
+//!   at risk; one alert per order, never repeated) and a weekly login needed (once a week per
+//!   account; nothing but a human ends it) are never dropped.
 //!
 //! Every alert sent takes a place in the one-minute window, so a flood of exempt alerts still
 //! holds back the next "down".
@@ -48,7 +49,8 @@ impl RateLimit {
             self.sent.pop_front();
         }
         let admission = match alert.kind {
-            AlertKind::Meltdown | AlertKind::OrderUnknown => Admission::Send,
+            // A login needed comes once a week per account, and only a human can end it.
+            AlertKind::Meltdown | AlertKind::OrderUnknown | AlertKind::LoginNeeded => Admission::Send,
             AlertKind::Recovered if self.unreported.remove(&alert.account) => Admission::Unreported,
             AlertKind::Recovered => Admission::Send,
             AlertKind::Down | AlertKind::Degraded if self.sent.len() >= max_per_minute as usize => {

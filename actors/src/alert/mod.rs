@@ -4,6 +4,10 @@
 //! lettre, TLS required unless `alerts.smtp.tls` is `"none"`).
 //!
 //! - **Once per episode** ([`decide`], `rules`), never inside a reset window.
+//! - **The weekly login** ([`crate::reauth`]): an outage the Sunday token expiry explains gets
+//!   one [`AlertKind::LoginNeeded`] instead of a "down" once `reauth.grace` has passed — by the
+//!   next event or the actor's own timer on the clock seam ([`due`]) — and none if the gateway
+//!   comes back sooner.
 //! - **Rate-limited** once, when decided (`limit`, `alerts.max_per_minute` over all accounts):
 //!   a "down" or "degraded" past the limit is dropped and counted, and so is the "recovered"
 //!   of that episode; a "recovered" whose alert went out is never dropped; a meltdown and an
@@ -45,4 +49,4 @@ pub use channel::{Channel, Deliver, WEBHOOK_TIMEOUT};
 pub use counters::{AlertCounters, QueueView};
 pub use limit::{Admission, RateLimit};
 pub use queue::{AfterFailure, Lane, Pushed, Queued};
-pub use rules::{decide, Alert, AlertKind, Episode, Memory};
+pub use rules::{decide, due, Alert, AlertKind, Episode, Memory};

@@ -273,6 +273,37 @@ mod tests {
     }
 
     #[test]
+    fn reauth_parses_and_bad_values_name_their_field() {
+        let s = Settings::from_json_str(&doc(
+            r#""reauth": {"weekly": {"weekday": "sat", "time": "23:30", "timezone": "Europe/Zurich"}, "grace": "5m"}"#,
+        ))
+        .unwrap();
+        let weekly = crate::reauth::WeeklyTime {
+            weekday: Weekday::Sat,
+            time: NaiveTime::from_hms_opt(23, 30, 0).unwrap(),
+            tz: Tz::Europe__Zurich,
+        };
+        assert_eq!(
+            s.reauth,
+            Some(crate::reauth::ReauthConfig { weekly, grace: Duration::from_secs(300), ..Default::default() })
+        );
+        // A partial object keeps the other defaults.
+        let s = Settings::from_json_str(&doc(r#""reauth": {"grace": "30m"}"#)).unwrap();
+        let reauth = s.reauth.unwrap();
+        assert_eq!(reauth.weekly, crate::reauth::WeeklyTime::ib_default());
+        assert_eq!(reauth.grace, Duration::from_secs(1800));
+        // Off: every outage is an ordinary one.
+        assert_eq!(Settings::from_json_str(&doc(r#""reauth": {"weekly": null}"#)).unwrap().reauth, None);
+
+        rejects(&doc(r#""reauth": {"grace": "soon"}"#), "reauth.grace", &["duration", "soon"]);
+        rejects(&doc(r#""reauth": {"grace": "2d"}"#), "reauth.grace", &["less than a day", "2d"]);
+        rejects(&doc(r#""reauth": {"weekly": {"weekday": "sunnday"}}"#), "reauth.weekly.weekday", &["sunnday"]);
+        rejects(&doc(r#""reauth": {"weekly": {"time": "25:00"}}"#), "reauth.weekly.time", &["25:00"]);
+        rejects(&doc(r#""reauth": {"weekly": {"timezone": "Mars/Olympus"}}"#), "reauth.weekly.timezone", &["Mars"]);
+        rejects(&doc(r#""reauth": {"weekely": {}}"#), "reauth.weekely", &["weekly"]);
+    }
+
+    #[test]
     fn full_document_parses() {
         let s = Settings::from_json_str(&doc(
             r#""heartbeat": {"interval": "250ms", "probe_timeout": "100ms", "connect_timeout": "1m 30s"},

@@ -54,6 +54,12 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Outbound alerts (JSON key `alerts`).
     pub alerts: AlertSettings,
+    /// The weekly login (JSON key `reauth`): `weekly` (`{"weekday", "time", "timezone"}`,
+    /// default Sunday 01:00 America/New_York, when IB invalidates the week's tokens) and `grace`
+    /// (default `"15m"`, less than a day): a gateway still down that long after the expiry gets
+    /// one "needs a login" alert instead of the ordinary outage alert ([`crate::reauth`]).
+    /// `"weekly": null` turns it off (`None`): every outage is an ordinary one.
+    pub reauth: Option<crate::reauth::ReauthConfig>,
     /// The operator's trading switch (JSON key `trading`).
     pub trading: TradingSettings,
     /// Restart limits of the supervision tree (JSON key `supervisor`).
@@ -478,6 +484,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             database: DatabaseSettings::default(),
             alerts: AlertSettings::default(),
+            reauth: Some(crate::reauth::ReauthConfig::default()),
             trading: TradingSettings::default(),
             supervisor: SupervisorSettings::default(),
             logging: LoggingSettings::default(),

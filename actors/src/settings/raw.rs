@@ -41,6 +41,8 @@ pub(super) struct RawSettings {
     #[serde(default)]
     pub(super) alerts: RawAlerts,
     #[serde(default)]
+    pub(super) reauth: RawReauth,
+    #[serde(default)]
     pub(super) trading: RawTrading,
     #[serde(default)]
     pub(super) supervisor: RawSupervisor,
@@ -246,6 +248,40 @@ impl Default for RawAlerts {
             max_per_minute: Count(d.max_per_minute),
             smtp: None,
         }
+    }
+}
+
+/// `reauth`: the weekly login ([`crate::reauth`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a reauth object such as {\"weekly\": {…}, \"grace\": \"15m\"}")]
+pub(super) struct RawReauth {
+    pub(super) weekly: Option<RawWeekly>,
+    pub(super) grace: Dur,
+}
+
+/// `reauth.weekly`: when IB invalidates the week's tokens.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a weekly time such as {\"weekday\": \"sun\", \"time\": \"01:00\", \"timezone\": \"America/New_York\"}"
+)]
+pub(super) struct RawWeekly {
+    pub(super) weekday: Day,
+    pub(super) time: Clock,
+    pub(super) timezone: Zone,
+}
+
+impl Default for RawReauth {
+    fn default() -> Self {
+        RawReauth { weekly: Some(RawWeekly::default()), grace: Dur::from(crate::reauth::DEFAULT_GRACE) }
+    }
+}
+
+impl Default for RawWeekly {
+    fn default() -> Self {
+        let d = crate::reauth::WeeklyTime::ib_default();
+        RawWeekly { weekday: Day(d.weekday), time: Clock(d.time), timezone: Zone(d.tz) }
     }
 }
 

@@ -104,6 +104,22 @@ impl RawSettings {
             }
         }
 
+        let reauth = self.reauth.weekly.map(|weekly| crate::reauth::ReauthConfig {
+            weekly: crate::reauth::WeeklyTime { weekday: weekly.weekday.0, time: weekly.time.0, tz: weekly.timezone.0 },
+            grace: self.reauth.grace.value,
+            ..crate::reauth::ReauthConfig::default()
+        });
+        if self.reauth.grace.value >= crate::reauth::DEFAULT_AFTER {
+            return Err(SettingsError::invalid(
+                "reauth.grace",
+                format!(
+                    "expected less than a day such as \"15m\" (an outage is blamed on the weekly login for a day), \
+                     got {:?}",
+                    self.reauth.grace.text
+                ),
+            ));
+        }
+
         Ok(Settings {
             accounts,
             heartbeat: HeartbeatSettings {
@@ -123,6 +139,7 @@ impl RawSettings {
             reset_duration: self.reset_duration.value,
             reset_windows,
             reset_preset,
+            reauth,
             guard: GuardSettings {
                 quiesce_before_reset: self.guard.quiesce_before_reset.0,
                 block_orders_on_data_loss: self.guard.block_orders_on_data_loss,

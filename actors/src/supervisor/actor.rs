@@ -359,6 +359,8 @@ impl SupervisorState {
                     max_per_minute: alerts.max_per_minute,
                     events: args.events.clone(),
                     counters: Arc::clone(&args.alert_counters),
+                    reauth: settings.reauth,
+                    clock: args.clock.clone(),
                 };
                 let (alert, _) = Actor::spawn_linked(None, AlertActor, alert_args, supervisor).await?;
                 alert.get_cell()

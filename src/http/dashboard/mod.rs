@@ -5,7 +5,8 @@
 //! Per account: the state banner (an outage as "down 3 m 12 s, since 19:04:29 EST" from when
 //! the outage began, an attempt in flight as such, the countdown to the next one), the trading
 //! line ("Trading enabled by operator · orders refused now: disconnected"), and the timeline
-//! bars of the last 24 hours and 7 days; then the next reset window, the latest events and, in
+//! bars of the last 24 hours and 7 days; then the next reset window, the next weekly login
+//! (`reauth`), the latest events and, in
 //! the footer, uptime per day. Times are in the trading zone (`timezone`). The history comes
 //! from the copy [`History::dashboard`](super::History::dashboard) keeps in memory: rendering
 //! never reads the database. The parts: `wording.rs` (durations, times, the next reset),
@@ -22,11 +23,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use ibkr_supervisor_actors::reauth::ReauthConfig;
 use ibkr_supervisor_actors::ConnectionState;
 use warp::reply::Response;
 use warp::Reply;
 
-use self::wording::{clock, duration, hour_minute, secs_between, NextReset};
+use self::wording::{clock, day_time, duration, hour_minute, secs_between, NextReset};
 use super::api::{status_view, AccountView};
 use super::history::{HistoryCopy, HistoryView};
 use super::{AppState, FaultPanel};
@@ -111,6 +113,9 @@ fn render_fragment(state: &AppState) -> String {
         );
     }
     render_next_reset(&mut out, wording::next_reset(&state.calendar, now, zone), now);
+    if let Some(reauth) = &state.reauth {
+        render_next_login(&mut out, reauth, now, zone);
+    }
     if let Some(copy) = &copy {
         render_history_note(&mut out, copy, zone);
     }
@@ -174,6 +179,18 @@ fn render_next_reset(out: &mut String, next: NextReset, now: DateTime<Utc>) {
             );
         }
     }
+}
+
+/// "Next weekly login Sun 14 Jun 01:00 EDT, in 2 d 3 h": when IB invalidates the week's tokens.
+fn render_next_login(out: &mut String, reauth: &ReauthConfig, now: DateTime<Utc>, zone: Tz) {
+    let next = reauth.next_login(now);
+    let _ = write!(
+        out,
+        r#"<p class="facts" id="next-login">Next weekly login {}, in {}: a gateway still down {} after it gets one "needs a login" alert.</p>"#,
+        day_time(next.at, zone),
+        ticking("data-until", next.at, now),
+        duration(i64::try_from(reauth.grace.as_secs()).unwrap_or(i64::MAX)),
+    );
 }
 
 /// When the history shown was read, if it is not fresh, or could not be read.
