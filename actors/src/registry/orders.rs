@@ -585,11 +585,10 @@ mod tests {
         assert_eq!(decision(&registry, ticket, &open), Decision::Unchanged);
     }
 
-    #[test]
-    fn delivery_is_idempotent_and_a_dropped_ticket_is_answered_once() {
-        let registry = AccountRegistry::default();
+    /// A market order for Paper whose sink records every event.
+    fn recorded_order() -> (OrderRequest, Arc<std::sync::Mutex<Vec<OrderEvent>>>) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut request = OrderRequest {
+        let request = OrderRequest {
             account: "Paper".into(),
             order_id: None,
             contract: Contract::stock("AAPL").build(),
@@ -602,6 +601,13 @@ mod tests {
                 })
             },
         };
+        (request, seen)
+    }
+
+    #[test]
+    fn delivery_is_idempotent_and_a_dropped_ticket_is_answered_once() {
+        let registry = AccountRegistry::default();
+        let (mut request, seen) = recorded_order();
         let ticket = registry.track(&mut request, Utc::now());
         let status = |s: &str, f: f64| OrderEvent::Status {
             order_id: 1,
@@ -626,20 +632,7 @@ mod tests {
     #[test]
     fn the_engine_hears_sent_before_the_gateway_ack_whichever_arrives_first() {
         let registry = AccountRegistry::default();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut request = OrderRequest {
-            account: "Paper".into(),
-            order_id: None,
-            contract: Contract::stock("AAPL").build(),
-            order: order_builder::market_order(Action::Buy, 1.0),
-            sink: {
-                let seen = Arc::clone(&seen);
-                Arc::new(move |e| {
-                    seen.lock().unwrap().push(e);
-                    true
-                })
-            },
-        };
+        let (mut request, seen) = recorded_order();
         let ticket = registry.track(&mut request, Utc::now());
         registry.written(ticket, 7, 42);
         // The order-update stream's OpenOrder wins the race with the writing task's Sent.
