@@ -231,3 +231,20 @@ fn reset_preset_and_guard_quiesce() {
     let run = check_json(&doc(PAPER, r#""guard": { "quiesce_before_reset": "soon" }"#));
     assert_rejected(&run, "guard.quiesce_before_reset", &["\"soon\""]);
 }
+
+#[test]
+fn pacing_stays_below_ibs_rate_and_leaves_requests_a_share() {
+    let run = check_json(&doc(PAPER, r#""pacing": { "max_messages_per_second": 60 }"#));
+    assert_rejected(&run, "pacing.max_messages_per_second", &["at most IB's limit of 50", "got 60"]);
+    let run = check_json(&doc(PAPER, r#""pacing": { "max_messages_per_second": 0 }"#));
+    assert_rejected(&run, "pacing.max_messages_per_second", &["0"]);
+    let run = check_json(&doc(PAPER, r#""pacing": { "max_messages_per_second": 10, "order_reserve": 10 }"#));
+    assert_rejected(&run, "pacing.order_reserve", &["(10) must be less than", "requests other than orders never go"]);
+    let run = check_json(&doc(
+        PAPER,
+        r#""pacing": { "max_messages_per_second": 45, "order_reserve": 5, "cool_down": "2s" }"#,
+    ));
+    assert_eq!(run.code, Some(0), "{run}");
+    let run = check_json(&doc(PAPER, r#""pacing": { "burst": 3 }"#));
+    assert_rejected(&run, "pacing.burst", &["unknown key", "max_messages_per_second"]);
+}

@@ -42,6 +42,9 @@ use tokio::time::Instant;
 /// The window the rate is counted over.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
+/// IB's own limit: above it the gateway answers 100 and may disconnect the client.
+pub const IB_MAX_MESSAGES_PER_SECOND: u32 = 50;
+
 /// Default `pacing.max_messages_per_second`: below IB's ≈ 50/s, as ib_async does.
 pub const DEFAULT_MAX_MESSAGES_PER_SECOND: u32 = 45;
 
@@ -209,6 +212,23 @@ impl<T> Pacer<T> {
             }
             None => Release::Empty,
         }
+    }
+
+    /// Counts a message that went at `now` without queueing: a liveness probe or a
+    /// reconciliation request, which must never wait (a probe held for the rate would fail a
+    /// healthy link). It takes a slot like any other, so the queued ones go later.
+    pub fn record(&mut self, now: Instant) {
+        self.prune(now);
+        self.sent.push_back(now);
+    }
+
+    /// Empties both queues, orders first: what was waiting when the connection ended. The
+    /// window is kept (IB counts per connection, but a new connection's first second costs
+    /// nothing to pace as if it were the same).
+    pub fn take_queued(&mut self) -> Vec<(Lane, T)> {
+        let orders = self.orders.drain(..).map(|item| (Lane::Order, item));
+        let requests = self.requests.drain(..).map(|item| (Lane::Request, item));
+        orders.chain(requests).collect()
     }
 
     /// IB reported a violation (100) at `now`: hold requests for the cool-down.
@@ -521,5 +541,33 @@ mod tests {
             "pacing.order_reserve (10) must be less than pacing.max_messages_per_second (10), \
              or requests other than orders never go"
         );
+    }
+
+    #[test]
+    fn a_recorded_probe_goes_at_once_and_takes_a_slot_from_the_queued_requests() {
+        let base = Instant::now();
+        let config = PacingConfig { max_messages_per_second: 3, order_reserve: 1, cool_down: Duration::from_secs(1) };
+        let mut pacer: Pacer<u32> = Pacer::new(config).unwrap();
+        assert_eq!(pacer.submit(Lane::Request, 1, base), Admission::SendNow(1));
+        pacer.record(base + MS);
+        // Two in the window: requests (limit 2) wait for the first to leave it.
+        assert_eq!(pacer.submit(Lane::Request, 2, base + 2 * MS), Admission::Queued { next_release: base + WINDOW });
+        // An order still has the reserved slot.
+        assert_eq!(pacer.submit(Lane::Order, 9, base + 3 * MS), Admission::SendNow(9));
+        assert_eq!(pacer.release(base + WINDOW), Release::Wait(base + WINDOW + MS));
+        assert_eq!(pacer.release(base + WINDOW + 2 * MS), Release::Send { lane: Lane::Request, item: 2 });
+    }
+
+    #[test]
+    fn queued_messages_are_handed_back_orders_first_when_the_connection_ends() {
+        let base = Instant::now();
+        let config = PacingConfig { max_messages_per_second: 2, order_reserve: 1, cool_down: Duration::from_secs(1) };
+        let mut pacer: Pacer<u32> = Pacer::new(config).unwrap();
+        assert_eq!(pacer.submit(Lane::Request, 1, base), Admission::SendNow(1));
+        assert!(matches!(pacer.submit(Lane::Request, 2, base), Admission::Queued { .. }));
+        assert_eq!(pacer.submit(Lane::Order, 3, base), Admission::SendNow(3));
+        assert!(matches!(pacer.submit(Lane::Order, 4, base), Admission::Queued { .. }));
+        assert_eq!(pacer.take_queued(), vec![(Lane::Order, 4), (Lane::Request, 2)]);
+        assert_eq!(pacer.release(base + WINDOW), Release::Empty);
     }
 }

@@ -86,6 +86,9 @@ pub struct SimOptions {
     pub master_client_id: Option<i32>,
     /// How long IBC's `RESTART` keeps the gateway down before it listens again.
     pub ibc_restart: Duration,
+    /// Market-data lines a session may hold (IB's default allowance is 100; commissions and
+    /// quote booster packs raise it); one more is answered 101.
+    pub market_data_lines: usize,
 }
 
 impl Default for SimOptions {
@@ -102,6 +105,7 @@ impl Default for SimOptions {
             starting_cash: 1_000_000.0,
             master_client_id: None,
             ibc_restart: Duration::from_secs(2),
+            market_data_lines: handlers::subscriptions::DEFAULT_MARKET_DATA_LINES,
         }
     }
 }

@@ -226,7 +226,7 @@ impl Session {
             outbox: self.outbox.clone(),
             client_id,
             conditions: self.conditions.clone(),
-            subs: Subscriptions::default(),
+            subs: Subscriptions::with_market_data_lines(self.gateway.options.market_data_lines),
         });
         Ok(codec)
     }

@@ -11,10 +11,12 @@ use serde::Serialize;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::connection::{ConnectOutcome, Link, Liveness};
+use super::pacing::Pacing;
 use crate::clock::SharedClock;
 use crate::conditions::CompetingSession;
 use crate::drill::Drill;
 use crate::farms::{DataPlane, FarmBoard, FarmSnapshot};
+use crate::pacing::{Pacer, PacingConfig};
 use crate::registry::{AccountRegistry, Found, Ticket};
 use crate::settings::{AccountSettings, HeartbeatSettings, OrderSettings};
 use crate::status::{transition, ConnectionEvent, ConnectionState, EventKind, EventPort, StatusBoard, StatusEvent};
@@ -69,6 +71,8 @@ pub enum GatewayMessage {
     #[doc(hidden)]
     OrderStreamLive { session: u64 },
     #[doc(hidden)]
+    PacingDue { at: tokio::time::Instant },
+    #[doc(hidden)]
     ReconcileDone { session: u64, mark: u64, result: Result<Found, String> },
 }
 
@@ -104,6 +108,12 @@ pub struct GatewaySnapshot {
     pub messages_handled: u64,
     /// Milliseconds since the gateway last said anything (what `orders.max_silence` judges).
     pub silent_ms: u64,
+    /// Orders waiting for IB's message rate now (`pacing.*`).
+    pub paced_orders_waiting: usize,
+    /// Other requests waiting for it now.
+    pub paced_requests_waiting: usize,
+    /// Messages that had to wait for the rate since this incarnation started.
+    pub paced_delayed: u64,
 }
 
 /// Everything a GatewayActor is started with.
@@ -123,6 +133,8 @@ pub struct GatewayArgs {
     pub registry: AccountRegistry,
     /// The send path's liveness gate.
     pub orders: OrderSettings,
+    /// IB's message rate (validated: [`Pacer::new`] accepts it).
+    pub pacing: PacingConfig,
 }
 
 /// The actor; its state is [`GatewayState`].
@@ -163,6 +175,8 @@ pub struct GatewayState {
     pub(super) farms: FarmBoard,
     /// The competing live session episode (10197), if one is in progress.
     pub(super) competing: CompetingSession,
+    /// What waits for IB's message rate, and when it may go.
+    pub(super) pacing: Pacing,
     /// This incarnation, for the tasks that report back (a market-data line answered 10197).
     pub(super) myself: ActorRef<GatewayMessage>,
 }
@@ -189,7 +203,9 @@ impl Actor for GatewayActor {
             s.farms = FarmSnapshot::default();
             s.competing_session = None;
         });
+        let pacer = Pacer::new(args.pacing).map_err(|e| format!("pacing settings: {e}"))?;
         let state = GatewayState {
+            pacing: Pacing::new(pacer),
             args,
             conn,
             link: None,
@@ -258,9 +274,12 @@ impl Actor for GatewayActor {
             }
             GatewayMessage::Unsubscribed { id } => {
                 if let Some(stream) = state.streams.remove(&id) {
+                    // Dropping the stream writes IB's cancel: it takes a slot.
                     stream.abort();
+                    state.record_unpaced(1);
                 }
             }
+            GatewayMessage::PacingDue { at } => state.pacing_due(at),
             GatewayMessage::PlaceOrder(ticket) => state.place_order(&myself, *ticket),
             GatewayMessage::OrderStreamLive { session } => {
                 if session == state.session && state.args.registry.unsettled().is_some() {
@@ -280,6 +299,9 @@ impl Actor for GatewayActor {
                     tasks: state.tasks.len(),
                     messages_handled: state.handled,
                     silent_ms: state.liveness.silent_for().as_millis() as u64,
+                    paced_orders_waiting: state.paced_waiting().0,
+                    paced_requests_waiting: state.paced_waiting().1,
+                    paced_delayed: state.pacing.delayed,
                 });
             }
             GatewayMessage::Drill(drill) => drill.run(&format!("GatewayActor {}", state.args.account.name)).await,
@@ -295,6 +317,11 @@ impl Actor for GatewayActor {
         state.apply(ConnectionEvent::Stop);
         for ticket in state.awaiting_probe.drain(..) {
             ticket.refuse(crate::engine::Refusal::ShuttingDown);
+        }
+        for (_, item) in state.pacing.pacer.take_queued() {
+            if let super::pacing::Outgoing::Order(ticket) = item {
+                ticket.refuse(crate::engine::Refusal::ShuttingDown);
+            }
         }
         state.tasks.abort_all();
         if let Some(link) = state.link.take() {

@@ -30,7 +30,8 @@ impl GatewayState {
             Condition::PacingViolation | Condition::PacingWarning => {
                 if condition == Condition::PacingViolation {
                     tracing::warn!(account = %self.name(), code, %message,
-                        "IB message rate exceeded: counted; the link stays up");
+                        "IB message rate exceeded: counted; the link stays up; requests pause");
+                    self.pacing_violation();
                 }
                 self.args.board.update(&self.args.account.name, |s| s.pacing.record(&condition, now));
             }

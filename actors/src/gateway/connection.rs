@@ -222,6 +222,7 @@ impl GatewayState {
             return true;
         }
         self.probe = Some(Vec::new());
+        self.record_unpaced(1);
         let session = self.session;
         let timeout = self.args.heartbeat.probe_timeout;
         let myself = myself.clone();
@@ -311,6 +312,7 @@ impl GatewayState {
         for ticket in std::mem::take(&mut self.awaiting_probe) {
             ticket.refuse(refusal.clone());
         }
+        self.pacing_session_ended();
     }
 
     pub(super) fn notice(&mut self, session: u64, code: i32, message: String) {

@@ -26,8 +26,9 @@ impl GatewayState {
         }
     }
 
-    /// (Re)request one subscription on the current client.
-    pub(super) fn request_market_data(&mut self, id: u64) {
+    /// (Re)request one subscription on the current client, now (its turn came: see
+    /// [`pacing`](super::pacing)).
+    pub(super) fn write_market_data_request(&mut self, id: u64) {
         let Some(client) = self.client() else { return };
         let Some(sub) = self.args.registry.subscription(id) else { return };
         self.args.registry.mark_requested(id);

@@ -24,13 +24,15 @@
 //! `connection.rs` (attempts, probes, notices, loss, the `Link` and its liveness),
 //! `conditions.rs` (farms, a competing live session, pacing: the data plane beside the link),
 //! `market_data.rs` (requesting the registry's subscriptions), `orders.rs` (the liveness gate,
-//! placing and following orders), `reconcile.rs` (settling orders after a reconnect).
+//! placing and following orders), `pacing.rs` (IB's message rate, orders first),
+//! `reconcile.rs` (settling orders after a reconnect).
 
 mod actor;
 mod conditions;
 mod connection;
 mod market_data;
 mod orders;
+mod pacing;
 mod reconcile;
 
 pub use crate::drill::Drill;

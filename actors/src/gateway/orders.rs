@@ -22,18 +22,7 @@ const COMMISSION_GRACE: Duration = Duration::from_millis(500);
 impl GatewayState {
     pub(super) fn place_order(&mut self, myself: &ActorRef<GatewayMessage>, ticket: Ticket) {
         // The owner of the fact checks again: an order racing a disconnect is refused here.
-        let (client, client_id) = match (self.conn.is_usable(), self.client(), self.conn.link()) {
-            (true, Some(client), Some(client_id)) => (client, client_id),
-            _ => {
-                let reason = Refusal::from_state(&self.conn).unwrap_or(Refusal::Disconnected {
-                    since: self.conn.since(),
-                    last_error: Some("no client".into()),
-                });
-                tracing::warn!(account = %self.name(), order_id = ?ticket.request.order_id, %reason, "order refused by the gateway");
-                ticket.refuse(reason);
-                return;
-            }
-        };
+        let Some(ticket) = self.usable_or_refuse(ticket) else { return };
         let silent = self.liveness.silent_for();
         if silent > self.args.orders.max_silence {
             // No fresh sign of life: prove the link first (bounded by the probe timeout).
@@ -42,6 +31,26 @@ impl GatewayState {
             self.start_probe(myself);
             return;
         }
+        // Within IB's message rate, ahead of every other request.
+        self.pace_order(ticket);
+    }
+
+    /// The ticket back if the account is usable now; otherwise it is refused with the reason.
+    fn usable_or_refuse(&self, ticket: Ticket) -> Option<Ticket> {
+        if self.conn.is_usable() && self.client().is_some() && self.conn.link().is_some() {
+            return Some(ticket);
+        }
+        let reason = Refusal::from_state(&self.conn)
+            .unwrap_or(Refusal::Disconnected { since: self.conn.since(), last_error: Some("no client".into()) });
+        tracing::warn!(account = %self.name(), order_id = ?ticket.request.order_id, %reason, "order refused by the gateway");
+        ticket.refuse(reason);
+        None
+    }
+
+    /// Write the order now (its turn came) and follow its stream.
+    pub(super) fn write_order(&mut self, ticket: Ticket) {
+        let Some(ticket) = self.usable_or_refuse(ticket) else { return };
+        let (Some(client), Some(client_id)) = (self.client(), self.conn.link()) else { return };
         let account = self.args.account.name.clone();
         let order_id = ticket.request.order_id.unwrap_or_else(|| client.next_order_id());
         let order_ref = ticket.request.order.order_ref.clone();

@@ -34,6 +34,7 @@ impl GatewayState {
     /// of every followed order of this client id; once it is live, the snapshots.
     pub(super) fn follow_orders(&mut self, myself: &ActorRef<GatewayMessage>) {
         let Some(client) = self.client() else { return };
+        self.record_unpaced(1);
         let (registry, liveness) = (self.args.registry.clone(), Arc::clone(&self.liveness));
         let (myself, session) = (myself.clone(), self.session);
         self.tasks.spawn(async move {
@@ -76,6 +77,8 @@ impl GatewayState {
             return;
         }
         self.reconciling = true;
+        // Open orders, completed orders, executions: never delayed, but counted.
+        self.record_unpaced(3);
         // Days back to the gateway's midnight before the oldest order, whatever its zone.
         let days = ((self.args.clock.now() - oldest).num_days() + 1).clamp(1, MAX_DAYS) as i32;
         let (session, myself) = (self.session, myself.clone());

@@ -396,7 +396,9 @@ impl AccountRegistry {
             facts
                 .orders
                 .values()
-                .filter(|o| !o.is_settled() && o.write <= mark)
+                // An unwritten order not yet answered is still in the gateway actor's hands
+                // (waiting for a probe or for IB's message rate): nothing to reconcile yet.
+                .filter(|o| !o.is_settled() && o.write <= mark && (o.stage == Stage::Written || o.answered))
                 .map(|o| (o.ticket, o.status.clone(), decide(o, found)))
                 .collect()
         };
@@ -546,6 +548,25 @@ mod tests {
         let reports = registry.reconcile(&Found::default(), registry.writes());
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].after, "Unknown");
+    }
+
+    #[test]
+    fn an_order_still_waiting_to_be_written_is_not_judged_until_its_ticket_is_gone() {
+        let registry = AccountRegistry::default();
+        let mut request = OrderRequest {
+            account: "Paper".into(),
+            order_id: None,
+            contract: Contract::stock("AAPL").build(),
+            order: order_builder::market_order(Action::Buy, 5.0),
+            sink: Arc::new(|_| true),
+        };
+        let ticket = registry.track(&mut request, Utc::now());
+        // Waiting for a probe or the message rate: a reconcile now must not call it NotSent.
+        assert!(registry.reconcile(&Found::default(), registry.writes()).is_empty());
+        // Its ticket dropped unwritten (the actor died): now it is settled NotSent.
+        registry.ticket_dropped(ticket);
+        let reports = registry.reconcile(&Found::default(), registry.writes());
+        assert_eq!(reports.iter().map(|r| r.after.as_str()).collect::<Vec<_>>(), ["NotSent"]);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub struct Settings {
     pub heartbeat: HeartbeatSettings,
     /// The send path's liveness gate (JSON key `orders`).
     pub orders: OrderSettings,
+    /// How fast the gateway actor writes requests to each gateway, orders first (JSON key
+    /// `pacing`): `max_messages_per_second` (default 45, at most IB's 50), `order_reserve` (the
+    /// share only orders and probes may use, default 5, less than the rate) and `cool_down`
+    /// (how long other requests pause after IB answers 100, default `"1s"`); see
+    /// [`crate::pacing`].
+    pub pacing: crate::pacing::PacingConfig,
     /// How lost connections are re-established (JSON key `reconnect`).
     pub reconnect: ReconnectSettings,
     /// Local start time of IB's daily reset window in [`Settings::timezone`] (JSON key
@@ -474,6 +480,7 @@ impl Default for Settings {
             accounts: vec![account("Paper", true, 4002, 1, [11, 21]), account("Live", false, 4001, 2, [12, 22])],
             heartbeat: HeartbeatSettings::default(),
             orders: OrderSettings::default(),
+            pacing: crate::pacing::PacingConfig::default(),
             reconnect: ReconnectSettings::default(),
             reset_time: Some(default_reset_time()),
             timezone: DEFAULT_TIMEZONE,

@@ -21,6 +21,8 @@ pub(super) struct RawSettings {
     #[serde(default)]
     pub(super) orders: RawOrders,
     #[serde(default)]
+    pub(super) pacing: RawPacing,
+    #[serde(default)]
     pub(super) reconnect: RawReconnect,
     #[serde(default = "raw_default_reset_time")]
     pub(super) reset_time: Option<Clock>,
@@ -100,6 +102,25 @@ pub(super) struct RawOrders {
 impl Default for RawOrders {
     fn default() -> Self {
         RawOrders { max_silence: OrderSettings::default().max_silence.into() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a pacing object")]
+pub(super) struct RawPacing {
+    pub(super) max_messages_per_second: Count,
+    pub(super) order_reserve: u32,
+    pub(super) cool_down: Dur,
+}
+
+impl Default for RawPacing {
+    fn default() -> Self {
+        let d = crate::pacing::PacingConfig::default();
+        RawPacing {
+            max_messages_per_second: Count(d.max_messages_per_second),
+            order_reserve: d.order_reserve,
+            cool_down: d.cool_down.into(),
+        }
     }
 }
 

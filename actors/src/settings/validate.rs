@@ -104,6 +104,8 @@ impl RawSettings {
             }
         }
 
+        let pacing = validate_pacing(&self.pacing)?;
+
         let reauth = self.reauth.weekly.map(|weekly| crate::reauth::ReauthConfig {
             weekly: crate::reauth::WeeklyTime { weekday: weekly.weekday.0, time: weekly.time.0, tz: weekly.timezone.0 },
             grace: self.reauth.grace.value,
@@ -128,6 +130,7 @@ impl RawSettings {
                 connect_timeout: self.heartbeat.connect_timeout.value,
             },
             orders: OrderSettings { max_silence: self.orders.max_silence.value },
+            pacing,
             reconnect: ReconnectSettings {
                 auto: reconnect.auto,
                 schedule: reconnect.schedule.into_iter().map(|d| d.value).collect(),
@@ -387,4 +390,31 @@ fn validate_http(http: &HttpSettings) -> Result<(), SettingsError> {
         ));
     }
     Ok(())
+}
+
+/// The pacer's limits: below IB's rate, with a share left for requests other than orders.
+fn validate_pacing(raw: &super::raw::RawPacing) -> Result<crate::pacing::PacingConfig, SettingsError> {
+    use crate::pacing::{Pacer, PacingConfig, PacingError, IB_MAX_MESSAGES_PER_SECOND};
+    let config = PacingConfig {
+        max_messages_per_second: raw.max_messages_per_second.0,
+        order_reserve: raw.order_reserve,
+        cool_down: raw.cool_down.value,
+    };
+    if config.max_messages_per_second > IB_MAX_MESSAGES_PER_SECOND {
+        return Err(SettingsError::invalid(
+            "pacing.max_messages_per_second",
+            format!(
+                "expected at most IB's limit of {IB_MAX_MESSAGES_PER_SECOND} (above it IB answers 100 and may \
+                 disconnect), such as 45, got {}",
+                config.max_messages_per_second
+            ),
+        ));
+    }
+    match Pacer::<()>::new(config) {
+        Ok(_) => Ok(config),
+        Err(e @ PacingError::ReserveTooLarge { .. }) => {
+            Err(SettingsError::invalid("pacing.order_reserve", e.to_string()))
+        }
+        Err(e) => Err(SettingsError::invalid("pacing.max_messages_per_second", e.to_string())),
+    }
 }

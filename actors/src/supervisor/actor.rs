@@ -283,6 +283,7 @@ impl SupervisorState {
                     board: args.board.clone(),
                     registry: args.registry.account(&account.name).ok_or("unknown account")?,
                     orders: settings.orders,
+                    pacing: settings.pacing,
                 };
                 let (gateway, _) = Actor::spawn_linked(None, GatewayActor, gateway_args, supervisor).await?;
                 args.directory.set_gateway(&account.name, gateway.clone());

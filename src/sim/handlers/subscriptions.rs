@@ -37,7 +37,7 @@ impl Kind {
     /// subscriptions (PnL, multi updates): 50 each.
     pub fn cap(self) -> (usize, i32, &'static str) {
         match self {
-            Kind::MarketData => (100, 101, "Max number of tickers has been reached"),
+            Kind::MarketData => (DEFAULT_MARKET_DATA_LINES, 101, "Max number of tickers has been reached"),
             Kind::TickByTick => (5, 10190, "Max number of tick-by-tick requests has been reached."),
             Kind::RealTimeBars => (50, 420, "Invalid Real-time Query: Max number of real-time bar requests reached"),
             Kind::HistoricalKeepUp => {
@@ -63,18 +63,36 @@ pub enum Refused {
     Cap(i32, &'static str),
 }
 
-#[derive(Default)]
+/// An IB account's default allowance of market-data lines.
+pub const DEFAULT_MARKET_DATA_LINES: usize = 100;
+
 pub struct Subscriptions {
     live: HashMap<(Kind, i32), Option<AbortHandle>>,
+    /// The account's market-data lines (its allowance; [`Kind::cap`] holds the default).
+    market_data_lines: usize,
+}
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Self::with_market_data_lines(DEFAULT_MARKET_DATA_LINES)
+    }
 }
 
 impl Subscriptions {
+    /// A session's subscriptions, with `lines` market-data lines.
+    pub fn with_market_data_lines(lines: usize) -> Self {
+        Self { live: HashMap::new(), market_data_lines: lines }
+    }
+
     /// Check that `(kind, req_id)` may be added.
     pub fn admit(&self, kind: Kind, req_id: i32) -> Result<(), Refused> {
         if self.live.contains_key(&(kind, req_id)) {
             return Err(Refused::Duplicate);
         }
-        let (cap, code, text) = kind.cap();
+        let (mut cap, code, text) = kind.cap();
+        if kind == Kind::MarketData {
+            cap = self.market_data_lines;
+        }
         if self.count(kind) >= cap {
             return Err(Refused::Cap(code, text));
         }
