@@ -344,6 +344,60 @@ async fn a_competing_live_session_is_alerted_once_and_shown_while_it_lasts() {
     supervision.shutdown().await;
 }
 
+/// The system clock plus an offset a test moves forward.
+#[derive(Default)]
+struct JumpClock(Mutex<chrono::TimeDelta>);
+
+impl ibkr_supervisor::actors::clock::Clock for JumpClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn market_data_ended_by_a_competing_session_is_requested_again_when_it_is_over() {
+    let sim = two_gateways().await;
+    let clock = Arc::new(JumpClock::default());
+    let options = StartOptions { clock: clock.clone(), ..StartOptions::default() };
+    let supervision = Supervision::start(settings_for(&sim.addrs(), json!({})), options).await.unwrap();
+    wait_farms_reported(supervision.board()).await;
+    let (sink, mut tick_rx) = ticks();
+    let subscription =
+        supervision.guard().subscribe_market_data("Paper", Contract::stock("AAPL").build(), sink).await.unwrap();
+    next_tick(&mut tick_rx, |e| matches!(e, MarketEvent::Price { .. }).then_some(())).await;
+    let events = Events::record(supervision.events()).await;
+
+    // IB ends the line with 10197; the other session goes away (no more 10197).
+    sim.inject(Fault::CompetingSession, Some(sim.port(0))).unwrap();
+    next_tick(&mut tick_rx, |e| {
+        matches!(e, MarketEvent::Gap { subscription: id, .. } if *id == subscription).then_some(())
+    })
+    .await;
+    let requests = sim.state().listeners[0].market_data_requests;
+    sim.inject(Fault::Clear, Some(sim.port(0))).unwrap();
+    let gateway = supervision.gateway("Paper").unwrap();
+    // Still inside the quiet period: a heartbeat leaves the episode (and the dead line) alone.
+    gateway.call(GatewayMessage::Heartbeat, Some(WAIT)).await.unwrap().unwrap();
+    assert!(supervision.board().account("Paper").unwrap().competing_session.is_some());
+    assert_eq!(sim.state().listeners[0].market_data_requests, requests, "nothing asked again during the episode");
+
+    // Quiet for longer than the episode's quiet period: the next heartbeat ends it and the
+    // line is asked for again, so ticks flow without a reconnect.
+    *clock.0.lock().unwrap() = chrono::TimeDelta::minutes(16);
+    gateway.call(GatewayMessage::Heartbeat, Some(WAIT)).await.unwrap().unwrap();
+    assert!(supervision.board().account("Paper").unwrap().competing_session.is_none());
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), tick_rx.recv()).await {}
+    let price = next_tick(&mut tick_rx, |e| match e {
+        MarketEvent::Price { subscription: id, price, .. } if *id == subscription => Some(*price),
+        _ => None,
+    })
+    .await;
+    assert!(price > 0.0);
+    assert_eq!(sim.state().listeners[0].market_data_requests, requests + 1, "the ended line, once");
+    assert_eq!(events.count("Paper", |k| matches!(k, EventKind::Lost { .. } | EventKind::Connected { .. })), 0);
+    supervision.shutdown().await;
+}
+
 #[tokio::test]
 async fn pacing_violations_are_counted_and_the_link_stays_up() {
     let sim = two_gateways().await;

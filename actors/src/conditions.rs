@@ -127,6 +127,11 @@ impl CompetingSession {
         self.episode.filter(|episode| !expired(episode, now, config))
     }
 
+    /// Whether an episode was raised and not cleared (it may have gone quiet since).
+    pub fn raised(&self) -> bool {
+        self.episode.is_some()
+    }
+
     /// Ends the episode: market data flows again, or the session ended.
     pub fn clear(&mut self) {
         self.episode = None;

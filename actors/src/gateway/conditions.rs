@@ -71,14 +71,21 @@ impl GatewayState {
         }
     }
 
-    /// End the competing-session episode once it has been quiet long enough (each heartbeat).
+    /// End the competing-session episode once it has been quiet long enough (each heartbeat),
+    /// and ask again for the market-data lines IB ended with 10197 meanwhile: otherwise they
+    /// would stay dead until the next reconnect.
     pub(super) fn expire_competing_session(&mut self) {
         let now = self.args.clock.now();
         if self.competing.active(now, CompetingSessionConfig::default()).is_some() {
             return;
         }
+        let ended = self.competing.raised();
         self.competing.clear();
         self.args.board.update(&self.args.account.name, |s| s.competing_session = None);
+        if ended && self.conn.link().is_some() {
+            tracing::info!(account = %self.name(), "competing live session over (no 10197 for the quiet period): market data requested again");
+            self.request_ended_lines();
+        }
     }
 
     /// The session that reported the farms ended: forget them (the next one reports them all

@@ -26,6 +26,16 @@ impl GatewayState {
         }
     }
 
+    /// Ask again for every subscription whose line on this session ended (IB refused or closed
+    /// it, e.g. with 10197 during a competing live session).
+    pub(super) fn request_ended_lines(&mut self) {
+        for sub in self.args.registry.subscriptions() {
+            if self.streams.get(&sub.id).is_none_or(|line| line.is_finished()) {
+                self.request_market_data(sub.id);
+            }
+        }
+    }
+
     /// (Re)request one subscription on the current client, now (its turn came: see
     /// [`pacing`](super::pacing)).
     pub(super) fn write_market_data_request(&mut self, id: u64) {
