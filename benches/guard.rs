@@ -24,8 +24,8 @@
 //!    order handed to ibapi on the live connection; timestamped inside the sink) and to
 //!    `OrderEvent::Open` (the simulator's OpenOrder back over TCP). The same without a flood,
 //!    first, as the baseline. Goal: `Sent` p99 <= 1 ms under the flood.
-//! 3. The liveness gate (`silent.rs`): with `orders.max_silence` = 5 ms, place_order -> Sent on
-//!    a fresh link and after 20 ms of silence (the gateway probes before it writes), side by
+//! 3. The liveness gate (`silent.rs`): with `orders.max_silence` = 100 ms, place_order -> Sent
+//!    on a fresh link and after 150 ms of silence (the gateway probes before it writes), side by
 //!    side: the difference is one probe round trip.
 //!
 //! Everything (simulator, supervision tree, bench actors, producer, measuring tasks) runs as
@@ -34,7 +34,7 @@
 //! how the scheduler happened to spread the tasks over the workers.
 //!
 //! Environment: `GUARD_MESSAGES` (default 1 000 000), `GUARD_ROUNDS` (5 rounds of raw, guard
-//! and guard without backpressure, interleaved), `GUARD_ORDERS` (1000 per phase),
+//! and guard without backpressure, interleaved), `GUARD_ORDERS` (300 per phase, ~30 ms apart),
 //! `GUARD_FLOODERS` (2 flood tasks), `RUST_LOG` (default `warn`). The process exits 0 even
 //! when a goal is missed: it is a measurement, and the verdicts are printed.
 
@@ -57,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use ibapi::contracts::Contract;
 use ibapi::orders::{order_builder, Action};
+use ibkr_supervisor::actors::gateway::GatewayMessage;
 use ibkr_supervisor::actors::guard::{GuardCounts, TICK_QUEUE};
 use ibkr_supervisor::actors::{
     Guard, MarketEvent, OrderEvent, OrderRequest, OrderSink, StartOptions, Supervision, Tick, TickReceiver,
@@ -88,7 +89,7 @@ fn main() {
     let config = Config {
         messages: env_count("GUARD_MESSAGES", 1_000_000) as u64,
         rounds: env_count("GUARD_ROUNDS", 5),
-        orders: env_count("GUARD_ORDERS", 1000),
+        orders: env_count("GUARD_ORDERS", 300),
         flooders: env_count("GUARD_FLOODERS", 2),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -192,6 +193,18 @@ pub(crate) async fn run(config: Config) {
     };
 
     let still_connected = supervision.board().account(ACCOUNT).is_some_and(|a| a.connected());
+    // The orders keep under IB's message rate: the gateway's pacer must have held none back,
+    // or the latencies would include waits for the rate.
+    if let Some(gateway) = supervision.gateway(ACCOUNT) {
+        if let Ok(ractor::rpc::CallResult::Success(snapshot)) =
+            gateway.call(GatewayMessage::Snapshot, Some(Duration::from_secs(2))).await
+        {
+            println!(
+                "  gateway pacer: {} message(s) waited for IB's message rate during phases 1-2",
+                snapshot.paced_delayed
+            );
+        }
+    }
     supervision.shutdown().await;
     let silent_orders = (config.orders / 5).max(20);
     let silent = silent::run(&sim, &scratch.path().join("guard-bench-silent.db"), silent_orders).await;
@@ -299,7 +312,10 @@ pub(crate) fn order_request(sink: OrderSink) -> OrderRequest {
 /// The pause before each order of a phase.
 #[derive(Clone, Copy)]
 pub(crate) enum Gap {
-    /// 0-1 ms at random: the next order lands at a random phase of the scheduler's work.
+    /// 25-35 ms at random: about 33 orders a second, under IB's message rate (the gateway's
+    /// pacer, `pacing.max_messages_per_second` 45, holds none back, so the figure is the
+    /// guard's and the gateway's path, not a wait for the rate), and the next order lands at a
+    /// random phase of the scheduler's (and the flood's) work.
     Random,
     /// Exactly this long (longer than `orders.max_silence`: the link has gone quiet).
     Fixed(Duration),
@@ -344,8 +360,7 @@ pub(crate) async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> Order
             }
         }
         let pause = match gap {
-            // Land the next order at a random phase of the scheduler's (and the flood's) work.
-            Gap::Random => Duration::from_micros(rand::random_range(0..1000)),
+            Gap::Random => Duration::from_micros(rand::random_range(25_000..35_000)),
             Gap::Fixed(pause) => pause,
         };
         tokio::time::sleep(pause).await;

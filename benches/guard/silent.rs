@@ -1,6 +1,7 @@
 //! Phase 3 of `cargo bench --bench guard`: the liveness gate's cost. A supervision tree of its
 //! own (the same simulator, `orders.max_silence` = [`MAX_SILENCE`]) places orders one at a time,
-//! first 0–1 ms apart (the link showed life within `max_silence`: written at once), then
+//! first 25–35 ms apart (the previous order's Open came within `max_silence`: written at
+//! once), then
 //! [`SILENT_GAP`] apart (silent longer than `max_silence`: the gateway probes — one
 //! `reqCurrentTime` round trip — before it writes the order). Side by side in one run, so the
 //! difference is the probe's round trip.
@@ -14,9 +15,11 @@ use ibkr_supervisor::sim::Simulator;
 use super::{order_phase, Gap, OrderPhase, ACCOUNT, OTHER};
 
 /// `orders.max_silence` for this phase.
-pub const MAX_SILENCE: Duration = Duration::from_millis(5);
-/// The pause before each order of the silent run: four times `max_silence`.
-pub const SILENT_GAP: Duration = Duration::from_millis(20);
+pub const MAX_SILENCE: Duration = Duration::from_millis(100);
+/// The pause before each order of the silent run: longer than `max_silence`. Both runs stay
+/// under the gateway's pacing (45 messages a second, a probe and an order per silent gap), so
+/// neither waits for the rate.
+pub const SILENT_GAP: Duration = Duration::from_millis(150);
 
 /// The two runs of the phase.
 pub struct SilentPhase {
