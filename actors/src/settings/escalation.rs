@@ -188,3 +188,33 @@ impl RawEscalation {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    const PAPER: &str = r#""name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": 4002, "client_id": 1"#;
+
+    #[test]
+    fn defaults_and_what_an_account_gets() {
+        let plain = Settings::from_json_str(&format!(r#"{{ "accounts": [ {{ {PAPER} }} ] }}"#)).unwrap();
+        assert_eq!(plain.escalation, EscalationSettings::default());
+        assert_eq!(plain.accounts[0].ibc, None);
+        assert_eq!(plain.escalation.ladder(false), EscalationConfig::default(), "nothing to act with");
+
+        let json = format!(
+            r#"{{ "accounts": [ {{ {PAPER}, "ibc": {{}} }} ],
+                 "escalation": {{ "restart_after": "90s", "restart_command": ["systemctl", "restart", "ibgw"] }} }}"#
+        );
+        let settings = Settings::from_json_str(&json).unwrap();
+        let ibc = settings.accounts[0].ibc.as_ref().unwrap();
+        assert_eq!((ibc.host.as_str(), ibc.port, ibc.address()), ("127.0.0.1", 7462, "127.0.0.1:7462".into()));
+        let ladder = settings.escalation.ladder(true);
+        assert_eq!((ladder.restart_after, ladder.ibc, ladder.restart_command), (Duration::from_secs(90), true, true));
+        assert_eq!(ladder.min_interval, DEFAULT_MIN_INTERVAL);
+        assert_eq!(settings.escalation.restart_command_timeout, DEFAULT_RESTART_COMMAND_TIMEOUT);
+        let v6 = IbcSettings { host: "::1".into(), port: 7462 };
+        assert_eq!(v6.address(), "[::1]:7462");
+    }
+}
