@@ -252,12 +252,20 @@ fn escalation_thresholds_and_the_restart_command() {
                      "restart_command_timeout": "90s", "enabled": true }"#;
     assert_eq!(escalation(valid).code, Some(0), "{}", escalation(valid));
     assert_eq!(escalation(r#"{ "restart_command": null }"#).code, Some(0));
-    assert_rejected(&escalation(r#"{ "restart_command": [] }"#), "escalation.restart_command", &["empty list", "docker"]);
+    assert_rejected(
+        &escalation(r#"{ "restart_command": [] }"#),
+        "escalation.restart_command",
+        &["empty list", "docker"],
+    );
     assert_rejected(&escalation(r#"{ "restart_command": ["", "x"] }"#), "escalation.restart_command[0]", &["program"]);
     assert_rejected(&escalation(r#"{ "restart_command": "docker restart gw" }"#), "escalation.restart_command", &[]);
     assert_rejected(&escalation(r#"{ "restart_after": "0s" }"#), "escalation.restart_after", &["at least 1ms"]);
     assert_rejected(&escalation(r#"{ "min_interval": "0ms" }"#), "escalation.min_interval", &["at least 1ms"]);
-    assert_rejected(&escalation(r#"{ "restart_command_timeout": "soon" }"#), "escalation.restart_command_timeout", &["\"soon\""]);
+    assert_rejected(
+        &escalation(r#"{ "restart_command_timeout": "soon" }"#),
+        "escalation.restart_command_timeout",
+        &["\"soon\""],
+    );
     assert_rejected(&escalation(r#"{ "reconnect_data_after": 300 }"#), "escalation.reconnect_data_after", &["number"]);
     assert_rejected(&escalation(r#"{ "stop_after": "1h" }"#), "escalation.stop_after", &["unknown", "restart_after"]);
 }
