@@ -2,8 +2,9 @@
 //! shared [`EscalationBook`]. It watches the status board (a task of its own turns every
 //! change into a [`EscalationMessage::Board`]), reads each account's
 //! [`Observation`](super::Observation) off it ([`observe`]) and steps every ladder — on each
-//! change and at the moment the earliest [`Step::Wait`] ends ([`EscalationMessage::Due`], a
-//! timer on the clock seam, so tokio's paused time drives it).
+//! change and at the moment the earliest [`Step::Wait`] ends ([`EscalationMessage::Due`], sent
+//! by a task of its own sleeping until the instant the clock seam gives: tokio's paused time
+//! drives it).
 //!
 //! A rung that fires is published ([`EventKind::Escalation`] without an outcome) and carried
 //! out by a task in the actor's [`JoinSet`]: the IBC command ([`send_command`], bounded by
@@ -22,7 +23,6 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::book::{EscalationBook, Firing, LadderView};
 use super::client::{run_restart_command, send_command};
@@ -194,9 +194,14 @@ impl EscalationState {
             return;
         }
         self.armed = Some(at);
-        let wait = instant_at(&*self.args.clock, at).saturating_duration_since(Instant::now());
-        // A millisecond past the instant, so that the clock reads at or after it.
-        myself.send_after(wait + Duration::from_millis(1), || EscalationMessage::Due);
+        // A millisecond past the instant, so that the clock reads at or after it; the deadline
+        // is fixed now, not when the task first runs.
+        let deadline = instant_at(&*self.args.clock, at) + Duration::from_millis(1);
+        let me = myself.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            let _ = me.send_message(EscalationMessage::Due);
+        });
     }
 
     /// Publish the firing and start its task.
@@ -268,5 +273,83 @@ impl EscalationState {
             outcome: firing.outcome.clone(),
         };
         self.args.events.send(StatusEvent::new(account, at, kind));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::OffsetClock;
+    use crate::escalation::{IdleReason, WaitReason};
+    use crate::settings::{IbcSettings, Settings};
+    use crate::status::ConnectionState;
+
+    /// Let the actor and its tasks run; under paused time each sleep moves the clock a little.
+    async fn settle(mut done: impl FnMut() -> bool) -> bool {
+        for _ in 0..200 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        done()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_is_a_timer_on_the_clock_seam_and_board_changes_step_the_ladder() {
+        let start = chrono::DateTime::from_timestamp(1_781_704_800, 0).unwrap(); // a Wednesday
+        let clock: SharedClock = Arc::new(OffsetClock::starting_at(start));
+        let mut settings = Settings::default();
+        // Nobody listens there: the outcome does not matter, the moment of firing does.
+        settings.accounts[0].ibc = Some(IbcSettings { host: "127.0.0.1".into(), port: 9 });
+        let board = StatusBoard::new(&settings.accounts, start);
+        let degraded = ConnectionState::Degraded { since: start, client_id: 1, code: 1100, reason: "lost".into() };
+        board.update("Paper", |a| {
+            a.state = degraded;
+            a.outage_since = Some(start);
+        });
+        let book = Arc::new(EscalationBook::new(&settings));
+        let args = EscalationArgs {
+            accounts: settings.accounts.clone(),
+            escalation: settings.escalation.clone(),
+            reauth: None,
+            calendar: ResetCalendar::empty(),
+            clock: clock.clone(),
+            board: board.clone(),
+            events: Arc::new(ractor::OutputPort::default()),
+            book: Arc::clone(&book),
+            ibc_timeout: Duration::from_secs(1),
+        };
+        let (actor, join) = Actor::spawn(None, EscalationActor, args).await.unwrap();
+        let wait = book.view("Paper").unwrap().next;
+        let due = start + chrono::TimeDelta::minutes(3);
+        assert_eq!(
+            wait,
+            Some(Step::Wait { until: due, next: Some(Rung::ReconnectAccount), reason: WaitReason::Threshold })
+        );
+
+        // The default 3 min pass in virtual time: nothing before, RECONNECTACCOUNT at the mark.
+        tokio::time::advance(Duration::from_secs(179)).await;
+        settle(|| false).await; // 0.2 s more of virtual time, still before the mark
+        assert!(book.view("Paper").unwrap().last.is_none(), "nothing before the threshold");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(settle(|| book.view("Paper").unwrap().last.is_some()).await, "fired by the timer");
+        let firing = book.view("Paper").unwrap().last.unwrap();
+        assert_eq!((firing.rung, firing.problem, firing.since), (Rung::ReconnectAccount, Problem::UpstreamLost, start));
+        assert!(firing.at >= due && firing.at < due + chrono::TimeDelta::seconds(2), "{}", firing.at);
+        assert!(settle(|| book.view("Paper").unwrap().last.is_some_and(|f| f.outcome.is_some())).await);
+        assert!(matches!(book.view("Paper").unwrap().last.unwrap().outcome, Some(Outcome::Unreachable { .. })));
+
+        // The upstream comes back: the board's change steps the ladder, the episode ends.
+        board.update("Paper", |a| {
+            a.state = ConnectionState::Connected { since: clock.now(), client_id: 1 };
+            a.outage_since = None;
+        });
+        let healthy = Some(Step::Idle { reason: IdleReason::Healthy });
+        assert!(settle(|| book.view("Paper").unwrap().next == healthy).await);
+        assert_eq!(book.view("Paper").unwrap().fired_total.get(&Rung::ReconnectAccount), Some(&1));
+        assert!(book.view("Live").unwrap().last.is_none(), "Live had no problem");
+        actor.stop(None);
+        join.await.unwrap();
     }
 }
