@@ -365,12 +365,12 @@ fn wednesday(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 #[tokio::test]
 async fn nothing_fires_inside_a_reset_window_and_the_problem_counts_from_its_end() {
     let sim = sim_with_ibc().await;
-    // A 3 s daily window at 12:00 UTC; the supervisor's clock starts two seconds before it.
+    // A 3 s daily window at 12:00 UTC; the supervisor's clock starts three seconds before it.
     let overrides = json!({
         "reset_windows": [{ "time": "12:00", "duration": "3s", "timezone": "UTC" }],
         "heartbeat": { "interval": "100ms", "probe_timeout": "80ms" },
     });
-    let clock = Arc::new(OffsetClock::starting_at(wednesday(11, 59, 58)));
+    let clock = Arc::new(OffsetClock::starting_at(wednesday(11, 59, 57)));
     let options = StartOptions { clock: clock.clone(), ..StartOptions::default() };
     let supervision = Supervision::start(settings(&sim, sim.ibc_addr(0), overrides), options).await.unwrap();
     connected_with_farms(supervision.board()).await;
