@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::webhook::Receiver;
 use common::*;
 use ibkr_supervisor::actors::clock::OffsetClock;
 use ibkr_supervisor::actors::escalation::{EscalationMessage, IdleReason, Outcome, Problem, Rung, Step, WaitReason};
@@ -24,7 +25,6 @@ use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
 use ibkr_supervisor::{RunOptions, Service};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use warp::Filter;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -169,28 +169,6 @@ async fn a_lasting_upstream_loss_gets_reconnectaccount_and_1102_connects_again()
     assert!(escalations(&events)[1].2.as_ref().is_some_and(Outcome::succeeded), "{:?}", escalations(&events));
     assert_eq!(ibc_commands(&sim), [Some(Command::ReconnectAccount)], "no RESTART for a mended upstream");
     supervision.shutdown().await;
-}
-
-/// A Slack-like receiver that records every text it is sent.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<String>>>);
-
-impl Receiver {
-    async fn start(&self) -> String {
-        let texts = self.0.clone();
-        let route = warp::path!("hook").and(warp::post()).and(warp::body::json()).map(move |body: Value| {
-            texts.lock().unwrap().push(body["text"].as_str().unwrap_or_default().to_owned());
-            "ok"
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(warp::serve(route).incoming(listener).run());
-        format!("http://{addr}/hook")
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
 }
 
 async fn get(addr: SocketAddr, path: &str) -> String {
