@@ -442,9 +442,22 @@ async fn a_rung_fires_at_most_once_per_min_interval_and_again_after_it() {
 
 #[tokio::test]
 async fn a_restarted_escalation_actor_does_not_fire_again_what_fired_within_min_interval() {
+    restarted_mid_ladder(Drill::Panic, "drill: escalation panics").await;
+}
+
+#[tokio::test]
+async fn an_escalation_actor_killed_as_stuck_mid_ladder_does_not_fire_again_either() {
+    restarted_mid_ladder(Drill::Freeze(Duration::from_secs(30)), "stuck").await;
+}
+
+/// Fire RESTART (answered, mending nothing), then fail the actor with `drill`: the supervisor
+/// restarts it (the reason says `why`) and the new incarnation fires nothing again.
+async fn restarted_mid_ladder(drill: Drill, why: &str) {
     let sim = sim_with_ibc().await;
     let (ibc, received) = deaf_ibc().await;
-    let supervision = Supervision::start(settings(&sim, Some(ibc), json!({})), StartOptions::default()).await.unwrap();
+    // Watchdog rounds every 200 ms: a frozen actor is found within a second.
+    let overrides = json!({ "heartbeat": { "interval": "200ms", "probe_timeout": "150ms" } });
+    let supervision = Supervision::start(settings(&sim, Some(ibc), overrides), StartOptions::default()).await.unwrap();
     connected_with_farms(supervision.board()).await;
     let events = Events::record(supervision.events()).await;
 
@@ -456,11 +469,13 @@ async fn a_restarted_escalation_actor_does_not_fire_again_what_fired_within_min_
     })
     .await;
 
-    // The actor panics mid-ladder: the supervisor restarts it, and the new one remembers.
+    // The actor fails mid-ladder: the supervisor restarts it, and the new one remembers.
     let before = supervision.escalation_actor().expect("the escalation actor runs");
-    before.send_message(EscalationMessage::Drill(Drill::Panic)).unwrap();
+    before.send_message(EscalationMessage::Drill(drill)).unwrap();
     eventually(WAIT, "the escalation actor restarted", || async {
-        events.all().iter().any(|e| matches!(&e.kind, EventKind::ActorRestarted { actor, .. } if actor == "escalation"))
+        events.all().iter().any(|e| {
+            matches!(&e.kind, EventKind::ActorRestarted { actor, reason, .. } if actor == "escalation" && reason.contains(why))
+        })
     })
     .await;
     let after = supervision.escalation_actor().unwrap();
