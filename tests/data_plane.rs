@@ -7,9 +7,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::webhook::Receiver;
 use common::*;
 use ibapi::contracts::Contract;
 use ibkr_supervisor::actors::farms::{DataPlane, FarmKind, FarmState};
@@ -21,7 +22,6 @@ use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
 use ibkr_supervisor::{RunOptions, Service};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use warp::Filter;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -267,28 +267,6 @@ async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_a
     supervision.shutdown().await;
 }
 
-/// A Slack-like receiver that records every text it is sent.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<String>>>);
-
-impl Receiver {
-    async fn start(&self) -> String {
-        let texts = self.0.clone();
-        let route = warp::path!("hook").and(warp::post()).and(warp::body::json()).map(move |body: Value| {
-            texts.lock().unwrap().push(body["text"].as_str().unwrap_or_default().to_owned());
-            "ok"
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(warp::serve(route).incoming(listener).run());
-        format!("http://{addr}/hook")
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
 #[tokio::test]
 async fn a_competing_live_session_is_alerted_once_and_shown_while_it_lasts() {
     let receiver = Receiver::default();
@@ -346,7 +324,7 @@ async fn a_competing_live_session_is_alerted_once_and_shown_while_it_lasts() {
 
 /// The system clock plus an offset a test moves forward.
 #[derive(Default)]
-struct JumpClock(Mutex<chrono::TimeDelta>);
+struct JumpClock(std::sync::Mutex<chrono::TimeDelta>);
 
 impl ibkr_supervisor::actors::clock::Clock for JumpClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {

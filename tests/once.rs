@@ -327,3 +327,28 @@ async fn a_database_that_cannot_be_written_is_said_and_the_exit_code_still_tells
     assert!(stdout.contains("IBKR Heartbeat: Paper ✅ | Live ✅"), "{stdout}");
     assert!(stderr.contains("warning: the check is not recorded in") && stderr.contains("blocked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn alone_it_never_escalates_a_dead_gateway() {
+    let sim = Simulator::start(SimConfig::default().loopback("DU1234567").ibc(([127, 0, 0, 1], 0))).await.unwrap();
+    sim.inject(Fault::Refuse { duration_ms: None }, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("restarted");
+    let ibc = sim.ibc_addr(0).unwrap();
+    let settings = json!({
+        "accounts": [{ "name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": sim.port(0), "client_id": 1,
+                       "ibc": { "host": "127.0.0.1", "port": ibc.port() } }],
+        "heartbeat": { "interval": "1s", "probe_timeout": "200ms", "connect_timeout": "500ms" },
+        "reset_time": null,
+        "database": { "path": dir.path().join("status.db") },
+        "http": { "bind": loopback_port_0().to_string() },
+        "escalation": { "restart_after": "1ms", "restart_command_after": "1ms",
+                        "restart_command": ["touch", marker.to_string_lossy()] },
+    });
+    let config = write_config(dir.path(), &settings);
+    let (code, stdout, stderr) = run_once(&config).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(sim.state().listeners[0].ibc.as_ref().unwrap().commands.is_empty(), "no IBC command from a check");
+    assert!(!marker.exists(), "no restart command from a check");
+    assert!(!events(&dir.path().join("status.db"), "Paper").iter().any(|(kind, _, _)| kind == "escalation"));
+}

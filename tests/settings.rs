@@ -248,3 +248,47 @@ fn pacing_stays_below_ibs_rate_and_leaves_requests_a_share() {
     let run = check_json(&doc(PAPER, r#""pacing": { "burst": 3 }"#));
     assert_rejected(&run, "pacing.burst", &["unknown key", "max_messages_per_second"]);
 }
+
+#[test]
+fn ibc_command_server_of_an_account() {
+    let with_ibc = |ibc: &str| doc(&format!(r#"{PAPER}, "ibc": {ibc}"#), "");
+    assert_eq!(check_json(&with_ibc("{}")).code, Some(0), "host and port have defaults");
+    assert_eq!(check_json(&with_ibc(r#"{ "host": "10.0.0.5", "port": 7462 }"#)).code, Some(0));
+    assert_rejected(&check_json(&with_ibc(r#"{ "port": 0 }"#)), "accounts[0].ibc.port", &["1-65535", "got 0"]);
+    assert_rejected(&check_json(&with_ibc(r#"{ "host": " " }"#)), "accounts[0].ibc.host", &["empty"]);
+    assert_rejected(&check_json(&with_ibc(r#"{ "prot": 7462 }"#)), "accounts[0].ibc.prot", &["unknown", "port"]);
+    let second = r#""name": "Live", "paper_trading": false, "host": "127.0.0.1", "port": 4001, "client_id": 2"#;
+    let json = format!(r#"{{ "accounts": [ {{ {PAPER} }}, {{ {second}, "ibc": {{ "port": 70000 }} }} ] }}"#);
+    assert_rejected(&check_json(&json), "accounts[1].ibc.port", &["got 70000"]);
+}
+
+#[test]
+fn escalation_thresholds_and_the_restart_command() {
+    let escalation = |body: &str| check_json(&doc(PAPER, &format!(r#""escalation": {body}"#)));
+    let valid = r#"{ "restart_after": "2m", "min_interval": "30m", "restart_command": ["docker", "restart", "ib-gateway"],
+                     "restart_command_timeout": "90s", "enabled": true }"#;
+    assert_eq!(escalation(valid).code, Some(0), "{}", escalation(valid));
+    assert_eq!(escalation(r#"{ "restart_command": null }"#).code, Some(0));
+    assert_rejected(
+        &escalation(r#"{ "restart_command": [] }"#),
+        "escalation.restart_command",
+        &["empty list", "docker"],
+    );
+    assert_rejected(&escalation(r#"{ "restart_command": ["", "x"] }"#), "escalation.restart_command[0]", &["program"]);
+    assert_rejected(&escalation(r#"{ "restart_command": "docker restart gw" }"#), "escalation.restart_command", &[]);
+    assert_rejected(&escalation(r#"{ "restart_after": "0s" }"#), "escalation.restart_after", &["at least 1ms"]);
+    assert_rejected(&escalation(r#"{ "min_interval": "0ms" }"#), "escalation.min_interval", &["at least 1ms"]);
+    assert_rejected(
+        &escalation(r#"{ "restart_command_timeout": "soon" }"#),
+        "escalation.restart_command_timeout",
+        &["\"soon\""],
+    );
+    assert_rejected(&escalation(r#"{ "reconnect_data_after": 300 }"#), "escalation.reconnect_data_after", &["number"]);
+    assert_rejected(&escalation(r#"{ "stop_after": "1h" }"#), "escalation.stop_after", &["unknown", "restart_after"]);
+}
+
+#[test]
+fn shipped_ibc_example_passes() {
+    let run = check_config(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/settings.ibc.json"));
+    assert_eq!(run.code, Some(0), "config/settings.ibc.json must pass\n{run}");
+}

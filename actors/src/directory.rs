@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use ractor::ActorRef;
 
+use crate::escalation::EscalationMessage;
 use crate::gateway::GatewayMessage;
 use crate::guard::GuardMessage;
 use crate::persistence::PersistenceMessage;
@@ -17,6 +18,7 @@ struct Entries {
     reconnect: Option<ActorRef<ReconnectMessage>>,
     guard: Option<ActorRef<GuardMessage>>,
     persistence: Option<ActorRef<PersistenceMessage>>,
+    escalation: Option<ActorRef<EscalationMessage>>,
 }
 
 /// Shared, cheap to clone.
@@ -49,6 +51,15 @@ impl Directory {
     /// The current PersistenceActor.
     pub fn persistence(&self) -> Option<ActorRef<PersistenceMessage>> {
         self.read().persistence.clone()
+    }
+
+    /// The current EscalationActor (none when the ladder has nothing to run).
+    pub fn escalation(&self) -> Option<ActorRef<EscalationMessage>> {
+        self.read().escalation.clone()
+    }
+
+    pub(crate) fn set_escalation(&self, escalation: ActorRef<EscalationMessage>) {
+        self.write().escalation = Some(escalation);
     }
 
     pub(crate) fn set_persistence(&self, persistence: ActorRef<PersistenceMessage>) {

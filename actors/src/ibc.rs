@@ -6,7 +6,8 @@
 //! without a login: `RECONNECTDATA`, `RECONNECTACCOUNT`, `RESTART`. This module holds the
 //! protocol: the commands ([`Command`]), IBC's reply lines ([`Reply`]), one command's
 //! conversation ([`Exchange`]), and how IBC answers each command ([`Command::ibc_script`]),
-//! which the simulator's IBC emulation speaks. The TCP client comes later.
+//! which the simulator's IBC emulation speaks. The TCP client is
+//! [`crate::escalation::send_command`].
 //!
 //! # Facts, from IBC 3.24.1's source
 //!

@@ -11,16 +11,21 @@
 //!  ├─ GuardActor                engine orders pass only while the account is usable
 //!  ├─ ProxyActor × port         guarded TWS API port: engine sessions relayed, placeOrder gated
 //!  ├─ ReconnectActor            backoff per account, reset-window calendar, manual attempts
+//!  ├─ EscalationActor           the IBC ladder per account: RECONNECTDATA, RECONNECTACCOUNT,
+//!  │                            RESTART, the restart command (only with accounts[].ibc or one)
 //!  └─ WatchdogActor             heartbeat every interval; checks every actor, reports stuck
 //!                               ones; WATCHDOG=1 to systemd only when every actor answered
 //! gateway ── StatusEvent ──▶ EventPort ──▶ reconnect, persistence, guard, alert
-//! gateway, reconnect, watchdog ── write ──▶ StatusBoard ◀── read ── HTTP, --once, persistence
+//! gateway, reconnect, watchdog ── write ──▶ StatusBoard ◀── read ── HTTP, --once, persistence,
+//!                                                                 escalation ── IBC, restart command
 //! engine ── Guard::place_order ──▶ GuardActor ──▶ GatewayActor ──▶ ibapi ──▶ IB Gateway
 //! engine (any TWS client) ──▶ ProxyActor session ── Gates::refusal ──▶ its own upstream session
 //! ```
 //!
 //! Each module depends only on modules above it in this list, except `directory`, the registry
-//! of current refs, which names the message types of the actors it holds. Pure logic (no actors,
+//! of current refs, which names the message types of the actors it holds, and `escalation`,
+//! whose pure parts (`ladder`, `outcome`) the status events name while its actor reads the
+//! status board. Pure logic (no actors,
 //! no I/O, time passed in) is marked *pure*.
 //!
 //! - [`wire`]: the TWS API framing, versions, message ids and `error` encoding, shared by the
@@ -32,8 +37,11 @@
 //! - [`drill`]: failures injected on purpose (panic, freeze) into an actor.
 //! - IB's operating facts, each *pure* (wired by issue 14): [`farms`] (data-farm notices per
 //!   farm), [`conditions`] (10197 competing session, 100 pacing violations), [`pacing`] (the
-//!   outgoing message budget, orders first), [`reauth`] (the weekly login), [`escalation`] (the
-//!   IBC ladder), [`ibc`] (IBC's command-server line protocol).
+//!   outgoing message budget, orders first), [`reauth`] (the weekly login), [`ibc`] (IBC's
+//!   command-server line protocol).
+//! - [`escalation`]: the IBC ladder (`ladder`, `outcome`, `observe`: *pure*), IBC's TCP client
+//!   and the restart command (`client`), what outlives an incarnation (`book`), the
+//!   EscalationActor (`actor`).
 //! - [`status`]: [`ConnectionState`] and its [`transition`] (*pure*), [`StatusEvent`]s, the
 //!   [`AccountStatus`] record, the uptime ledger, the [`StatusBoard`].
 //! - [`engine`]: what engines exchange with the supervisor: orders, ticks, market events,

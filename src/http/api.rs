@@ -29,6 +29,9 @@ pub struct AccountView<'a> {
     pub refusal: Option<Refusal>,
     /// A caveat on the switch: "not persisted: …", or why it was paused at startup.
     pub trading_note: Option<String>,
+    /// The IBC escalation ladder (`null` when it does not run): the rungs fired in this
+    /// episode and ever, the last firing with its outcome, what it waits for next.
+    pub escalation: Option<ibkr_supervisor_actors::escalation::LadderView>,
 }
 
 fn as_text<S: serde::Serializer>(refusal: &Option<Refusal>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -102,6 +105,7 @@ pub(crate) fn status_view<'a>(state: &AppState, board: &'a BoardSnapshot) -> Sta
             trading_active: !guard.is_paused(&status.name),
             refusal: guard.refusal(&status.name),
             trading_note: state.trading_note(&status.name, board.persistence.as_ref()),
+            escalation: state.handle.escalation().view(&status.name),
         })
         .collect();
     StatusView {

@@ -84,6 +84,22 @@ fn data_plane(out: &mut String, accounts: &[AccountStatus]) {
     }
 }
 
+/// The escalation ladder's firings, per account and rung (only while the ladder runs).
+fn escalations(out: &mut String, book: &ibkr_supervisor_actors::escalation::EscalationBook) {
+    if !book.active() {
+        return;
+    }
+    header(
+        out,
+        "ibkr_escalations_total",
+        "counter",
+        "Rungs of the IBC escalation ladder fired (RECONNECTDATA, RECONNECTACCOUNT, RESTART, the restart command).",
+    );
+    for (account, rung, n) in book.totals() {
+        let _ = writeln!(out, "ibkr_escalations_total{{account=\"{}\",rung=\"{}\"}} {n}", label(&account), rung.name());
+    }
+}
+
 pub async fn metrics(state: Arc<AppState>) -> Response {
     let board = state.handle.board().snapshot();
     let now = state.handle.clock().now();
@@ -127,6 +143,7 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
         }
     }
     data_plane(&mut out, &board.accounts);
+    escalations(&mut out, state.handle.escalation());
     header(
         &mut out,
         "ibkr_loss_detection_window_seconds",

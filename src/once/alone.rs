@@ -29,6 +29,8 @@ pub(super) async fn check(mut settings: Settings, mut options: StartOptions) -> 
     for account in &mut settings.accounts {
         account.proxy = None;
     }
+    // A check never acts on a gateway: no IBC command, no restart command.
+    settings.escalation.enabled = false;
     options.record = Recording::Check;
     let connect_timeout = settings.heartbeat.connect_timeout;
     let probe_timeout = settings.heartbeat.probe_timeout;

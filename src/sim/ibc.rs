@@ -5,7 +5,8 @@
 //! to the gateway:
 //!
 //! - `RESTART`: every session closed (FIN) and the listener down for the restart time
-//!   (`--ibc-restart-ms`), then listening again; IB Gateway restarts without a login.
+//!   (`--ibc-restart-ms`), then listening again; IB Gateway restarts without a login. What
+//!   wedged the old process's API (`hang`, `stall_handshake`, `latency`) ends with it.
 //! - `RECONNECTDATA`: every broken data farm reconnects (2104 / 2106 / 2158).
 //! - `RECONNECTACCOUNT`: a lost upstream is restored (1102, data maintained).
 //! - `STOP` / `PAUSE`: the gateway exits: sessions closed, listener down until `clear`.
@@ -148,6 +149,7 @@ fn act(gateway: &Arc<Gateway>, command: Command, restart: Duration) {
     match command {
         Command::Restart => {
             gateway.apply(&Fault::Refuse { duration_ms: Some(restart.as_millis() as u64) });
+            gateway.api_restarted();
         }
         Command::Stop | Command::Pause => gateway.apply(&Fault::Refuse { duration_ms: None }),
         Command::ReconnectData => gateway.reconnect_farms(),

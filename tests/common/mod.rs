@@ -7,6 +7,7 @@ pub mod engine;
 pub mod proxy;
 pub mod python;
 pub mod smtp;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;

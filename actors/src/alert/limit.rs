@@ -9,7 +9,9 @@
 //! - A competing live session (10197) counts like a "down" and has no "recovered".
 //! - A meltdown (the process exits and every order is refused), an order seen nowhere (money
 //!   at risk; one alert per order, never repeated) and a weekly login needed (once a week per
-//!   account; nothing but a human ends it) are never dropped.
+//!   account; nothing but a human ends it) and an escalation (a rung fired or failed: at most
+//!   once per rung and `escalation.min_interval`; a restart of the gateway is never hidden) are
+//!   never dropped.
 //!
 //! Every alert sent takes a place in the one-minute window, so a flood of exempt alerts still
 //! holds back the next "down".
@@ -50,7 +52,11 @@ impl RateLimit {
         }
         let admission = match alert.kind {
             // A login needed comes once a week per account, and only a human can end it.
-            AlertKind::Meltdown | AlertKind::OrderUnknown | AlertKind::LoginNeeded => Admission::Send,
+            // An escalation fires at most once per rung and `escalation.min_interval`: a restart
+            // of the gateway is never hidden.
+            AlertKind::Meltdown | AlertKind::OrderUnknown | AlertKind::LoginNeeded | AlertKind::Escalation => {
+                Admission::Send
+            }
             AlertKind::Recovered if self.unreported.remove(&alert.account) => Admission::Unreported,
             AlertKind::Recovered => Admission::Send,
             AlertKind::Down | AlertKind::Degraded if self.sent.len() >= max_per_minute as usize => {
@@ -103,6 +109,8 @@ mod tests {
             assert_eq!(limit.admit(&alert("Paper", AlertKind::OrderUnknown), 1, now), Admission::Send);
         }
         assert_eq!(limit.admit(&alert("*", AlertKind::Meltdown), 1, now), Admission::Send);
+        // Nor a restart of the gateway by the escalation ladder.
+        assert_eq!(limit.admit(&alert("Live", AlertKind::Escalation), 1, now), Admission::Send);
         assert_eq!(limit.admit(&alert("Live", AlertKind::Degraded), 1, now), Admission::OverLimit);
         assert_eq!(limit.admit(&alert("Live", AlertKind::Recovered), 1, now), Admission::Unreported);
     }

@@ -16,6 +16,10 @@
 //!   episode — decided by the next event or by [`due`], which the actor calls at the moment
 //!   the grace ends, since a gateway that stays away publishes nothing — and the recovery
 //!   closes it as any other.
+//! - **Escalation** ([`crate::escalation`]): every rung fired is alerted ("IB Gateway for Live:
+//!   sent RESTART through IBC after the API was dead 5m"), and so is a rung that failed
+//!   (IBC refused, silent or unreachable; the command failed or was killed at its timeout);
+//!   one that worked is not alerted again. They open no episode.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +27,7 @@ use chrono::{DateTime, Utc};
 
 use serde::Serialize;
 
+use crate::escalation::{Outcome, Problem, Rung};
 use crate::reauth::{login_alert, ReauthConfig, ReauthVerdict};
 use crate::status::{ConnectionState, EventKind, StatusEvent};
 
@@ -55,6 +60,8 @@ pub enum AlertKind {
     CompetingSession,
     /// The gateway stayed down past the weekly token expiry: a human must log in.
     LoginNeeded,
+    /// The escalation ladder fired a rung (IBC command or restart command), or a rung failed.
+    Escalation,
 }
 
 impl AlertKind {
@@ -163,6 +170,10 @@ pub fn decide(memory: &mut Memory, reauth: Option<&ReauthConfig>, event: &Status
                 ),
             )
         }
+        EventKind::Escalation { rung, problem, command, since, fired_at, outcome } => {
+            escalation_text(account, *rung, *problem, command, *fired_at - *since, outcome.as_ref())
+                .and_then(|text| alert(AlertKind::Escalation, text))
+        }
         EventKind::Meltdown { actor, reason } => alert(
             AlertKind::Meltdown,
             format!("🔥 ibkr-supervisor meltdown ({actor}): {reason}; every order is refused and the process restarts"),
@@ -222,6 +233,34 @@ pub fn decide(memory: &mut Memory, reauth: Option<&ReauthConfig>, event: &Status
             }
         },
         _ => None,
+    }
+}
+
+/// The text of an escalation alert: the firing (`outcome` `None`), or a failed outcome.
+fn escalation_text(
+    account: &str,
+    rung: Rung,
+    problem: Problem,
+    command: &str,
+    lasted: chrono::TimeDelta,
+    outcome: Option<&Outcome>,
+) -> Option<String> {
+    let what = match rung {
+        Rung::RestartCommand => format!("ran the restart command `{command}`"),
+        _ => format!("sent {command} through IBC"),
+    };
+    match outcome {
+        None => {
+            let lasted = std::time::Duration::from_secs(lasted.num_seconds().max(0).unsigned_abs());
+            let why = match problem {
+                Problem::DataBroken => "a market-data farm was broken",
+                Problem::UpstreamLost => "IB's upstream was lost (1100)",
+                Problem::ApiDead => "the API was dead",
+            };
+            Some(format!("🔧 IB Gateway for {account}: {what} after {why} {}", humantime::format_duration(lasted)))
+        }
+        Some(outcome) if outcome.succeeded() => None,
+        Some(outcome) => Some(format!("🔧❗ IB Gateway for {account}: {what}: {}", outcome.describe())),
     }
 }
 
@@ -293,6 +332,43 @@ mod tests {
             decide(&mut episodes, Some(&R), &failed).unwrap().kind,
             AlertKind::Down,
             "the failed attempt after it is an outage"
+        );
+    }
+
+    #[test]
+    fn an_escalation_is_alerted_when_fired_and_when_it_failed_and_opens_no_episode() {
+        let mut memory = Memory::default();
+        let fired = |outcome: Option<Outcome>| {
+            let kind = EventKind::Escalation {
+                rung: Rung::Restart,
+                problem: Problem::ApiDead,
+                command: "RESTART".into(),
+                since: t(0),
+                fired_at: t(300),
+                outcome,
+            };
+            StatusEvent::new("Live", t(300), kind)
+        };
+        let alert = decide(&mut memory, Some(&R), &fired(None)).unwrap();
+        assert_eq!(alert.kind, AlertKind::Escalation);
+        assert_eq!(alert.text, "🔧 IB Gateway for Live: sent RESTART through IBC after the API was dead 5m");
+        assert!(memory.episodes.is_empty(), "no episode: the outage has its own");
+        let worked = fired(Some(Outcome::Accepted { detail: "RESTART at 01:23 PM".into() }));
+        assert_eq!(decide(&mut memory, Some(&R), &worked), None, "a rung that worked is not alerted twice");
+        let failed = decide(&mut memory, Some(&R), &fired(Some(Outcome::NoAnswer))).unwrap();
+        assert_eq!(failed.text, "🔧❗ IB Gateway for Live: sent RESTART through IBC: no answer from IBC");
+        let command = EventKind::Escalation {
+            rung: Rung::RestartCommand,
+            problem: Problem::ApiDead,
+            command: "docker restart ib-gateway".into(),
+            since: t(0),
+            fired_at: t(900),
+            outcome: Some(Outcome::TimedOut { after_ms: 60_000 }),
+        };
+        let killed = decide(&mut memory, Some(&R), &StatusEvent::new("Live", t(960), command)).unwrap();
+        assert_eq!(
+            killed.text,
+            "🔧❗ IB Gateway for Live: ran the restart command `docker restart ib-gateway`: killed after 1m"
         );
     }
 

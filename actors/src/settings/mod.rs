@@ -32,7 +32,8 @@
 //!     { "name": "Paper", "paper_trading": true, "host": "127.0.0.1", "port": 4002,
 //!       "client_id": 1, "fallback_client_ids": [11, 21],
 //!       "proxy": { "listen": "127.0.0.1:4102", "allowed_clients": ["127.0.0.1/32"],
-//!                  "max_sessions": 8, "buffer_bytes": 4194304, "write_timeout": "2s" } }
+//!                  "max_sessions": 8, "buffer_bytes": 4194304, "write_timeout": "2s" },
+//!       "ibc": { "host": "127.0.0.1", "port": 7462 } }
 //!   ],
 //!   "heartbeat": { "interval": "5s", "probe_timeout": "2s", "connect_timeout": "5s" },
 //!   "reconnect": { "auto": true, "schedule": ["1s", "2s", "5s", "15s"], "jitter": 0.1,
@@ -46,7 +47,10 @@
 //!                 "keep_audit": "2y" },
 //!   "alerts": { "webhook_url": null },
 //!   "supervisor": { "max_restarts": 5, "restart_window": "60s" },
-//!   "logging": { "format": "text", "heartbeat_line": "changes", "heartbeat_summary_every": "15m" }
+//!   "logging": { "format": "text", "heartbeat_line": "changes", "heartbeat_summary_every": "15m" },
+//!   "escalation": { "enabled": true, "reconnect_data_after": "5m", "reconnect_account_after": "3m",
+//!                   "restart_after": "5m", "restart_command_after": "10m", "min_interval": "15m",
+//!                   "restart_command": null, "restart_command_timeout": "60s" }
 //! }
 //! ```
 //!
@@ -54,13 +58,15 @@
 //! the rules of each key.
 //!
 //! The parts, one file each: `model.rs` (the public, typed settings and their defaults),
-//! `raw.rs` (the private serde layer), `proxy.rs` (an account's guarded port), `scalars.rs` (the value types that check themselves while
+//! `raw.rs` (the private serde layer), `proxy.rs` (an account's guarded port), `escalation.rs`
+//! (the IBC ladder and an account's IBC command server), `scalars.rs` (the value types that check themselves while
 //! parsing), `validate.rs` (the rules across values), `error.rs` ([`SettingsError`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 mod error;
+mod escalation;
 mod model;
 mod proxy;
 mod raw;
@@ -68,6 +74,7 @@ mod scalars;
 mod validate;
 
 pub use error::SettingsError;
+pub use escalation::{EscalationSettings, IbcSettings, DEFAULT_IBC_HOST, DEFAULT_RESTART_COMMAND_TIMEOUT};
 pub use model::{
     AccountSettings, AlertSettings, DatabaseSettings, GuardSettings, HeartbeatLine, HeartbeatSettings, HttpSettings,
     LogFormat, LoggingSettings, OrderSettings, ReconnectSettings, ResetWindowSettings, Settings, SmtpSettings, SmtpTls,

@@ -72,6 +72,9 @@ pub struct Settings {
     pub supervisor: SupervisorSettings,
     /// Log output (JSON key `logging`).
     pub logging: LoggingSettings,
+    /// The IBC escalation ladder (JSON key `escalation`): see
+    /// [`EscalationSettings`](super::EscalationSettings).
+    pub escalation: super::EscalationSettings,
 }
 
 /// One IB Gateway / TWS connection (an element of the JSON `accounts` list).
@@ -95,6 +98,9 @@ pub struct AccountSettings {
     pub fallback_client_ids: Vec<i32>,
     /// The account's guarded TWS API port (`proxy`, default none): see [`ProxySettings`].
     pub proxy: Option<ProxySettings>,
+    /// IBC's command server for this account's gateway (`ibc`, default none): see
+    /// [`IbcSettings`](super::IbcSettings); the escalation ladder's IBC rungs need it.
+    pub ibc: Option<super::IbcSettings>,
 }
 
 impl AccountSettings {
@@ -475,6 +481,7 @@ impl Default for Settings {
             client_id,
             fallback_client_ids: fallbacks.to_vec(),
             proxy: None,
+            ibc: None,
         };
         Settings {
             accounts: vec![account("Paper", true, 4002, 1, [11, 21]), account("Live", false, 4001, 2, [12, 22])],
@@ -495,6 +502,7 @@ impl Default for Settings {
             trading: TradingSettings::default(),
             supervisor: SupervisorSettings::default(),
             logging: LoggingSettings::default(),
+            escalation: super::EscalationSettings::default(),
         }
     }
 }

@@ -50,6 +50,8 @@ pub(super) struct RawSettings {
     pub(super) supervisor: RawSupervisor,
     #[serde(default)]
     pub(super) logging: RawLogging,
+    #[serde(default)]
+    pub(super) escalation: super::escalation::RawEscalation,
 }
 
 fn raw_default_reset_time() -> Option<Clock> {
@@ -72,6 +74,8 @@ pub(super) struct RawAccount {
     pub(super) fallback_client_ids: Vec<ClientId>,
     #[serde(default)]
     pub(super) proxy: Option<super::proxy::RawProxy>,
+    #[serde(default)]
+    pub(super) ibc: Option<super::escalation::RawIbc>,
 }
 
 #[derive(Deserialize)]

@@ -122,8 +122,11 @@ impl RawSettings {
             ));
         }
 
+        let escalation = self.escalation.validate()?;
+
         Ok(Settings {
             accounts,
+            escalation,
             heartbeat: HeartbeatSettings {
                 interval: self.heartbeat.interval.value,
                 probe_timeout: self.heartbeat.probe_timeout.value,
@@ -299,6 +302,7 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
         }
 
         let proxy = a.proxy.map(|p| p.validate(i)).transpose()?;
+        let ibc = a.ibc.map(|c| c.validate(i)).transpose()?;
         accounts.push(AccountSettings {
             name,
             paper_trading: a.paper_trading,
@@ -307,6 +311,7 @@ fn validate_accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, Setti
             client_id,
             fallback_client_ids,
             proxy,
+            ibc,
         });
     }
     let listens: Vec<_> =

@@ -1,6 +1,6 @@
 //! [`StatusEvent`]: every state change, attempt, probe failure, notice and restart, with a
 //! timestamp, published on the [`EventPort`] to the actors that subscribe (reconnect,
-//! persistence, guard, alert).
+//! persistence, guard, alert); the escalation ladder's firings too.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use ractor::OutputPort;
 use serde::Serialize;
 
 use super::ConnectionState;
+use crate::escalation::{Outcome, Problem, Rung};
 use crate::farms::FarmSnapshot;
 
 /// One published fact about an account (`account` is `"*"` for supervisor-wide events).
@@ -158,6 +159,22 @@ pub enum EventKind {
         /// What went wrong.
         error: String,
     },
+    /// The escalation ladder fired a rung ([`crate::escalation`]): published once when it
+    /// fires (`outcome` null) and once with what it came to.
+    Escalation {
+        /// The rung: `reconnect_data`, `reconnect_account`, `restart`, `restart_command`.
+        rung: Rung,
+        /// The problem it answers: `data_broken`, `upstream_lost`, `api_dead`.
+        problem: Problem,
+        /// What was sent or run: the IBC command, or the restart command's argv joined.
+        command: String,
+        /// Since when the problem had lasted when the rung fired.
+        since: DateTime<Utc>,
+        /// When the rung fired.
+        fired_at: DateTime<Utc>,
+        /// IBC's answer or the command's end; `None` when just fired.
+        outcome: Option<Outcome>,
+    },
     /// The account's guarded port decided an engine's `placeOrder`.
     ProxyOrder {
         /// The port's listen address.
@@ -192,6 +209,7 @@ impl EventKind {
             Self::OrderUnknown { .. } => "order_unknown",
             Self::ReconcileFailed { .. } => "reconcile_failed",
             Self::ProxyOrder { .. } => "proxy_order",
+            Self::Escalation { .. } => "escalation",
         }
     }
 }
@@ -226,6 +244,14 @@ mod tests {
             EventKind::OrderUnknown { order_id: 1, client_id: 1, order_ref: text(), last_status: text() },
             EventKind::ReconcileFailed { error: text() },
             EventKind::ProxyOrder { listen: text(), client_id: Some(1), order_id: 1, refused: None },
+            EventKind::Escalation {
+                rung: Rung::Restart,
+                problem: Problem::ApiDead,
+                command: "RESTART".into(),
+                since: t,
+                fired_at: t,
+                outcome: Some(Outcome::NoAnswer),
+            },
         ];
         for kind in kinds {
             let json = serde_json::to_value(StatusEvent::new("Paper", t, kind.clone())).unwrap();

@@ -15,6 +15,7 @@ use crate::alert::{AlertActor, AlertArgs, AlertCounters, Channel};
 use crate::calendar::ResetCalendar;
 use crate::clock::SharedClock;
 use crate::directory::Directory;
+use crate::escalation::{EscalationActor, EscalationArgs, EscalationBook, IBC_COMMAND_TIMEOUT};
 use crate::gateway::{GatewayActor, GatewayArgs};
 use crate::guard::{GuardActor, GuardArgs, GuardStats, SharedGates, TickQueue};
 use crate::persistence::{PersistenceActor, PersistenceArgs, Recording};
@@ -68,6 +69,8 @@ pub enum Child {
     Guard,
     /// The ProxyActor of an account's guarded port.
     Proxy(String),
+    /// The EscalationActor (only when an account has `ibc` or a `restart_command` is set).
+    Escalation,
 }
 
 impl Child {
@@ -81,6 +84,7 @@ impl Child {
             Child::Proxy(account) => format!("proxy:{account}"),
             Child::Persistence => "persistence".into(),
             Child::Alert => "alert".into(),
+            Child::Escalation => "escalation".into(),
         }
     }
 
@@ -94,6 +98,7 @@ impl Child {
             Child::Proxy(_) => "ProxyActor",
             Child::Persistence => "PersistenceActor",
             Child::Alert => "AlertActor",
+            Child::Escalation => "EscalationActor",
         }
     }
 
@@ -141,6 +146,8 @@ pub struct SupervisorArgs {
     pub alert_counters: Arc<AlertCounters>,
     /// The guarded ports' counters and sessions (outlive a proxy actor restart).
     pub proxies: ProxyStats,
+    /// The escalation ladders (outlive an escalation actor restart: what fired stays fired).
+    pub escalation: Arc<EscalationBook>,
 }
 
 /// The root of the tree; its state is [`SupervisorState`].
@@ -186,7 +193,12 @@ impl Actor for RootSupervisor {
         children.push(Child::Guard);
         // After the guard, whose gates decide their orders.
         children.extend(state.args.proxies.ports().iter().map(|p| Child::Proxy(p.account.clone())));
-        children.extend([Child::Reconnect, Child::Watchdog]);
+        // After the gateways and the reconnect actor, whose status it reads.
+        children.push(Child::Reconnect);
+        if EscalationBook::wanted(&state.args.settings) {
+            children.push(Child::Escalation);
+        }
+        children.push(Child::Watchdog);
         for child in children {
             state.spawn(&myself, child).await?;
         }
@@ -366,6 +378,22 @@ impl SupervisorState {
                 let (alert, _) = Actor::spawn_linked(None, AlertActor, alert_args, supervisor).await?;
                 alert.get_cell()
             }
+            Child::Escalation => {
+                let escalation_args = EscalationArgs {
+                    accounts: settings.accounts.clone(),
+                    escalation: settings.escalation.clone(),
+                    reauth: settings.reauth,
+                    calendar: args.calendar.clone(),
+                    clock: args.clock.clone(),
+                    board: args.board.clone(),
+                    events: args.events.clone(),
+                    book: Arc::clone(&args.escalation),
+                    ibc_timeout: IBC_COMMAND_TIMEOUT,
+                };
+                let (escalation, _) = Actor::spawn_linked(None, EscalationActor, escalation_args, supervisor).await?;
+                args.directory.set_escalation(escalation.clone());
+                escalation.get_cell()
+            }
             Child::Watchdog => {
                 let watchdog_args = WatchdogArgs {
                     accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
@@ -444,7 +472,7 @@ impl SupervisorState {
     /// guard, each bounded.
     async fn shutdown(&mut self) {
         self.stopping = true;
-        for child in [Child::Watchdog, Child::Reconnect] {
+        for child in [Child::Watchdog, Child::Escalation, Child::Reconnect] {
             self.stop_child(&child, Duration::from_millis(300)).await;
         }
         let proxies: Vec<Child> = self.cells.keys().filter(|c| matches!(c, Child::Proxy(_))).cloned().collect();

@@ -14,6 +14,7 @@ use crate::alert::AlertCounters;
 use crate::calendar::{PresetCatalog, QuiesceConfig, ResetCalendar, WindowSpec};
 use crate::clock::{SharedClock, SystemClock};
 use crate::directory::Directory;
+use crate::escalation::{EscalationBook, EscalationMessage};
 use crate::gateway::GatewayMessage;
 use crate::guard::{tick_pump, Gates, Guard, GuardStats, SharedGates};
 use crate::persistence::Recording;
@@ -100,6 +101,7 @@ pub struct Handle {
     pub(super) guard: Guard,
     pub(super) alerts: Arc<AlertCounters>,
     pub(super) proxies: ProxyStats,
+    pub(super) escalation: Arc<EscalationBook>,
 }
 
 impl std::ops::Deref for Supervision {
@@ -129,6 +131,7 @@ impl Supervision {
         let guard_stats = Arc::new(GuardStats::new(settings.accounts.iter().map(|a| a.name.as_str())));
         let ticks = tick_pump(Arc::clone(&gates), Arc::clone(&guard_stats));
         let alert_counters = Arc::new(AlertCounters::default());
+        let escalation = Arc::new(EscalationBook::new(&settings));
         let proxies = ProxyStats::new(
             settings
                 .accounts
@@ -160,11 +163,22 @@ impl Supervision {
             record: options.record,
             alert_counters: Arc::clone(&alert_counters),
             proxies: proxies.clone(),
+            escalation: Arc::clone(&escalation),
         };
         let (root, join) =
             Actor::spawn(None, RootSupervisor, args).await.map_err(|e| SupervisionError::Spawn(e.to_string()))?;
         Ok(Supervision {
-            handle: Handle { root, board, events, directory, clock, guard, alerts: alert_counters, proxies },
+            handle: Handle {
+                root,
+                board,
+                events,
+                directory,
+                clock,
+                guard,
+                alerts: alert_counters,
+                proxies,
+                escalation,
+            },
             join: Some(join),
         })
     }
@@ -225,6 +239,17 @@ impl Handle {
     /// The guarded ports: where each listens, its counters and its engine sessions.
     pub fn proxies(&self) -> &ProxyStats {
         &self.proxies
+    }
+
+    /// The escalation ladders: each account's view for `/status`, the firings for `/metrics`.
+    pub fn escalation(&self) -> &EscalationBook {
+        &self.escalation
+    }
+
+    /// The current EscalationActor (`None` when the ladder has nothing to run, or between a
+    /// failure and its restart).
+    pub fn escalation_actor(&self) -> Option<ActorRef<EscalationMessage>> {
+        self.directory.escalation()
     }
 
     /// The current ref of every actor the directory holds (the guard, the reconnect actor,

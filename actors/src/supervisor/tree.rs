@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::actor::{Child, ChildEntry, SupervisorMessage};
 use super::api::Handle;
 use crate::alert::AlertMessage;
+use crate::escalation::EscalationMessage;
 use crate::gateway::GatewayMessage;
 use crate::guard::GuardMessage;
 use crate::persistence::PersistenceMessage;
@@ -141,6 +142,9 @@ async fn snapshot(entry: &ChildEntry, within: Duration) -> Option<serde_json::Va
         }
         Child::Alert => answer(ActorRef::<AlertMessage>::from(cell).call(AlertMessage::Snapshot, within).await),
         Child::Proxy(_) => answer(ActorRef::<ProxyMessage>::from(cell).call(ProxyMessage::Snapshot, within).await),
+        Child::Escalation => {
+            answer(ActorRef::<EscalationMessage>::from(cell).call(EscalationMessage::Snapshot, within).await)
+        }
     }
 }
 

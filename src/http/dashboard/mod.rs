@@ -11,9 +11,11 @@
 //! from the copy [`History::dashboard`](super::History::dashboard) keeps in memory: rendering
 //! never reads the database. The parts: `wording.rs` (durations, times, the next reset),
 //! `timeline.rs` (the SVG bars and the uptime table), `events.rs` (the events table),
-//! `data_plane.rs` (farms, a competing session, pacing: the data beside the link).
+//! `data_plane.rs` (farms, a competing session, pacing: the data beside the link),
+//! `escalation.rs` (the IBC escalation ladder: the last rung fired, what comes next).
 
 mod data_plane;
+mod escalation;
 mod events;
 mod timeline;
 mod wording;
@@ -305,6 +307,7 @@ fn render_account(
         let _ = write!(out, r#"<p class="facts error">Last error: {}</p>"#, escape(error));
     }
     data_plane::render(out, a, zone, now);
+    escalation::render(out, view.escalation.as_ref(), zone, now);
     render_trading(out, view, meltdown, zone);
     if let Some(history) = history {
         let spans = history.day.get(&a.name).map(Vec::as_slice).unwrap_or_default();

@@ -56,6 +56,15 @@ impl Gateway {
         }
     }
 
+    /// The gateway process restarted (IBC's `RESTART`): what wedged the old one's API ends.
+    pub(crate) fn api_restarted(&self) {
+        self.conditions.send_modify(|c| {
+            c.hang = false;
+            c.stall_handshake = false;
+            c.latency = Duration::ZERO;
+        });
+    }
+
     /// Every broken farm reconnects (IBC's `RECONNECTDATA`, or `clear`).
     pub(crate) fn reconnect_farms(&self) {
         let broken: Vec<String> = self.conditions.borrow().farms_broken.iter().cloned().collect();

@@ -1,4 +1,4 @@
-//! The escalation ladder: what to do about a gateway that does not mend itself.
+//! The escalation ladder (*pure*): what to do about a gateway that does not mend itself.
 //!
 //! Retrying our socket is all a client can do by itself, but a gateway whose data farms stay
 //! broken, whose upstream stays lost (1100) or whose API is dead while its port is open can be
@@ -102,6 +102,16 @@ impl Rung {
             Rung::ReconnectAccount => Some(Command::ReconnectAccount),
             Rung::Restart => Some(Command::Restart),
             Rung::RestartCommand => None,
+        }
+    }
+
+    /// Its name, as in the JSON form and the `rung` label of `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rung::ReconnectData => "reconnect_data",
+            Rung::ReconnectAccount => "reconnect_account",
+            Rung::Restart => "restart",
+            Rung::RestartCommand => "restart_command",
         }
     }
 
@@ -504,7 +514,10 @@ mod tests {
         let mut ladder = Ladder::new(with_ibc());
         let actions = run(&mut ladder, &dead(0), &ResetCalendar::empty(), 0, 60 * MIN);
         assert_eq!(actions, [(5 * MIN, Rung::Restart), (15 * MIN, Rung::RestartCommand)]);
-        // Each rung maps to what the caller sends.
+        // Each rung maps to what the caller sends; its name is its JSON form.
+        for rung in Rung::ALL {
+            assert_eq!(serde_json::to_value(rung).unwrap(), rung.name());
+        }
         assert_eq!(Rung::Restart.command(), Some(Command::Restart));
         assert_eq!(Rung::RestartCommand.command(), None);
     }
