@@ -496,3 +496,47 @@ async fn restarted_mid_ladder(drill: Drill, why: &str) {
     assert!(tree.iter().any(|c| c.name == "escalation" && c.kind == "EscalationActor" && c.alive && c.restarts == 1));
     supervision.shutdown().await;
 }
+
+#[tokio::test]
+async fn while_the_weekly_login_is_due_a_dead_api_gets_no_restart_but_the_login_alert() {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let sim = sim_with_ibc().await;
+    // Sunday 2026-06-21 01:00:05 in New York (EDT): five seconds after IB's weekly expiry.
+    let expiry = Utc.with_ymd_and_hms(2026, 6, 21, 5, 0, 0).unwrap();
+    let clock = Arc::new(OffsetClock::starting_at(expiry + chrono::TimeDelta::seconds(5)));
+    let overrides = json!({
+        "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" }, "grace": "1s" },
+        "alerts": { "webhook_url": url, "retry": ["50ms"] },
+    });
+    let options = StartOptions { clock: clock.clone(), ..StartOptions::default() };
+    let supervision = Supervision::start(settings(&sim, sim.ibc_addr(0), overrides), options).await.unwrap();
+    connected_with_farms(supervision.board()).await;
+    let events = Events::record(supervision.events()).await;
+
+    // The gateway's API dies after the expiry: the outage is the weekly login's.
+    sim.inject(Fault::StallHandshake, None).unwrap();
+    sim.inject(Fault::Drop, None).unwrap();
+    eventually(WAIT, "the ladder holding the restart for the login", || async {
+        let view = supervision.escalation().view("Paper").unwrap();
+        matches!(view.next, Some(Step::Idle { reason: IdleReason::NeedsLogin }))
+    })
+    .await;
+    // The login alert comes (once the grace is over), never the ordinary outage alert.
+    eventually(WAIT, "the login alert", || async {
+        receiver.texts().iter().any(|t| t.contains("IB Gateway for Paper needs a login (weekly re-authentication)"))
+    })
+    .await;
+    // Well past restart_after and restart_command_after (300 / 600 ms): still nothing sent.
+    let down_since = supervision.board().account("Paper").unwrap().outage_since.expect("an outage");
+    eventually(WAIT, "the outage 2 s old", || async {
+        clock_now(&supervision) - down_since > chrono::TimeDelta::seconds(2)
+    })
+    .await;
+    let view = supervision.escalation().view("Paper").unwrap();
+    assert_eq!(view.next, Some(Step::Idle { reason: IdleReason::NeedsLogin }), "{view:?}");
+    assert!(ibc_commands(&sim).is_empty(), "a RESTART would only end at the login dialog: {:?}", ibc_commands(&sim));
+    assert!(escalations(&events).is_empty(), "{:?}", escalations(&events));
+    assert!(!receiver.texts().iter().any(|t| t.contains("IBKR Paper disconnected")), "{:?}", receiver.texts());
+    supervision.shutdown().await;
+}
