@@ -312,7 +312,7 @@ pub(crate) fn order_request(sink: OrderSink) -> OrderRequest {
 /// The pause before each order of a phase.
 #[derive(Clone, Copy)]
 pub(crate) enum Gap {
-    /// 25-35 ms at random: about 33 orders a second, under IB's message rate (the gateway's
+    /// 30-40 ms at random: about 29 orders a second, under IB's message rate (the gateway's
     /// pacer, `pacing.max_messages_per_second` 45, holds none back, so the figure is the
     /// guard's and the gateway's path, not a wait for the rate), and the next order lands at a
     /// random phase of the scheduler's (and the flood's) work.
@@ -360,7 +360,7 @@ pub(crate) async fn order_phase(guard: &Guard, orders: usize, gap: Gap) -> Order
             }
         }
         let pause = match gap {
-            Gap::Random => Duration::from_micros(rand::random_range(25_000..35_000)),
+            Gap::Random => Duration::from_micros(rand::random_range(30_000..40_000)),
             Gap::Fixed(pause) => pause,
         };
         tokio::time::sleep(pause).await;

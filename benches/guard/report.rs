@@ -140,7 +140,7 @@ pub(crate) fn report(
 
     println!();
     println!(
-        "2. Order latency through Guard::place_order, {} orders per phase, one at a time, 25-35 ms apart (under IB's message rate) (ms)",
+        "2. Order latency through Guard::place_order, {} orders per phase, one at a time, 30-40 ms apart (under IB's message rate) (ms)",
         config.orders
     );
     println!("{:<48} {:>5} {:>9} {:>9} {:>9} {:>9}   {:<14}", "measurement", "n", "p50", "p90", "p99", "max", "bound");
@@ -278,7 +278,7 @@ pub(crate) fn report_silent(phase: Option<&silent::SilentPhase>) {
     println!("{}", "-".repeat(124));
     let fresh = stats(&ms(&phase.fresh.sent));
     let quiet = stats(&ms(&phase.silent.sent));
-    latency_row("  fresh link (25-35 ms apart): place -> Sent", &fresh, None, "");
+    latency_row("  fresh link (30-40 ms apart): place -> Sent", &fresh, None, "");
     latency_row(&format!("  silent {:?} > max_silence: place -> Sent", silent::SILENT_GAP), &quiet, None, "");
     latency_row("  silent: place -> Open (gateway ack over TCP)", &stats(&ms(&phase.silent.open)), None, "");
     println!("{}", "-".repeat(124));

@@ -1,6 +1,6 @@
 //! Phase 3 of `cargo bench --bench guard`: the liveness gate's cost. A supervision tree of its
 //! own (the same simulator, `orders.max_silence` = [`MAX_SILENCE`]) places orders one at a time,
-//! first 25–35 ms apart (the previous order's Open came within `max_silence`: written at
+//! first 30–40 ms apart (the previous order's Open came within `max_silence`: written at
 //! once), then
 //! [`SILENT_GAP`] apart (silent longer than `max_silence`: the gateway probes — one
 //! `reqCurrentTime` round trip — before it writes the order). Side by side in one run, so the

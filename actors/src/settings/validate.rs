@@ -404,6 +404,7 @@ fn validate_pacing(raw: &super::raw::RawPacing) -> Result<crate::pacing::PacingC
         max_messages_per_second: raw.max_messages_per_second.0,
         order_reserve: raw.order_reserve,
         cool_down: raw.cool_down.value,
+        ..PacingConfig::default()
     };
     if config.max_messages_per_second > IB_MAX_MESSAGES_PER_SECOND {
         return Err(SettingsError::invalid(
