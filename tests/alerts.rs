@@ -99,10 +99,6 @@ impl Receiver {
     }
 }
 
-async fn two_gateways() -> Simulator {
-    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap()
-}
-
 #[tokio::test]
 async fn one_alert_per_episode_retried_until_the_receiver_takes_it() {
     let receiver = Receiver::default();

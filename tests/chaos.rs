@@ -30,16 +30,14 @@ struct Rig {
 
 /// Simulated paper and live gateways whose orders never fill (they stay working, to be
 /// reconciled across faults).
-async fn two_gateways() -> Simulator {
-    let options = SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() };
-    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321").options(options))
-        .await
-        .expect("the simulator starts")
+/// Two gateways whose orders stay open (no fill traffic during the faults).
+async fn parked_gateways() -> Simulator {
+    two_gateways_with(SimOptions { fill_delay: Duration::from_secs(3600), ..SimOptions::default() }).await
 }
 
 impl Rig {
     async fn start() -> Rig {
-        let sim = two_gateways().await;
+        let sim = parked_gateways().await;
         let database = scratch_database();
         let settings = settings_for(
             &sim.addrs(),
@@ -299,7 +297,7 @@ async fn sigterm_in_the_middle_of_reconnecting() {
 #[tokio::test]
 async fn an_outage_inside_a_reset_window() {
     use ibkr_supervisor::actors::clock::OffsetClock;
-    let sim = two_gateways().await;
+    let sim = parked_gateways().await;
     let settings = settings_for(
         &sim.addrs(),
         json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1s",

@@ -8,27 +8,16 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ibkr_supervisor::sim::{Fault, SimConfig, Simulator};
+use ibkr_supervisor::sim::{Fault, Simulator};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibkr-supervisor");
-
-async fn two_gateways() -> Simulator {
-    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap()
-}
 
 /// A settings file for the simulator's listeners, in a temp dir that lives as long as the guard.
 fn config_file(sim: &Simulator, overrides: serde_json::Value) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("settings.json");
-    let accounts: Vec<_> = ["Paper", "Live"]
-        .iter()
-        .zip(sim.addrs())
-        .enumerate()
-        .map(|(i, (name, addr))| {
-            json!({ "name": name, "paper_trading": i == 0, "host": "127.0.0.1", "port": addr.port(), "client_id": 1 + i })
-        })
-        .collect();
+    let accounts = listener_accounts(sim);
     let mut settings = json!({
         "accounts": accounts,
         "heartbeat": { "interval": "100ms", "probe_timeout": "200ms", "connect_timeout": "500ms" },

@@ -18,21 +18,20 @@ use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
 use ibkr_supervisor::actors::{
     AccountStatus, EventKind, MarketEvent, OrderEvent, Refusal, StartOptions, Supervision, Tick, TickReceiver,
 };
-use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
+use ibkr_supervisor::sim::{Fault, SimOptions, Simulator};
 use ibkr_supervisor::{RunOptions, Service};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn two_gateways() -> Simulator {
-    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321").options(SimOptions {
+async fn fast_gateways() -> Simulator {
+    two_gateways_with(SimOptions {
         fill_delay: Duration::from_millis(50),
         tick_interval: Duration::from_millis(10),
         ..SimOptions::default()
-    }))
+    })
     .await
-    .unwrap()
 }
 
 /// Both accounts connected, with the three farms every session reports.
@@ -70,6 +69,18 @@ fn farm<'a>(status: &'a AccountStatus, name: &str) -> Option<&'a ibkr_supervisor
     status.farms.farms.iter().find(|f| f.name == name)
 }
 
+/// Each data-plane change Paper published since `events` began recording: true when OK.
+fn data_planes_ok(events: &Events) -> Vec<bool> {
+    events
+        .of("Paper")
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::DataPlaneChanged { farms } => Some(farms.data_plane == DataPlane::Ok),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
     let (code, body) = http(addr, "GET", path, None).await;
     assert_eq!(code, 200, "{path}: {body}");
@@ -78,7 +89,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn a_broken_market_data_farm_degrades_the_data_and_orders_still_pass() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" } }));
     let service = Service::start(settings, RunOptions::default()).await.unwrap();
     let (handle, addr) = (service.handle(), service.http_addr());
@@ -170,7 +181,7 @@ async fn a_broken_market_data_farm_degrades_the_data_and_orders_still_pass() {
 
 #[tokio::test]
 async fn with_block_orders_on_data_loss_an_order_is_refused_data_lost_and_never_reaches_the_gateway() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "guard": { "block_orders_on_data_loss": true } }));
     let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
     wait_farms_reported(supervision.board()).await;
@@ -217,7 +228,7 @@ async fn with_block_orders_on_data_loss_an_order_is_refused_data_lost_and_never_
 
 #[tokio::test]
 async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_and_the_gate_follows_it() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "guard": { "block_orders_on_data_loss": true } }));
     let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
     wait_farms_reported(supervision.board()).await;
@@ -234,14 +245,7 @@ async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_a
             && matches!(guard.refusal("Paper"), Some(Refusal::DataLost { .. }))
     })
     .await;
-    let planes: Vec<bool> = events
-        .of("Paper")
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::DataPlaneChanged { farms } => Some(farms.data_plane == DataPlane::Ok),
-            _ => None,
-        })
-        .collect();
+    let planes = data_planes_ok(&events);
     assert_eq!(planes, [true, false], "forgotten with the session, then broken again");
 
     // The gateway actor panics with the farm broken: its replacement starts knowing no farm
@@ -255,14 +259,7 @@ async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_a
             && matches!(guard.refusal("Paper"), Some(Refusal::DataLost { .. }))
     })
     .await;
-    let planes: Vec<bool> = events
-        .of("Paper")
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::DataPlaneChanged { farms } => Some(farms.data_plane == DataPlane::Ok),
-            _ => None,
-        })
-        .collect();
+    let planes = data_planes_ok(&events);
     assert_eq!(planes, [true, false], "the replacement forgot the farms, then its session reported them");
     supervision.shutdown().await;
 }
@@ -271,7 +268,7 @@ async fn a_farm_broken_across_a_reconnect_or_a_gateway_panic_is_reported_again_a
 async fn a_competing_live_session_is_alerted_once_and_shown_while_it_lasts() {
     let receiver = Receiver::default();
     let url = receiver.start().await;
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "alerts": { "webhook_url": url, "retry": ["50ms"] } }));
     let supervision = Supervision::start(settings, StartOptions::default()).await.unwrap();
     wait_farms_reported(supervision.board()).await;
@@ -334,7 +331,7 @@ impl ibkr_supervisor::actors::clock::Clock for JumpClock {
 
 #[tokio::test]
 async fn market_data_ended_by_a_competing_session_is_requested_again_when_it_is_over() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let clock = Arc::new(JumpClock::default());
     let options = StartOptions { clock: clock.clone(), ..StartOptions::default() };
     let supervision = Supervision::start(settings_for(&sim.addrs(), json!({})), options).await.unwrap();
@@ -378,7 +375,7 @@ async fn market_data_ended_by_a_competing_session_is_requested_again_when_it_is_
 
 #[tokio::test]
 async fn pacing_violations_are_counted_and_the_link_stays_up() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(&sim.addrs(), json!({ "http": { "bind": "127.0.0.1:0" } }));
     let service = Service::start(settings, RunOptions::default()).await.unwrap();
     let (handle, addr) = (service.handle(), service.http_addr());

@@ -405,10 +405,16 @@ async fn the_demo_fault_panel_injects_through_its_seam() {
     service.shutdown().await;
 }
 
-#[tokio::test]
-async fn status_shows_the_next_reset_window_of_each_preset() {
+/// Run options whose clock reads `now` at the start.
+fn with_clock_at(now: chrono::DateTime<chrono::Utc>) -> RunOptions {
     use ibkr_supervisor::actors::clock::OffsetClock;
     use ibkr_supervisor::actors::StartOptions;
+    let start = StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() };
+    RunOptions { start, ..Default::default() }
+}
+
+#[tokio::test]
+async fn status_shows_the_next_reset_window_of_each_preset() {
     let sim = Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap();
     // Tuesday 2026-06-02 04:14:50 UTC: 00:14:50 in New York (EDT), 06:14:50 in Zurich (CEST),
     // 12:14:50 in Hong Kong.
@@ -422,11 +428,7 @@ async fn status_shows_the_next_reset_window_of_each_preset() {
             &sim.addrs(),
             json!({ "http": { "bind": "127.0.0.1:0" }, "reset_preset": preset, "guard": { "quiesce_before_reset": "0s" } }),
         );
-        let options = RunOptions {
-            start: StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() },
-            ..Default::default()
-        };
-        let service = Service::start(settings, options).await.unwrap();
+        let service = Service::start(settings, with_clock_at(now)).await.unwrap();
         let (code, status) = get_json(service.http_addr(), "/status").await;
         assert_eq!(code, 200);
         assert_eq!(status["reset"]["current"], Value::Null, "{preset}: {}", status["reset"]);
@@ -440,8 +442,6 @@ async fn status_shows_the_next_reset_window_of_each_preset() {
 /// 01:00 EDT, counted from the server's clock.
 #[tokio::test]
 async fn status_and_dashboard_show_the_next_weekly_login() {
-    use ibkr_supervisor::actors::clock::OffsetClock;
-    use ibkr_supervisor::actors::StartOptions;
     let sim = Simulator::start(SimConfig::default().loopback("DU1234567")).await.unwrap();
     let now = chrono::DateTime::parse_from_rfc3339("2026-06-12T00:59:00Z").unwrap().with_timezone(&chrono::Utc);
     let settings = settings_for(
@@ -449,11 +449,7 @@ async fn status_and_dashboard_show_the_next_weekly_login() {
         json!({ "http": { "bind": "127.0.0.1:0" },
                 "reauth": { "weekly": { "weekday": "sun", "time": "01:00", "timezone": "America/New_York" }, "grace": "20m" } }),
     );
-    let options = RunOptions {
-        start: StartOptions { clock: Arc::new(OffsetClock::starting_at(now)), ..StartOptions::default() },
-        ..Default::default()
-    };
-    let service = Service::start(settings, options).await.unwrap();
+    let service = Service::start(settings, with_clock_at(now)).await.unwrap();
     let (code, status) = get_json(service.http_addr(), "/status").await;
     assert_eq!(code, 200);
     let reauth = &status["reauth"];

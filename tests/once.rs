@@ -21,21 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibkr-supervisor");
 
-async fn two_gateways() -> Simulator {
-    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321")).await.unwrap()
-}
-
 /// Settings for the simulator's two listeners, recording into `dir/status.db`, with the HTTP
 /// surface on `http`.
 fn settings_json(sim: &Simulator, dir: &Path, http: SocketAddr) -> Value {
-    let accounts: Vec<Value> = ["Paper", "Live"]
-        .iter()
-        .zip(sim.addrs())
-        .enumerate()
-        .map(|(i, (name, addr))| {
-            json!({ "name": name, "paper_trading": i == 0, "host": "127.0.0.1", "port": addr.port(), "client_id": 1 + i })
-        })
-        .collect();
+    let accounts = listener_accounts(sim);
     json!({
         "accounts": accounts,
         "heartbeat": { "interval": "1s", "probe_timeout": "200ms", "connect_timeout": "500ms" },

@@ -11,20 +11,13 @@ use common::*;
 use ibkr_supervisor::actors::gateway::{Drill, GatewayMessage};
 use ibkr_supervisor::actors::MarketEvent;
 use ibkr_supervisor::actors::{ConnectionState, EventKind, Outcome, StartOptions, Supervision};
-use ibkr_supervisor::sim::{Fault, SimConfig, SimOptions, Simulator};
+use ibkr_supervisor::sim::{Fault, SimOptions, Simulator};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn two_gateways() -> Simulator {
-    Simulator::start(
-        SimConfig::default()
-            .loopback("DU1234567")
-            .loopback("U7654321")
-            .options(SimOptions { tick_interval: Duration::from_millis(10), ..SimOptions::default() }),
-    )
-    .await
-    .unwrap()
+async fn fast_gateways() -> Simulator {
+    two_gateways_with(SimOptions { tick_interval: Duration::from_millis(10), ..SimOptions::default() }).await
 }
 
 /// A tree connected to both gateways; the events recorded start after that.
@@ -52,7 +45,7 @@ fn state_of(supervision: &Supervision, account: &str) -> ConnectionState {
 
 #[tokio::test]
 async fn drop_and_reset_are_noticed_without_waiting_for_a_heartbeat() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     // A heartbeat interval far longer than the test: only the event path can notice.
     let (supervision, events) = start(&sim, json!({ "heartbeat": { "interval": "1h" } })).await;
     wait_state(&supervision, "Live", "connected", WAIT).await;
@@ -71,7 +64,7 @@ async fn drop_and_reset_are_noticed_without_waiting_for_a_heartbeat() {
 
 #[tokio::test]
 async fn a_hang_is_found_by_the_probe_within_interval_plus_timeout_and_recovers() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(
         &sim,
         json!({ "heartbeat": { "interval": "150ms", "probe_timeout": "100ms", "connect_timeout": "200ms" },
@@ -98,7 +91,7 @@ async fn a_hang_is_found_by_the_probe_within_interval_plus_timeout_and_recovers(
 
 #[tokio::test]
 async fn no_false_alarm_under_latency_below_the_probe_timeout() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) =
         start(&sim, json!({ "heartbeat": { "interval": "20ms", "probe_timeout": "500ms", "connect_timeout": "2s" } }))
             .await;
@@ -125,7 +118,7 @@ async fn no_false_alarm_under_latency_below_the_probe_timeout() {
 
 #[tokio::test]
 async fn a_stalled_handshake_times_out_and_backoff_continues() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(
         &sim,
         json!({ "heartbeat": { "connect_timeout": "150ms" }, "reconnect": { "schedule": ["100ms", "200ms"] } }),
@@ -153,7 +146,7 @@ async fn a_stalled_handshake_times_out_and_backoff_continues() {
 
 #[tokio::test]
 async fn refused_attempts_follow_the_schedule_then_reconnect_and_reset() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let schedule_ms = [100u64, 200, 300];
     let (supervision, events) =
         start(&sim, json!({ "reconnect": { "schedule": ["100ms", "200ms", "300ms"], "jitter": 0.1 } })).await;
@@ -190,7 +183,7 @@ async fn refused_attempts_follow_the_schedule_then_reconnect_and_reset() {
 
 #[tokio::test]
 async fn a_held_client_id_moves_to_the_fallbacks_without_a_tight_loop() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(&sim, json!({ "reconnect": { "schedule": ["200ms"] } })).await;
     sim.inject(Fault::HoldClientId { duration_ms: 60_000 }, Some(sim.port(0))).unwrap();
     sim.inject(Fault::Drop, Some(sim.port(0))).unwrap();
@@ -219,7 +212,7 @@ async fn a_held_client_id_moves_to_the_fallbacks_without_a_tight_loop() {
 
 #[tokio::test]
 async fn upstream_loss_degrades_and_1101_re_requests_market_data_but_1102_does_not() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, _events) = start(&sim, json!({})).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let sink: ibkr_supervisor::actors::TickReceiver =
@@ -262,7 +255,7 @@ async fn upstream_loss_degrades_and_1101_re_requests_market_data_but_1102_does_n
 
 #[tokio::test]
 async fn a_panicking_gateway_is_restarted_and_reconnects() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(&sim, json!({})).await;
     let before = supervision.gateway("Paper").unwrap();
     before.send_message(GatewayMessage::Drill(Drill::Panic)).unwrap();
@@ -281,7 +274,7 @@ async fn a_panicking_gateway_is_restarted_and_reconnects() {
 
 #[tokio::test]
 async fn a_stuck_gateway_is_detected_and_restarted() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(
         &sim,
         json!({ "heartbeat": { "interval": "100ms", "probe_timeout": "100ms" }, "supervisor": { "stuck_margin": "100ms" } }),
@@ -303,7 +296,7 @@ async fn a_stuck_gateway_is_detected_and_restarted() {
 
 #[tokio::test]
 async fn past_the_restart_limit_the_supervisor_melts_down() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (mut supervision, events) =
         start(&sim, json!({ "supervisor": { "max_restarts": 2, "restart_window": "60s" } })).await;
     for round in 0..3 {
@@ -331,7 +324,7 @@ async fn past_the_restart_limit_the_supervisor_melts_down() {
 
 #[tokio::test]
 async fn no_auto_reconnect_tracks_status_but_only_manual_requests_connect() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let supervision = Supervision::start(
         settings_for(&sim.addrs(), json!({ "reconnect": { "auto": false, "manual_min_interval": "300ms" } })),
         StartOptions::default(),
@@ -372,7 +365,7 @@ async fn no_auto_reconnect_tracks_status_but_only_manual_requests_connect() {
 
 #[tokio::test]
 async fn shutdown_is_ordered_and_fast_even_with_a_hung_gateway() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, _events) = start(&sim, json!({ "heartbeat": { "interval": "50ms" } })).await;
     wait_state(&supervision, "Live", "connected", WAIT).await;
     sim.inject(Fault::Hang, Some(sim.port(1))).unwrap();
@@ -391,7 +384,7 @@ fn just_before_the_nightly_reset() -> chrono::DateTime<chrono::Utc> {
 #[tokio::test]
 async fn an_outage_inside_the_reset_window_waits_for_its_end_then_reconnects_at_once() {
     use ibkr_supervisor::actors::clock::OffsetClock;
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(
         &sim.addrs(),
         json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "800ms",
@@ -443,7 +436,7 @@ async fn an_outage_inside_the_reset_window_waits_for_its_end_then_reconnects_at_
 #[tokio::test]
 async fn starting_inside_a_reset_window_makes_no_attempt_until_it_ends() {
     use ibkr_supervisor::actors::clock::OffsetClock;
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let settings = settings_for(
         &sim.addrs(),
         json!({ "reset_time": "23:45", "timezone": "America/New_York", "reset_duration": "1s" }),
@@ -478,7 +471,7 @@ async fn watchdog_view(supervision: &Supervision) -> serde_json::Value {
 async fn a_stuck_guard_and_a_stuck_reconnect_actor_are_restarted_and_systemd_pings_stop_meanwhile() {
     use ibkr_supervisor::actors::guard::GuardMessage;
     use ibkr_supervisor::actors::reconnect::ReconnectMessage;
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let pings = Arc::new(AtomicUsize::new(0));
     let on_heartbeat = {
         let pings = Arc::clone(&pings);
@@ -551,7 +544,7 @@ async fn a_stuck_guard_and_a_stuck_reconnect_actor_are_restarted_and_systemd_pin
 
 #[tokio::test]
 async fn a_pacing_notice_answering_the_probe_is_a_sign_of_life_not_an_outage() {
-    let sim = two_gateways().await;
+    let sim = fast_gateways().await;
     let (supervision, events) = start(&sim, json!({ "heartbeat": { "interval": "1h", "probe_timeout": "5s" } })).await;
     let gateway = supervision.gateway("Paper").unwrap();
     // The gateway stops reading: the probe's reqCurrentTime waits at the socket.

@@ -21,6 +21,19 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// One metric with a single value per account: its header, then `name{account="…"} value`.
+fn per_account<V: std::fmt::Display>(
+    out: &mut String,
+    accounts: &[AccountStatus],
+    (name, kind, help): (&str, &str, &str),
+    value: impl Fn(&AccountStatus) -> V,
+) {
+    header(out, name, kind, help);
+    for account in accounts {
+        let _ = writeln!(out, "{name}{{account=\"{}\"}} {}", label(&account.name), value(account));
+    }
+}
+
 /// The data plane beside the link: each farm up or down, the account's data degraded, a
 /// competing live session, IB's message-rate notices.
 fn data_plane(out: &mut String, accounts: &[AccountStatus]) {
@@ -39,49 +52,20 @@ fn data_plane(out: &mut String, accounts: &[AccountStatus]) {
             let _ = writeln!(out, "ibkr_farm_up{{account=\"{name}\",farm=\"{farm_name}\",kind=\"{kind}\"}} {up}");
         }
     }
-    header(
-        out,
-        "ibkr_data_degraded",
-        "gauge",
-        "1 while a data farm of the account is down (the order link may still be up).",
-    );
-    for account in accounts {
-        let degraded = u8::from(account.farms.data_plane != DataPlane::Ok);
-        let _ = writeln!(out, "ibkr_data_degraded{{account=\"{}\"}} {degraded}", label(&account.name));
-    }
-    header(
-        out,
+    let degraded =
+        ("ibkr_data_degraded", "gauge", "1 while a data farm of the account is down (the order link may still be up).");
+    per_account(out, accounts, degraded, |a| u8::from(a.farms.data_plane != DataPlane::Ok));
+    let competing = (
         "ibkr_competing_session",
         "gauge",
         "1 while a competing live session (10197) takes the account's market data.",
     );
-    for account in accounts {
-        let on = u8::from(account.competing_session.is_some());
-        let _ = writeln!(out, "ibkr_competing_session{{account=\"{}\"}} {on}", label(&account.name));
-    }
-    header(
-        out,
-        "ibkr_pacing_violations_total",
-        "counter",
-        "IB's 'max rate of messages per second exceeded' (100) notices.",
-    );
-    for account in accounts {
-        let _ = writeln!(
-            out,
-            "ibkr_pacing_violations_total{{account=\"{}\"}} {}",
-            label(&account.name),
-            account.pacing.violations
-        );
-    }
-    header(out, "ibkr_pacing_warnings_total", "counter", "IB's 'approaching max rate' warnings.");
-    for account in accounts {
-        let _ = writeln!(
-            out,
-            "ibkr_pacing_warnings_total{{account=\"{}\"}} {}",
-            label(&account.name),
-            account.pacing.warnings
-        );
-    }
+    per_account(out, accounts, competing, |a| u8::from(a.competing_session.is_some()));
+    let violations =
+        ("ibkr_pacing_violations_total", "counter", "IB's 'max rate of messages per second exceeded' (100) notices.");
+    per_account(out, accounts, violations, |a| a.pacing.violations);
+    let warnings = ("ibkr_pacing_warnings_total", "counter", "IB's 'approaching max rate' warnings.");
+    per_account(out, accounts, warnings, |a| a.pacing.warnings);
 }
 
 /// The escalation ladder's firings, per account and rung (only while the ladder runs).
@@ -112,20 +96,10 @@ pub async fn metrics(state: Arc<AppState>) -> Response {
             let _ = writeln!(out, "ibkr_account_state{{account=\"{}\",state=\"{s}\"}} {on}", label(&account.name));
         }
     }
-    header(&mut out, "ibkr_account_usable", "gauge", "1 while orders may flow for the account.");
-    for account in &board.accounts {
-        let usable = u8::from(account.connected() && board.meltdown.is_none());
-        let _ = writeln!(out, "ibkr_account_usable{{account=\"{}\"}} {usable}", label(&account.name));
-    }
-    header(&mut out, "ibkr_reconnect_attempts", "gauge", "Connection attempts made in the current outage.");
-    for account in &board.accounts {
-        let _ = writeln!(
-            out,
-            "ibkr_reconnect_attempts{{account=\"{}\"}} {}",
-            label(&account.name),
-            account.reconnect_attempts
-        );
-    }
+    let usable = ("ibkr_account_usable", "gauge", "1 while orders may flow for the account.");
+    per_account(&mut out, &board.accounts, usable, |a| u8::from(a.connected() && board.meltdown.is_none()));
+    let attempts = ("ibkr_reconnect_attempts", "gauge", "Connection attempts made in the current outage.");
+    per_account(&mut out, &board.accounts, attempts, |a| a.reconnect_attempts);
     header(&mut out, "ibkr_probe_rtt_seconds", "gauge", "Round-trip time of the last liveness probe.");
     for account in board.accounts.iter().filter(|a| a.probe_rtt_ms.is_some()) {
         let rtt = account.probe_rtt_ms.unwrap_or_default() / 1000.0;

@@ -35,6 +35,31 @@ pub async fn sim_with(options: SimOptions) -> Simulator {
     Simulator::start(SimConfig::default().loopback(ACCOUNT).options(options)).await.expect("simulator starts")
 }
 
+/// A simulator with two listeners, a paper ("DU1234567") and a live ("U7654321") account.
+pub async fn two_gateways_with(options: SimOptions) -> Simulator {
+    Simulator::start(SimConfig::default().loopback("DU1234567").loopback("U7654321").options(options))
+        .await
+        .expect("the simulator starts")
+}
+
+/// [`two_gateways_with`] the default options.
+pub async fn two_gateways() -> Simulator {
+    two_gateways_with(SimOptions::default()).await
+}
+
+/// The `accounts` of a settings file for the simulator's listeners: "Paper", "Live", client
+/// ids 1 and 2, no fallbacks.
+pub fn listener_accounts(sim: &Simulator) -> Vec<serde_json::Value> {
+    ["Paper", "Live"]
+        .iter()
+        .zip(sim.addrs())
+        .enumerate()
+        .map(|(i, (name, addr))| {
+            serde_json::json!({ "name": name, "paper_trading": i == 0, "host": "127.0.0.1", "port": addr.port(), "client_id": 1 + i })
+        })
+        .collect()
+}
+
 /// An ibapi async client as the supervisor builds it: no reconnects of its own, a bounded
 /// one-shot timeout, and the notice stream bound before the handshake.
 pub async fn connect(addr: SocketAddr, client_id: i32) -> (Client, NoticeStream) {

@@ -22,7 +22,7 @@ const COMMISSION_GRACE: Duration = Duration::from_millis(500);
 impl GatewayState {
     pub(super) fn place_order(&mut self, myself: &ActorRef<GatewayMessage>, ticket: Ticket) {
         // The owner of the fact checks again: an order racing a disconnect is refused here.
-        let Some(ticket) = self.usable_or_refuse(ticket) else { return };
+        let Some((ticket, ..)) = self.usable_or_refuse(ticket) else { return };
         let silent = self.liveness.silent_for();
         if silent > self.args.orders.max_silence {
             // No fresh sign of life: prove the link first (bounded by the probe timeout).
@@ -35,10 +35,11 @@ impl GatewayState {
         self.pace_order(ticket);
     }
 
-    /// The ticket back if the account is usable now; otherwise it is refused with the reason.
-    fn usable_or_refuse(&self, ticket: Ticket) -> Option<Ticket> {
-        if self.conn.is_usable() && self.client().is_some() && self.conn.link().is_some() {
-            return Some(ticket);
+    /// The ticket back with the session's client and client id if the account is usable now;
+    /// otherwise it is refused with the reason.
+    fn usable_or_refuse(&self, ticket: Ticket) -> Option<(Ticket, Arc<ibapi::Client>, i32)> {
+        if let (true, Some(client), Some(client_id)) = (self.conn.is_usable(), self.client(), self.conn.link()) {
+            return Some((ticket, client, client_id));
         }
         let reason = Refusal::from_state(&self.conn)
             .unwrap_or(Refusal::Disconnected { since: self.conn.since(), last_error: Some("no client".into()) });
@@ -49,8 +50,7 @@ impl GatewayState {
 
     /// Write the order now (its turn came) and follow its stream.
     pub(super) fn write_order(&mut self, ticket: Ticket) {
-        let Some(ticket) = self.usable_or_refuse(ticket) else { return };
-        let (Some(client), Some(client_id)) = (self.client(), self.conn.link()) else { return };
+        let Some((ticket, client, client_id)) = self.usable_or_refuse(ticket) else { return };
         let account = self.args.account.name.clone();
         let order_id = ticket.request.order_id.unwrap_or_else(|| client.next_order_id());
         let order_ref = ticket.request.order.order_ref.clone();

@@ -552,15 +552,7 @@ mod tests {
 
     #[test]
     fn an_order_still_waiting_to_be_written_is_not_judged_until_its_ticket_is_gone() {
-        let registry = AccountRegistry::default();
-        let mut request = OrderRequest {
-            account: "Paper".into(),
-            order_id: None,
-            contract: Contract::stock("AAPL").build(),
-            order: order_builder::market_order(Action::Buy, 5.0),
-            sink: Arc::new(|_| true),
-        };
-        let ticket = registry.track(&mut request, Utc::now());
+        let (registry, ticket) = entry(Stage::Queued, "Queued");
         // Waiting for a probe or the message rate: a reconcile now must not call it NotSent.
         assert!(registry.reconcile(&Found::default(), registry.writes()).is_empty());
         // Its ticket dropped unwritten (the actor died): now it is settled NotSent.
